@@ -1,0 +1,50 @@
+// Command-line entry point: dispatches `claimlens <command>` to its module.
+// Each command lives in its own file under src/cli/ and exports `run(args): Promise<number>`
+// returning the process exit code.
+
+import { UsageError } from './args.ts';
+
+export interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  analyze: async () => (await import('./analyze.ts')).command,
+};
+
+export function usage(): string {
+  return [
+    'claimlens — verification of after-sales claim photos',
+    '',
+    'Usage: claimlens <command> [options]',
+    '',
+    'Commands:',
+    ...Object.keys(COMMANDS).map((c) => `  ${c}`),
+    '',
+    'Run `claimlens <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`claimlens: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  const cmd = await load();
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`claimlens ${name}: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

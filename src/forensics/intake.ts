@@ -1,0 +1,284 @@
+// Image intake: the only door through which bytes become a DecodedImage.
+// It sniffs the real format from the bytes, enforces byte and pixel limits before any
+// full decode (pixel bombs are refused from their header), decodes with libvips (sharp)
+// or, for HEIC/HEIF, libheif's WebAssembly build (sharp's prebuilt libvips has no HEVC),
+// applies EXIF orientation, and maps every failure to a typed IntakeError.
+
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import sharp from 'sharp';
+import { IntakeError } from './errors.ts';
+import { readMetadata } from './metadata.ts';
+import type { DecodedImage, ImageFormat, ParsedMetadata, RawPixels } from './types.ts';
+
+export interface IntakeLimits {
+  /** Largest accepted file, bytes. */
+  maxBytes: number;
+  /** Largest accepted image, width × height pixels. */
+  maxPixels: number;
+  /** Largest accepted side, pixels. */
+  maxSide: number;
+  /** Seconds a single decode may take before it is abandoned. */
+  decodeTimeoutSeconds: number;
+}
+
+export const DEFAULT_LIMITS: IntakeLimits = {
+  // Phone photos are 2–15 MB; 64 MB leaves room for 200 MP sensors and RAW-ish PNGs.
+  maxBytes: 64 * 1024 * 1024,
+  // 120 MP covers every phone camera on the market; beyond that it is a bomb or a scan.
+  maxPixels: 120_000_000,
+  maxSide: 30_000,
+  decodeTimeoutSeconds: 30,
+};
+
+export interface IntakeOptions {
+  /** File name or declared name; its extension is checked against the bytes. */
+  name?: string;
+  /** Declared MIME type (e.g. from an HTTP part); checked against the bytes. */
+  contentType?: string;
+  limits?: Partial<IntakeLimits>;
+}
+
+const EXTENSION_FORMATS: Record<string, ImageFormat> = {
+  jpg: 'jpeg', jpeg: 'jpeg', jpe: 'jpeg', jfif: 'jpeg',
+  png: 'png', webp: 'webp', heic: 'heif', heif: 'heif', hif: 'heif',
+  avif: 'avif', gif: 'gif', tif: 'tiff', tiff: 'tiff',
+};
+
+const MIME_FORMATS: Record<string, ImageFormat> = {
+  'image/jpeg': 'jpeg', 'image/jpg': 'jpeg', 'image/pjpeg': 'jpeg',
+  'image/png': 'png', 'image/webp': 'webp', 'image/heic': 'heif', 'image/heif': 'heif',
+  'image/heic-sequence': 'heif', 'image/heif-sequence': 'heif',
+  'image/avif': 'avif', 'image/gif': 'gif', 'image/tiff': 'tiff',
+};
+
+/** Formats the engine accepts for analysis. GIF/TIFF are sniffed only to name them in errors. */
+const ACCEPTED: ReadonlySet<ImageFormat> = new Set(['jpeg', 'png', 'webp', 'heif', 'avif']);
+
+const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1', 'mif2']);
+const AVIF_BRANDS = new Set(['avif', 'avis']);
+
+/** Identifies the image format from the first bytes; undefined when it is not an image we know. */
+export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
+  const b = bytes;
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a) return 'png';
+  if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') return 'webp';
+  if (b.length >= 6 && (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a')) return 'gif';
+  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return 'tiff';
+  if (b.length >= 16 && ascii(b, 4, 4) === 'ftyp') {
+    const boxSize = Math.min(readU32(b, 0), b.length, 256);
+    const brands: string[] = [ascii(b, 8, 4)];
+    for (let o = 16; o + 4 <= boxSize; o += 4) brands.push(ascii(b, o, 4));
+    if (brands.some((x) => AVIF_BRANDS.has(x))) return 'avif';
+    if (brands.some((x) => HEIF_BRANDS.has(x))) return 'heif';
+  }
+  return undefined;
+}
+
+function ascii(b: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = off; i < off + len && i < b.length; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+function readU32(b: Uint8Array, off: number): number {
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+}
+
+function declaredFormat(opts: IntakeOptions): { format: ImageFormat; source: string } | undefined {
+  if (opts.contentType) {
+    const mime = opts.contentType.split(';')[0]!.trim().toLowerCase();
+    const f = MIME_FORMATS[mime];
+    if (f) return { format: f, source: `content type ${mime}` };
+  }
+  if (opts.name) {
+    const m = /\.([A-Za-z0-9]+)$/.exec(opts.name);
+    const f = m ? EXTENSION_FORMATS[m[1]!.toLowerCase()] : undefined;
+    if (f) return { format: f, source: `file name ${opts.name}` };
+  }
+  return undefined;
+}
+
+function describeBytes(bytes: Uint8Array): string {
+  const head = bytes.subarray(0, 64);
+  let printable = 0;
+  for (const c of head) if (c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127)) printable++;
+  if (head.length > 0 && printable / head.length > 0.9) return 'text';
+  return 'unrecognised binary data';
+}
+
+/** Checks the bytes and decodes them. Throws IntakeError for anything it refuses. */
+export async function intakeImage(input: Uint8Array, opts: IntakeOptions = {}): Promise<DecodedImage> {
+  const limits: IntakeLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const bytes = input;
+  if (bytes.length === 0) throw new IntakeError('empty_file', 'The file is empty (0 bytes).');
+  if (bytes.length > limits.maxBytes) {
+    throw new IntakeError('too_large', `The file is ${bytes.length} bytes; the limit is ${limits.maxBytes} bytes.`);
+  }
+  const format = sniffFormat(bytes);
+  const declared = declaredFormat(opts);
+  if (!format) {
+    const what = describeBytes(bytes);
+    const claimed = declared ? ` although its ${declared.source} says ${declared.format.toUpperCase()}` : '';
+    throw new IntakeError('unsupported_format', `The file is ${what}, not a JPEG, PNG, WebP or HEIC image${claimed}.`);
+  }
+  if (declared && declared.format !== format && !(declared.format === 'heif' && format === 'avif')) {
+    throw new IntakeError(
+      'format_mismatch',
+      `The ${declared.source} says ${declared.format.toUpperCase()} but the bytes are ${format.toUpperCase()}.`,
+    );
+  }
+  if (!ACCEPTED.has(format)) {
+    throw new IntakeError('unsupported_format', `${format.toUpperCase()} images are not accepted; send JPEG, PNG, WebP or HEIC.`);
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const decoded = format === 'heif' ? await decodeHeif(bytes, limits) : await decodeWithSharp(bytes, format, limits);
+  return makeDecodedImage(bytes, sha256, format, decoded.pixels, decoded.orientation);
+}
+
+interface Decoded {
+  pixels: RawPixels;
+  orientation: number;
+}
+
+function checkDimensions(width: number, height: number, limits: IntakeLimits): void {
+  if (!(width > 0 && height > 0)) throw new IntakeError('corrupt', 'The image header gives no valid size.');
+  if (width > limits.maxSide || height > limits.maxSide || width * height > limits.maxPixels) {
+    throw new IntakeError(
+      'pixel_limit',
+      `The image is ${width}×${height} pixels (${((width * height) / 1e6).toFixed(1)} MP); the limit is ${(limits.maxPixels / 1e6).toFixed(0)} MP and ${limits.maxSide} px a side.`,
+    );
+  }
+}
+
+function mapSharpError(e: unknown): IntakeError {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof IntakeError) return e;
+  if (/timeout/i.test(msg)) return new IntakeError('decode_timeout', 'Decoding took too long and was abandoned.', { cause: e });
+  if (/pixel limit/i.test(msg)) return new IntakeError('pixel_limit', `The image exceeds the pixel limit (${msg}).`, { cause: e });
+  if (/corrupt/i.test(msg) && !/premature end of (input|jpeg image)/i.test(msg)) {
+    return new IntakeError('corrupt', `The image data is corrupt and cannot be decoded (${msg}).`, { cause: e });
+  }
+  if (/premature end|truncat|end of (input|file)|unexpected end/i.test(msg)) {
+    return new IntakeError('truncated', `The image data ends early: the file is truncated (${msg}).`, { cause: e });
+  }
+  return new IntakeError('corrupt', `The image data is corrupt and cannot be decoded (${msg}).`, { cause: e });
+}
+
+async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, limits: IntakeLimits): Promise<Decoded> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
+  } catch (e) {
+    throw mapSharpError(e);
+  }
+  if (meta.width === undefined || meta.height === undefined) throw new IntakeError('corrupt', 'The image header gives no size.');
+  checkDimensions(meta.width, meta.height, limits);
+  const orientation = meta.orientation && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'warning', sequentialRead: true })
+      .timeout({ seconds: limits.decodeTimeoutSeconds })
+      .rotate() // apply EXIF orientation: pixels as a viewer sees them
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new IntakeError('corrupt', `Unexpected channel count ${info.channels} after decode.`);
+    void format;
+    return { pixels: { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 }, orientation };
+  } catch (e) {
+    throw mapSharpError(e);
+  }
+}
+
+// libheif's WebAssembly build is loaded once, on first HEIC.
+type LibHeif = { HeifDecoder: new () => { decode(b: Uint8Array): HeifImage[] } };
+interface HeifImage {
+  get_width(): number;
+  get_height(): number;
+  display(target: { data: Uint8ClampedArray; width: number; height: number }, cb: (r: unknown) => void): void;
+  free?(): void;
+}
+let libheif: LibHeif | undefined;
+function loadLibheif(): LibHeif {
+  if (!libheif) {
+    const require = createRequire(import.meta.url);
+    libheif = require('libheif-js/wasm-bundle') as LibHeif;
+  }
+  return libheif;
+}
+
+async function decodeHeif(bytes: Uint8Array, limits: IntakeLimits): Promise<Decoded> {
+  let images: HeifImage[];
+  try {
+    const { HeifDecoder } = loadLibheif();
+    images = new HeifDecoder().decode(bytes);
+  } catch (e) {
+    throw new IntakeError('corrupt', `The HEIF container cannot be read (${e instanceof Error ? e.message : String(e)}).`, { cause: e });
+  }
+  const primary = images[0];
+  if (!primary) throw new IntakeError('corrupt', 'The HEIF file holds no decodable image.');
+  try {
+    const width = primary.get_width();
+    const height = primary.get_height();
+    checkDimensions(width, height, limits);
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    // libheif applies the container's rotation/mirror properties (irot/imir), which
+    // are authoritative for HEIF; EXIF orientation inside a HEIC is informational only.
+    const ok = await new Promise<boolean>((resolve) => {
+      primary.display({ data: rgba, width, height }, (r) => resolve(Boolean(r)));
+    });
+    if (!ok) throw new IntakeError('corrupt', 'The HEIF image data could not be decoded.');
+    const rgb = new Uint8Array(width * height * 3);
+    for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+      rgb[i] = rgba[j]!;
+      rgb[i + 1] = rgba[j + 1]!;
+      rgb[i + 2] = rgba[j + 2]!;
+    }
+    return { pixels: { data: rgb, width, height, channels: 3 }, orientation: 1 };
+  } finally {
+    for (const im of images) im.free?.();
+  }
+}
+
+function makeDecodedImage(bytes: Uint8Array, sha256: string, format: ImageFormat, rgb: RawPixels, orientation: number): DecodedImage {
+  let grayCache: RawPixels | undefined;
+  let metaCache: Promise<ParsedMetadata> | undefined;
+  return {
+    bytes,
+    sha256,
+    format,
+    width: rgb.width,
+    height: rgb.height,
+    orientation,
+    rgb: async () => rgb,
+    gray: async () => {
+      if (!grayCache) grayCache = toGray(rgb);
+      return grayCache;
+    },
+    metadata: () => {
+      if (!metaCache) metaCache = readMetadata(bytes, format);
+      return metaCache;
+    },
+  };
+}
+
+/** Rec. 601 luma, the same weights JPEG uses. */
+export function toGray(p: RawPixels): RawPixels {
+  if (p.channels === 1) return p;
+  const n = p.width * p.height;
+  const out = new Uint8Array(n);
+  const d = p.data;
+  const c = p.channels;
+  for (let i = 0, j = 0; i < n; i++, j += c) {
+    out[i] = (d[j]! * 299 + d[j + 1]! * 587 + d[j + 2]! * 114 + 500) / 1000;
+  }
+  return { data: out, width: p.width, height: p.height, channels: 1 };
+}
+
+/** Wraps already-decoded RGB pixels (e.g. a video keyframe) as a DecodedImage. */
+export function imageFromPixels(bytes: Uint8Array, format: ImageFormat, rgb: RawPixels): DecodedImage {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return makeDecodedImage(bytes, sha256, format, rgb, 1);
+}
