@@ -11,6 +11,7 @@ export interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   analyze: async () => (await import('./analyze.ts')).command,
+  hash: async () => (await import('./hash.ts')).command,
 };
 
 export function usage(): string {
