@@ -2,6 +2,8 @@
 // under src/forensics/detectors/ that exports a `Detector`, and add it to this list.
 
 import type { Detector } from './types.ts';
+import { c2paDetector } from './detectors/c2pa.ts';
 
 export const DETECTORS: readonly Detector[] = [
+  c2paDetector,
 ];
