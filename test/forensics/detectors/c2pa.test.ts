@@ -147,13 +147,19 @@ test('AI source types are told apart: generated image vs generative fill in a ph
   assert.deepEqual(actions, ['c2pa.opened', 'c2pa.cropped', 'c2pa.edited']);
 });
 
-test('files without C2PA give no c2pa signal: no_manifest_A.jpg and every camera photo', async () => {
-  const files = ['c2pa/no_manifest_A.jpg', ...fixtureManifest().filter((e) => e.file.startsWith('camera/')).map((e) => e.file)];
-  assert.ok(files.length > 20);
+test('files without C2PA give no c2pa signal: no_manifest_A.jpg, every camera photo, HEIC and generator PNGs', async () => {
+  const files = [
+    'c2pa/no_manifest_A.jpg',
+    ...fixtureManifest()
+      .filter((e) => /^(camera|heic|generators|labels)\//.test(e.file))
+      .map((e) => e.file),
+  ];
+  assert.ok(files.length > 40);
   for (const file of files) {
     const bytes = readShared('fixtures', file);
-    assert.equal(findC2paContainer(bytes, 'jpeg'), undefined, `${file}: scan finds no store`);
-    assert.deepEqual(await c2paSignals(bytes, file), [], file);
+    const image = await intakeImage(bytes, { name: file });
+    assert.equal(findC2paContainer(bytes, image.format), undefined, `${file}: scan finds no store`);
+    assert.deepEqual(await c2paDetector.run(image, {}), [], file);
   }
 });
 
