@@ -1,0 +1,154 @@
+// The audit log: every state transition (and other consequential act) appends an entry
+// whose hash covers its content and the previous entry's hash, so that altering or
+// deleting any entry breaks the chain. The head row names the last entry, so deleting
+// the newest entries is detected as well.
+
+import { createHash } from 'node:crypto';
+import type { SqlQueryable } from '../store/sql.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface AuditInput {
+  tenantId: string;
+  claimId?: string | null;
+  actor: string;
+  action: string;
+  fromState?: string | null;
+  toState?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export interface AuditEntry {
+  seq: number;
+  tenantId: string;
+  claimId: string | null;
+  at: string;
+  actor: string;
+  action: string;
+  fromState: string | null;
+  toState: string | null;
+  data: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+/** JSON with object keys sorted at every level: the same value always hashes the same. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+}
+
+export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+  const body = canonicalJson({
+    seq: e.seq,
+    tenantId: e.tenantId,
+    claimId: e.claimId,
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    fromState: e.fromState,
+    toState: e.toState,
+    data: e.data,
+    prevHash: e.prevHash,
+  });
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** Appends one entry; must run inside the transaction that makes the change it records. */
+export async function appendAudit(tx: SqlQueryable, input: AuditInput): Promise<AuditEntry> {
+  const head = (await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')).rows[0];
+  if (!head) throw new Error('audit head missing');
+  const entry: Omit<AuditEntry, 'hash'> = {
+    seq: Number(head.seq) + 1,
+    tenantId: input.tenantId,
+    claimId: input.claimId ?? null,
+    at: new Date().toISOString(),
+    actor: input.actor,
+    action: input.action,
+    fromState: input.fromState ?? null,
+    toState: input.toState ?? null,
+    // Round-trip through JSON so the hashed data is exactly what jsonb gives back.
+    data: JSON.parse(JSON.stringify(input.data ?? {})),
+    prevHash: head.hash,
+  };
+  const hash = entryHash(entry);
+  await tx.query(
+    `INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+    [entry.seq, entry.tenantId, entry.claimId, entry.at, entry.actor, entry.action, entry.fromState, entry.toState, JSON.stringify(entry.data), entry.prevHash, hash],
+  );
+  await tx.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [entry.seq, hash]);
+  return { ...entry, hash };
+}
+
+export function rowToEntry(r: any): AuditEntry {
+  return {
+    seq: Number(r.seq),
+    tenantId: r.tenant_id,
+    claimId: r.claim_id,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    fromState: r.from_state,
+    toState: r.to_state,
+    data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+export interface AuditProblem {
+  seq: number;
+  problem: 'altered' | 'missing' | 'broken_link' | 'head_mismatch';
+  message: string;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  entries: number;
+  headSeq: number;
+  problems: AuditProblem[];
+}
+
+/** Walks the whole chain in order and reports every break. */
+export async function verifyAudit(db: SqlQueryable, pageSize = 5000): Promise<AuditVerification> {
+  const problems: AuditProblem[] = [];
+  const head = (await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0];
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+  let count = 0;
+  let after = 0;
+  for (;;) {
+    const rows = (await db.query('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [after, pageSize])).rows;
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      const e = rowToEntry(r);
+      count++;
+      if (e.seq !== expectedSeq) {
+        problems.push({ seq: expectedSeq, problem: 'missing', message: `entries ${expectedSeq}…${e.seq - 1} are missing` });
+      }
+      if (e.prevHash !== prevHash) {
+        problems.push({ seq: e.seq, problem: 'broken_link', message: `entry ${e.seq} does not follow the entry before it` });
+      }
+      const { hash, ...rest } = e;
+      if (entryHash(rest) !== hash) {
+        problems.push({ seq: e.seq, problem: 'altered', message: `entry ${e.seq} was changed after it was written` });
+      }
+      prevHash = hash;
+      expectedSeq = e.seq + 1;
+      after = e.seq;
+    }
+  }
+  const headSeq = head ? Number(head.seq) : 0;
+  if (!head || headSeq !== expectedSeq - 1 || head.hash !== prevHash) {
+    problems.push({
+      seq: headSeq,
+      problem: 'head_mismatch',
+      message: `the chain head names entry ${headSeq} but the log ends at entry ${expectedSeq - 1}`,
+    });
+  }
+  return { ok: problems.length === 0, entries: count, headSeq, problems };
+}

@@ -1,0 +1,518 @@
+// The HTTP API (Fastify): routes under /v1, bearer-key auth with tenant and merchant
+// scoping, Idempotency-Key on every POST, typed JSON errors, multipart uploads that pass
+// image intake before anything is stored, and an OpenAPI 3.1 document at /openapi.json
+// with an interactive page at /docs.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { IntakeError } from '../forensics/errors.ts';
+import { intakeImage } from '../forensics/intake.ts';
+import { canonicalJson, verifyAudit } from '../claims/audit.ts';
+import { ServiceError, forbidden, invalid } from '../claims/errors.ts';
+import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal, type Role } from '../claims/model.ts';
+import type { ClaimsService, MutationResult } from '../claims/service.ts';
+import { ENGINE_VERSION } from '../forensics/engine.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export interface AppOptions {
+  /** Token for the loopback admin routes (keys, audit) used by the CLI while the server runs. */
+  adminToken?: string;
+  logger?: boolean;
+  /** Largest accepted upload per file, bytes. */
+  maxFileBytes?: number;
+  maxFiles?: number;
+}
+
+const INTAKE_STATUS: Record<string, number> = {
+  empty_file: 400,
+  too_large: 413,
+  unsupported_format: 415,
+  format_mismatch: 415,
+  pixel_limit: 413,
+  truncated: 422,
+  corrupt: 422,
+  decode_timeout: 422,
+  read_failed: 400,
+};
+
+const errorSchema = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+} as const;
+
+const claimJsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['orderId', 'type', 'reason', 'amount'],
+  properties: {
+    orderId: { type: 'string', minLength: 1, maxLength: 200 },
+    type: { type: 'string', enum: [...CLAIM_TYPES] },
+    reason: { type: 'string', minLength: 1, maxLength: 5000 },
+    amount: { type: 'number', exclusiveMinimum: 0 },
+  },
+} as const;
+
+const orderJsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'buyerId', 'merchantId', 'sku', 'amount', 'currency'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 200 },
+    buyerId: { type: 'string', minLength: 1, maxLength: 200 },
+    merchantId: { type: 'string', minLength: 1, maxLength: 200 },
+    sku: { type: 'string', minLength: 1, maxLength: 200 },
+    amount: { type: 'number', minimum: 0 },
+    currency: { type: 'string', minLength: 3, maxLength: 3 },
+    deliveredAt: { type: ['string', 'null'], format: 'date-time' },
+    shipping: { type: ['object', 'null'] },
+  },
+} as const;
+
+const decisionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['decision', 'reason'],
+  properties: { decision: { type: 'string', enum: [...DECISIONS] }, reason: { type: 'string', minLength: 1, maxLength: 5000 } },
+} as const;
+
+const webhookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: { url: { type: 'string', minLength: 8, maxLength: 2000 }, secret: { type: 'string', minLength: 16, maxLength: 200 } },
+} as const;
+
+const responseJsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['text'],
+  properties: { text: { type: 'string', minLength: 1, maxLength: 10000 } },
+} as const;
+
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { type: 'string', enum: [...CLAIM_STATES] },
+    merchantId: { type: 'string' },
+    buyerId: { type: 'string' },
+    orderId: { type: 'string' },
+    cursor: { type: 'string' },
+    limit: { type: 'integer', minimum: 1, maximum: 200 },
+  },
+} as const;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 200 } } } as const;
+const security = [{ bearer: [] }];
+
+/** Documents a multipart body in OpenAPI; the parts are checked by hand (and by intake). */
+function multipartBody(fields: Record<string, unknown>, required: string[]) {
+  return { content: { 'multipart/form-data': { schema: { type: 'object', properties: fields, required } } } };
+}
+
+const binary = { type: 'string', format: 'binary' };
+const binaryList = { type: 'array', items: binary };
+
+/** Minimal JSON-schema check for multipart JSON parts (the JSON routes use Fastify's validator). */
+function checkObject(v: unknown, schema: { required: readonly string[]; properties: Record<string, any> }, what: string): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(`${what} must be a JSON object`);
+  const o = v as Record<string, unknown>;
+  for (const k of schema.required) if (o[k] === undefined) throw invalid(`${what}.${k} is required`);
+  for (const [k, val] of Object.entries(o)) {
+    const s = schema.properties[k];
+    if (!s) throw invalid(`${what}.${k} is not a known field`);
+    const types: string[] = Array.isArray(s.type) ? s.type : [s.type];
+    const t = val === null ? 'null' : Array.isArray(val) ? 'array' : typeof val;
+    if (!types.includes(t === 'number' && types.includes('integer') ? 'integer' : t)) throw invalid(`${what}.${k} must be ${types.join(' or ')}`);
+    if (s.enum && !s.enum.includes(val)) throw invalid(`${what}.${k} must be one of ${s.enum.join(', ')}`);
+    if (typeof val === 'string' && ((s.minLength && val.length < s.minLength) || (s.maxLength && val.length > s.maxLength))) throw invalid(`${what}.${k} has a bad length`);
+    if (typeof val === 'number' && (!Number.isFinite(val) || (s.exclusiveMinimum !== undefined && val <= s.exclusiveMinimum) || (s.minimum !== undefined && val < s.minimum))) throw invalid(`${what}.${k} is out of range`);
+    if (s.format === 'date-time' && typeof val === 'string' && Number.isNaN(new Date(val).getTime())) throw invalid(`${what}.${k} must be a date-time`);
+  }
+}
+
+interface ParsedUpload {
+  fields: Record<string, string>;
+  files: AcceptedFile[];
+  /** sha256 of each file, for the idempotency fingerprint. */
+  fileHashes: string[];
+}
+
+export async function buildApp(service: ClaimsService, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  const maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
+  await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'claimlens API',
+        version: ENGINE_VERSION,
+        description:
+          'Verification and review of after-sales claims. Every route under /v1 needs `Authorization: Bearer KEY`. Every POST accepts an `Idempotency-Key` header: the same key with the same body returns the first response; the same key with a different body is refused with 409. Errors are `{ "error": { "code", "message" } }`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((err: any, req, reply) => {
+    if (err instanceof ServiceError) return sendError(reply, err.status, err.code, err.message, err.details);
+    if (err instanceof IntakeError) return sendError(reply, INTAKE_STATUS[err.code] ?? 422, err.code, err.message);
+    if (err.validation) return sendError(reply, 400, 'invalid_request', err.message);
+    if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT' || err.code === 'FST_FIELDS_LIMIT') {
+      return sendError(reply, 413, 'too_large', err.message);
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'too_large', err.message);
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return sendError(reply, 415, 'unsupported_media_type', err.message);
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return sendError(reply, err.statusCode, 'invalid_request', err.message);
+    }
+    req.log.error(err);
+    return sendError(reply, 500, 'internal', 'internal error');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+
+  app.get('/openapi.json', { schema: { hide: true } as any }, async () => app.swagger());
+  app.get('/healthz', { schema: { summary: 'Liveness and database check', tags: ['ops'] } }, async () => {
+    await service.db.query('SELECT 1');
+    return { ok: true, engine: ENGINE_VERSION, database: service.db.kind };
+  });
+
+  // Authentication for /v1.
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/v1/') && req.url !== '/v1') return;
+    const h = req.headers.authorization;
+    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+    if (!m) throw new ServiceError(401, 'unauthorized', 'missing Authorization: Bearer KEY');
+    const p = await service.authenticate(m[1]!);
+    if (!p) throw new ServiceError(401, 'unauthorized', 'unknown or revoked API key');
+    req.principal = p;
+  });
+
+  const who = (req: FastifyRequest): Principal => req.principal!;
+  const need = (req: FastifyRequest, ...roles: Role[]) => {
+    if (!roles.includes(who(req).role)) throw forbidden(`this needs a ${roles.join(' or ')} key`);
+  };
+
+  /** Runs a change in one transaction, honouring Idempotency-Key. */
+  async function mutate(req: FastifyRequest, reply: FastifyReply, fingerprint: unknown, op: (tx: any) => Promise<MutationResult>) {
+    const p = who(req);
+    const key = req.headers['idempotency-key'];
+    let result: MutationResult & { replayed?: boolean };
+    if (typeof key !== 'string' || key === '') {
+      result = await service.db.transaction(op);
+    } else {
+      if (key.length > 200) throw invalid('Idempotency-Key is longer than 200 characters');
+      const hash = createHash('sha256').update(canonicalJson({ m: req.method, r: req.routeOptions.url, p: req.params, b: fingerprint })).digest('hex');
+      result = await service.db.transaction(async (tx) => {
+        const ins = await tx.query(
+          'INSERT INTO idempotency (tenant_id, key_id, idem_key, request_hash) VALUES ($1,$2,$3,$4) ON CONFLICT (key_id, idem_key) DO NOTHING RETURNING key_id',
+          [p.tenantId, p.keyId, key, hash],
+        );
+        if (ins.rows.length === 0) {
+          const prev = (await tx.query('SELECT request_hash, status, response FROM idempotency WHERE key_id = $1 AND idem_key = $2', [p.keyId, key])).rows[0];
+          if (prev.request_hash !== hash) {
+            throw new ServiceError(409, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+          }
+          const body = typeof prev.response === 'string' ? JSON.parse(prev.response) : prev.response;
+          return { status: prev.status, body, replayed: true };
+        }
+        const r = await op(tx);
+        await tx.query('UPDATE idempotency SET status = $3, response = $4 WHERE key_id = $1 AND idem_key = $2', [p.keyId, key, r.status, JSON.stringify(r.body)]);
+        return r;
+      });
+    }
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    service.opts.onJobsQueued?.();
+    return reply.code(result.status).send(result.body);
+  }
+
+  /** Reads a multipart request: text fields and image files (each through intake). */
+  async function readUpload(req: FastifyRequest, fileFields: string[]): Promise<ParsedUpload> {
+    if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
+    const fields: Record<string, string> = {};
+    const raw: { field: string; filename: string; mimetype: string; bytes: Buffer }[] = [];
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        if (!fileFields.includes(part.fieldname)) {
+          await part.toBuffer().catch(() => undefined);
+          throw invalid(`unexpected file part '${part.fieldname}'; expected ${fileFields.join(' or ')}`);
+        }
+        const bytes = await part.toBuffer();
+        raw.push({ field: part.fieldname, filename: part.filename, mimetype: part.mimetype, bytes });
+      } else {
+        fields[part.fieldname] = String(part.value);
+      }
+    }
+    // Every file must pass intake before anything is stored: one bad file rejects the whole request.
+    const files: AcceptedFile[] = [];
+    for (const f of raw) {
+      const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
+      let image;
+      try {
+        image = await intakeImage(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } });
+      } catch (e) {
+        if (e instanceof IntakeError) {
+          throw new ServiceError(INTAKE_STATUS[e.code] ?? 422, e.code, `${f.filename || f.field}: ${e.message}`, { file: f.filename });
+        }
+        throw e;
+      }
+      files.push({ bytes: f.bytes, sha256: image.sha256, filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`, contentType, width: image.width, height: image.height, format: image.format });
+    }
+    return { fields, files, fileHashes: files.map((f) => f.sha256) };
+  }
+
+  function jsonField(fields: Record<string, string>, name: string): unknown {
+    const v = fields[name];
+    if (v === undefined) throw invalid(`the '${name}' part (JSON) is required`);
+    try {
+      return JSON.parse(v);
+    } catch {
+      throw invalid(`the '${name}' part is not valid JSON`);
+    }
+  }
+
+  const noValidate = { validatorCompiler: () => () => true };
+
+  // ---- SKUs ----
+  app.post<{ Params: { sku: string }; Querystring: { merchantId?: string } }>(
+    '/v1/skus/:sku/references',
+    {
+      ...noValidate,
+      schema: {
+        summary: 'Register reference photos of a SKU (multipart, one or more `file` parts)',
+        tags: ['skus'],
+        security,
+        params: { type: 'object', properties: { sku: { type: 'string' } } },
+        querystring: { type: 'object', properties: { merchantId: { type: 'string' } } },
+        body: multipartBody({ file: binaryList, merchantId: { type: 'string' }, kind: { type: 'string', enum: ['listing', 'packing', 'other'] } }, ['file']),
+        response: { 201: { type: 'object', additionalProperties: true }, '4xx': errorSchema },
+      } as any,
+    },
+    async (req, reply) => {
+      need(req, 'merchant', 'platform');
+      const up = await readUpload(req, ['file']);
+      const merchantId = up.fields.merchantId ?? req.query.merchantId;
+      const kind = (up.fields.kind ?? 'listing') as 'listing';
+      if (!['listing', 'packing', 'other'].includes(kind)) throw invalid('kind must be listing, packing or other');
+      await service.putBlobs(up.files);
+      return mutate(req, reply, { f: up.fields, h: up.fileHashes }, (tx) => service.addSkuReferences(tx, who(req), req.params.sku, merchantId, up.files, kind));
+    },
+  );
+  app.get<{ Params: { sku: string }; Querystring: { merchantId?: string } }>(
+    '/v1/skus/:sku/references',
+    { schema: { summary: 'Reference photos of a SKU', tags: ['skus'], security, querystring: { type: 'object', properties: { merchantId: { type: 'string' } } } } },
+    async (req) => service.listSkuReferences(who(req), req.params.sku, req.query.merchantId),
+  );
+
+  // ---- orders ----
+  app.post(
+    '/v1/orders',
+    {
+      ...noValidate,
+      schema: {
+        summary: 'Create an order (JSON, or multipart with an `order` JSON part and optional `file` reference parts)',
+        tags: ['orders'],
+        security,
+        body: { content: { 'application/json': { schema: orderJsonSchema }, ...multipartBody({ order: { type: 'string', description: 'order JSON' }, file: binaryList }, ['order']).content } },
+      } as any,
+    },
+    async (req, reply) => {
+      need(req, 'platform', 'merchant');
+      let order: unknown;
+      let files: AcceptedFile[] = [];
+      let fp: unknown;
+      if (req.isMultipart()) {
+        const up = await readUpload(req, ['file']);
+        order = jsonField(up.fields, 'order');
+        files = up.files;
+        fp = { o: order, h: up.fileHashes };
+      } else {
+        order = req.body;
+        fp = order;
+      }
+      checkObject(order, orderJsonSchema, 'order');
+      await service.putBlobs(files);
+      return mutate(req, reply, fp, (tx) => service.createOrder(tx, who(req), order as any, files));
+    },
+  );
+  app.get<{ Params: { id: string } }>('/v1/orders/:id', { schema: { summary: 'An order', tags: ['orders'], security, params: idParams } }, async (req) =>
+    service.getOrder(who(req), req.params.id),
+  );
+
+  // ---- claims ----
+  app.post(
+    '/v1/claims',
+    {
+      ...noValidate,
+      schema: {
+        summary: 'Submit a claim (multipart: a `claim` JSON part and one or more `evidence` files) → 202 { id, state }',
+        tags: ['claims'],
+        security,
+        body: multipartBody({ claim: { type: 'string', description: JSON.stringify(claimJsonSchema) }, evidence: binaryList }, ['claim', 'evidence']),
+        response: { 202: { type: 'object', properties: { id: { type: 'string' }, state: { type: 'string' } } }, '4xx': errorSchema },
+      } as any,
+    },
+    async (req, reply) => {
+      need(req, 'platform');
+      const up = await readUpload(req, ['evidence']);
+      const claim = jsonField(up.fields, 'claim');
+      checkObject(claim, claimJsonSchema, 'claim');
+      if (up.files.length === 0) throw invalid('at least one evidence file is required');
+      await service.putBlobs(up.files);
+      return mutate(req, reply, { c: claim, h: up.fileHashes }, (tx) => service.submitClaim(tx, who(req), claim as any, up.files));
+    },
+  );
+  app.get<{ Querystring: Record<string, any> }>(
+    '/v1/claims',
+    { schema: { summary: 'List claims (newest first; filter by state, merchantId, buyerId, orderId; cursor pagination)', tags: ['claims'], security, querystring: listQuery } },
+    async (req) => service.listClaims(who(req), req.query),
+  );
+  app.get<{ Params: { id: string } }>(
+    '/v1/claims/:id',
+    { schema: { summary: 'A claim with its state, deadlines, analysis (images as `claimlens analyze --json`), responses and decisions', tags: ['claims'], security, params: idParams } },
+    async (req) => service.getClaim(who(req), req.params.id),
+  );
+  app.post<{ Params: { id: string } }>(
+    '/v1/claims/:id/responses',
+    {
+      ...noValidate,
+      schema: {
+        summary: "The merchant's response (JSON { text }, or multipart with a `text` field and `evidence` files)",
+        tags: ['claims'],
+        security,
+        params: idParams,
+        body: { content: { 'application/json': { schema: responseJsonSchema }, ...multipartBody({ text: { type: 'string' }, evidence: binaryList }, ['text']).content } },
+      } as any,
+    },
+    async (req, reply) => {
+      need(req, 'merchant', 'platform');
+      let text: unknown;
+      let files: AcceptedFile[] = [];
+      let fp: unknown;
+      if (req.isMultipart()) {
+        const up = await readUpload(req, ['evidence']);
+        text = up.fields.text;
+        files = up.files;
+        fp = { t: text, h: up.fileHashes };
+      } else {
+        checkObject(req.body, responseJsonSchema, 'body');
+        text = (req.body as { text: string }).text;
+        fp = req.body;
+      }
+      if (typeof text !== 'string' || !text.trim()) throw invalid('text is required');
+      await service.putBlobs(files);
+      return mutate(req, reply, fp, (tx) => service.respond(tx, who(req), req.params.id, text as string, files));
+    },
+  );
+  app.post<{ Params: { id: string }; Body: { decision: any; reason: string } }>(
+    '/v1/claims/:id/decisions',
+    { schema: { summary: 'A reviewer decision: approve, reject, request_more_evidence or escalate, with a reason', tags: ['claims'], security, params: idParams, body: decisionSchema } },
+    async (req, reply) => {
+      need(req, 'reviewer', 'platform');
+      return mutate(req, reply, req.body, (tx) => service.decide(tx, who(req), req.params.id, req.body.decision, req.body.reason));
+    },
+  );
+  app.post<{ Params: { id: string } }>(
+    '/v1/claims/:id/evidence',
+    {
+      ...noValidate,
+      schema: {
+        summary: "The buyer's new photo(s) after more evidence was requested (multipart `evidence` files; platform)",
+        tags: ['claims'],
+        security,
+        params: idParams,
+        body: multipartBody({ evidence: binaryList }, ['evidence']),
+      } as any,
+    },
+    async (req, reply) => {
+      need(req, 'platform');
+      const up = await readUpload(req, ['evidence']);
+      await service.putBlobs(up.files);
+      return mutate(req, reply, { h: up.fileHashes, f: up.fields }, (tx) => service.addEvidence(tx, who(req), req.params.id, up.files));
+    },
+  );
+  app.get<{ Params: { id: string } }>(
+    '/v1/claims/:id/audit',
+    { schema: { summary: "The claim's audit entries (hash-chained)", tags: ['claims'], security, params: idParams } },
+    async (req) => service.claimAudit(who(req), req.params.id),
+  );
+  app.get<{ Querystring: Record<string, any> }>(
+    '/v1/review-queue',
+    { schema: { summary: 'Claims waiting for people (in_review, escalated, awaiting_merchant), newest first', tags: ['review'], security, querystring: listQuery } },
+    async (req) => service.reviewQueue(who(req), req.query),
+  );
+  app.get<{ Params: { id: string } }>(
+    '/v1/media/:id',
+    { schema: { summary: 'The bytes of a stored photo', tags: ['claims'], security, params: idParams } },
+    async (req, reply) => {
+      const m = await service.getMedia(who(req), req.params.id);
+      return reply.header('content-type', m.contentType).header('cache-control', 'private, max-age=86400, immutable').send(m.bytes);
+    },
+  );
+
+  // ---- webhooks ----
+  app.post<{ Body: { url: string; secret?: string } }>(
+    '/v1/webhooks',
+    { schema: { summary: 'Register a webhook endpoint (platform); returns its signing secret', tags: ['webhooks'], security, body: webhookSchema } },
+    async (req, reply) => mutate(req, reply, req.body, (tx) => service.createWebhook(tx, who(req), req.body.url, req.body.secret)),
+  );
+  app.get('/v1/webhooks', { schema: { summary: 'Webhook endpoints', tags: ['webhooks'], security } }, async (req) => service.listWebhooks(who(req)));
+  app.get<{ Params: { id: string } }>(
+    '/v1/webhooks/:id/deliveries',
+    { schema: { summary: 'Delivery log of an endpoint', tags: ['webhooks'], security, params: idParams } },
+    async (req) => service.listDeliveries(who(req), req.params.id),
+  );
+  app.get('/v1/me', { schema: { summary: 'The calling key', tags: ['ops'], security } }, async (req) => {
+    const p = who(req);
+    return { keyId: p.keyId, tenantId: p.tenantId, role: p.role, merchantId: p.merchantId };
+  });
+
+  // ---- loopback admin (CLI while the server holds the data folder) ----
+  if (opts.adminToken) {
+    const token = Buffer.from(opts.adminToken);
+    const checkAdmin = (req: FastifyRequest) => {
+      const ip = req.socket.remoteAddress ?? '';
+      if (!(ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1')) throw new ServiceError(404, 'not_found', 'not found');
+      const got = Buffer.from(String(req.headers['x-admin-token'] ?? ''));
+      if (got.length !== token.length || !timingSafeEqual(got, token)) throw new ServiceError(401, 'unauthorized', 'bad admin token');
+    };
+    app.post<{ Body: { tenant: string; role: Role; merchant?: string } }>(
+      '/admin/keys',
+      {
+        schema: {
+          hide: true,
+          body: { type: 'object', required: ['tenant', 'role'], properties: { tenant: { type: 'string', minLength: 1 }, role: { type: 'string', enum: ['platform', 'merchant', 'reviewer'] }, merchant: { type: 'string' } } },
+        } as any,
+      },
+      async (req, reply) => {
+        checkAdmin(req);
+        const k = await service.createApiKey(req.body.tenant, req.body.role, req.body.merchant);
+        return reply.code(201).send(k);
+      },
+    );
+    app.get('/admin/audit/verify', { schema: { hide: true } as any }, async (req) => {
+      checkAdmin(req);
+      return verifyAudit(service.db);
+    });
+  }
+
+  return app;
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
+  return reply.code(status).send({ error: { code, message, ...(details !== undefined ? { details } : {}) } });
+}

@@ -1,0 +1,80 @@
+// Runs the forensic engine in a worker thread: photo bytes and reference bytes in,
+// ImageReports out. The database stays in the main thread; reuse-index lookups are asked
+// of the main thread by message.
+
+import { parentPort } from 'node:worker_threads';
+import { analyzeDecoded, errorReport } from '../forensics/engine.ts';
+import { intakeImage } from '../forensics/intake.ts';
+import type { AnalysisContext, DecodedImage, ImageReport, ReferenceMedia, ReuseMatch } from '../forensics/types.ts';
+import { pdqHashImage } from '../forensics/pdq/index.ts';
+import type { AnalysisResult, AnalysisTask, WorkerReply, WorkerRequest } from './pool.ts';
+
+const port = parentPort!;
+let nextReq = 1;
+const pendingReuse = new Map<number, (m: ReuseMatch[]) => void>();
+
+async function hashOf(image: DecodedImage): Promise<string | null> {
+  try {
+    const r = await pdqHashImage(image);
+    // Below quality 50 a PDQ hash is too unreliable to compare.
+    return r.quality >= 50 ? r.hash : null;
+  } catch {
+    return null;
+  }
+}
+
+async function run(task: AnalysisTask): Promise<AnalysisResult> {
+  const references: ReferenceMedia[] = [];
+  const referenceHashes: (string | null)[] = [];
+  for (const r of task.references) {
+    try {
+      const image = await intakeImage(r.bytes, { name: r.filename });
+      references.push({ id: r.id, kind: r.kind, image });
+      referenceHashes.push(task.hashes ? await hashOf(image) : null);
+    } catch {
+      // A reference that cannot be read is left out; it was checked at upload.
+      referenceHashes.push(null);
+    }
+  }
+  const ctx: AnalysisContext = {
+    claimId: task.context.claimId,
+    deliveredAt: task.context.deliveredAt ? new Date(task.context.deliveredAt) : undefined,
+    uploadedAt: task.context.uploadedAt ? new Date(task.context.uploadedAt) : undefined,
+    references,
+  };
+  if (task.reuse) {
+    ctx.reuse = {
+      lookup: (hashes, maxDistance) =>
+        new Promise<ReuseMatch[]>((resolve) => {
+          const reqId = nextReq++;
+          pendingReuse.set(reqId, resolve);
+          port.postMessage({ type: 'reuse', taskId: task.id, reqId, hashes, maxDistance } satisfies WorkerReply);
+        }),
+    };
+  }
+  const reports: ImageReport[] = [];
+  const hashes: (string | null)[] = [];
+  for (const im of task.images) {
+    try {
+      const image = await intakeImage(im.bytes, { name: im.file, contentType: im.contentType });
+      reports.push(await analyzeDecoded(image, im.file, ctx));
+      hashes.push(task.hashes ? await hashOf(image) : null);
+    } catch (e) {
+      reports.push(errorReport(im.file, e));
+      hashes.push(null);
+    }
+  }
+  return { reports, hashes, referenceHashes };
+}
+
+port.on('message', (m: WorkerRequest) => {
+  if (m.type === 'reuseResult') {
+    pendingReuse.get(m.reqId)?.(m.matches);
+    pendingReuse.delete(m.reqId);
+    return;
+  }
+  run(m.task).then(
+    (result) => port.postMessage({ type: 'done', taskId: m.task.id, result } satisfies WorkerReply),
+    (e) => port.postMessage({ type: 'error', taskId: m.task.id, message: e instanceof Error ? e.message : String(e) } satisfies WorkerReply),
+  );
+});

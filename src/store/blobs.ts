@@ -1,0 +1,168 @@
+// Content-addressed blob storage: a blob's name is the SHA-256 of its bytes, so storing
+// the same photo twice costs nothing and a stored blob can be checked against its name.
+// On the file system a blob is written to a temporary file, flushed to disk and renamed
+// into place, so a crash leaves either the whole blob or nothing under its name.
+// With S3 settings the blobs go to an S3-compatible object store instead.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface BlobStore {
+  /** Stores bytes, returns their SHA-256 (hex). */
+  put(bytes: Uint8Array): Promise<string>;
+  get(sha256: string): Promise<Buffer>;
+  has(sha256: string): Promise<boolean>;
+  readonly kind: 'fs' | 's3';
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+export class BlobNotFoundError extends Error {
+  constructor(sha: string) {
+    super(`blob ${sha} not found`);
+    this.name = 'BlobNotFoundError';
+  }
+}
+
+export class FsBlobStore implements BlobStore {
+  readonly kind = 'fs' as const;
+  private readonly tmp: string;
+  constructor(readonly root: string) {
+    this.tmp = join(root, 'tmp');
+    mkdirSync(this.tmp, { recursive: true });
+  }
+
+  private path(sha: string): string {
+    if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
+    return join(this.root, sha.slice(0, 2), sha.slice(2, 4), sha);
+  }
+
+  async put(bytes: Uint8Array): Promise<string> {
+    const sha = sha256Hex(bytes);
+    const dest = this.path(sha);
+    if (await exists(dest)) return sha;
+    const tmp = join(this.tmp, `${sha}.${randomBytes(6).toString('hex')}`);
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await mkdir(join(this.root, sha.slice(0, 2), sha.slice(2, 4)), { recursive: true });
+      await rename(tmp, dest);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    return sha;
+  }
+
+  async get(sha: string): Promise<Buffer> {
+    try {
+      return await readFile(this.path(sha));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(sha);
+      throw e;
+    }
+  }
+
+  has(sha: string): Promise<boolean> {
+    return exists(this.path(sha));
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface S3Settings {
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  prefix?: string;
+  forcePathStyle?: boolean;
+}
+
+/** Reads S3 settings from the environment; undefined when S3_BUCKET is not set. */
+export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Settings | undefined {
+  if (!env.S3_BUCKET) return undefined;
+  return {
+    endpoint: env.S3_ENDPOINT || undefined,
+    bucket: env.S3_BUCKET,
+    region: env.S3_REGION || 'us-east-1',
+    prefix: env.S3_PREFIX || 'blobs/',
+    // MinIO and most self-hosted S3-compatible servers need path-style addressing.
+    forcePathStyle: env.S3_FORCE_PATH_STYLE ? env.S3_FORCE_PATH_STYLE !== 'false' : Boolean(env.S3_ENDPOINT),
+  };
+}
+
+/**
+ * Blobs in an S3-compatible object store. A PUT of an object is atomic (readers see the
+ * whole object or none), so no temp-and-rename is needed. Credentials come from the AWS
+ * SDK's usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles…).
+ */
+export class S3BlobStore implements BlobStore {
+  readonly kind = 's3' as const;
+  private clientP: Promise<any>;
+  constructor(readonly settings: S3Settings) {
+    this.clientP = import('@aws-sdk/client-s3').then(
+      (m) => new m.S3Client({ region: settings.region, endpoint: settings.endpoint, forcePathStyle: settings.forcePathStyle }),
+    );
+  }
+  private key(sha: string): string {
+    if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
+    return `${this.settings.prefix ?? ''}${sha}`;
+  }
+  async put(bytes: Uint8Array): Promise<string> {
+    const sha = sha256Hex(bytes);
+    if (await this.has(sha)) return sha;
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.clientP;
+    await client.send(
+      new PutObjectCommand({
+        Bucket: this.settings.bucket,
+        Key: this.key(sha),
+        Body: bytes,
+        // The store checks the body against this digest and refuses a damaged upload.
+        ChecksumSHA256: Buffer.from(sha, 'hex').toString('base64'),
+      }),
+    );
+    return sha;
+  }
+  async get(sha: string): Promise<Buffer> {
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.clientP;
+    try {
+      const r = await client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
+      return Buffer.from(await r.Body.transformToByteArray());
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NoSuchKey') throw new BlobNotFoundError(sha);
+      throw e;
+    }
+  }
+  async has(sha: string): Promise<boolean> {
+    const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.clientP;
+    try {
+      await client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
+      return true;
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return false;
+      throw e;
+    }
+  }
+}

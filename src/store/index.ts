@@ -1,0 +1,68 @@
+// Opens the service's storage from settings: PGlite in the data folder by default,
+// PostgreSQL with DATABASE_URL; blobs in DATA/blobs, or in S3 with S3_BUCKET set.
+
+import { join, resolve } from 'node:path';
+import { FsBlobStore, S3BlobStore, s3SettingsFromEnv, type BlobStore } from './blobs.ts';
+import { migrate, type SchemaHook } from './migrations.ts';
+import { openPglite } from './pglite.ts';
+import { openPostgres } from './postgres.ts';
+import type { SqlClient } from './sql.ts';
+
+export type { SqlClient, SqlQueryable } from './sql.ts';
+export type { BlobStore } from './blobs.ts';
+
+export interface StoreSettings {
+  /** Data folder (PGlite database, file-system blobs, admin files). */
+  dataDir: string;
+  /** PostgreSQL connection string; PGlite when absent. */
+  databaseUrl?: string;
+  /** PostgreSQL schema to use (tests use one per run). */
+  schema?: string;
+  /** PGlite in memory (tests). */
+  memory?: boolean;
+  hooks?: SchemaHook[];
+}
+
+export interface Store {
+  db: SqlClient;
+  blobs: BlobStore;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_DATA_DIR = '.claimlens';
+
+export function settingsFromEnv(dataDir: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreSettings {
+  return {
+    dataDir: resolve(dataDir ?? env.CLAIMLENS_DATA ?? DEFAULT_DATA_DIR),
+    databaseUrl: env.DATABASE_URL || undefined,
+    schema: env.DATABASE_SCHEMA || undefined,
+  };
+}
+
+export async function openStore(s: StoreSettings): Promise<Store> {
+  const db = s.databaseUrl
+    ? await openPostgres({ url: s.databaseUrl, schema: s.schema })
+    : await openPglite(s.memory ? undefined : join(s.dataDir, 'pgdata'));
+  try {
+    await migrate(db, s.hooks ?? (await defaultHooks()));
+  } catch (e) {
+    await db.close().catch(() => {});
+    throw e;
+  }
+  const s3 = s3SettingsFromEnv();
+  const blobs = s3 ? new S3BlobStore(s3) : new FsBlobStore(join(s.dataDir, 'blobs'));
+  return { db, blobs, dataDir: s.dataDir, close: () => db.close() };
+}
+
+/** Schema functions of optional modules that keep tables in the same database. */
+export async function defaultHooks(): Promise<SchemaHook[]> {
+  const hooks: SchemaHook[] = [];
+  try {
+    const reuse = (await import('../forensics/reuse/store.ts' as string)) as { ensureReuseSchema?: SchemaHook };
+    if (reuse.ensureReuseSchema) hooks.push(reuse.ensureReuseSchema);
+  } catch {
+    // The reuse index is not part of this build.
+  }
+  return hooks;
+}

@@ -1,0 +1,157 @@
+// End to end through the real HTTP server: a claim with real photos goes from submission
+// through analysis, the merchant window and review to a decision; bad uploads are refused
+// whole; the AI-labelled photo path asks the buyer for a new photo with a one-time code.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { verifyAudit } from '../../src/claims/audit.ts';
+import { api, form, photos, pixelBombPng, startTestServer, waitForState, type TestServer } from './helpers.ts';
+
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s?.close();
+});
+
+async function setupOrder(id: string, amount: number, buyer = 'b1') {
+  const refs = await api(s.url, s.keys.merchant, 'POST', '/v1/skus/ANJOU/references', form({}, [{ field: 'file', name: 'anjou.jpg', bytes: photos.listing() }]));
+  assert.equal(refs.status, 201, JSON.stringify(refs.body));
+  const o = await api(s.url, s.keys.platform, 'POST', '/v1/orders', { id, buyerId: buyer, merchantId: 'm1', sku: 'ANJOU', amount, currency: 'CNY', deliveredAt: '2026-01-02T10:00:00Z' });
+  assert.equal(o.status, 201, JSON.stringify(o.body));
+}
+
+test('a claim goes from submission to a reviewer decision over HTTP', async () => {
+  await setupOrder('o-e2e', 500);
+  const sub = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: 'o-e2e', type: 'refund_only', reason: 'arrived bruised', amount: 450 } }, [{ field: 'evidence', name: 'photo.jpg', bytes: photos.natural() }]));
+  assert.equal(sub.status, 202, JSON.stringify(sub.body));
+  assert.equal(sub.body.state, 'submitted');
+  const id = sub.body.id;
+
+  // Amount above the auto-approval limit: the merchant response window opens.
+  const c = await waitForState(s.url, s.keys.platform, id, ['awaiting_merchant']);
+  assert.ok(c.deadlines.merchantResponse, 'merchant deadline set');
+  const hours = (Date.parse(c.deadlines.merchantResponse) - Date.now()) / 3_600_000;
+  assert.ok(hours > 47.9 && hours <= 48, `48 h window, got ${hours}`);
+  assert.equal(c.analysis.images.length, 1);
+  const im = c.analysis.images[0];
+  // Same shape as `claimlens analyze --json` images.
+  for (const k of ['file', 'sha256', 'width', 'height', 'format', 'risk', 'verdict', 'signals']) assert.ok(k in im, `image report has ${k}`);
+  assert.ok(Array.isArray(im.signals));
+  assert.match(c.policy.reasons.join(' '), /amount 450 above/);
+
+  const q = await api(s.url, s.keys.reviewer, 'GET', '/v1/review-queue');
+  assert.ok(q.body.items.some((x: any) => x.id === id));
+
+  const resp = await api(s.url, s.keys.merchant, 'POST', `/v1/claims/${id}/responses`, { text: 'The pear was fine when packed; see packing photo.' });
+  assert.equal(resp.status, 201, JSON.stringify(resp.body));
+  assert.equal(resp.body.state, 'in_review');
+
+  const noReason = await api(s.url, s.keys.reviewer, 'POST', `/v1/claims/${id}/decisions`, { decision: 'approve' });
+  assert.equal(noReason.status, 400);
+  assert.equal(noReason.body.error.code, 'invalid_request');
+  const merchantDecides = await api(s.url, s.keys.merchant, 'POST', `/v1/claims/${id}/decisions`, { decision: 'approve', reason: 'x' });
+  assert.equal(merchantDecides.status, 403);
+
+  const dec = await api(s.url, s.keys.reviewer, 'POST', `/v1/claims/${id}/decisions`, { decision: 'approve', reason: 'photo consistent with bruising in transit' });
+  assert.equal(dec.status, 201, JSON.stringify(dec.body));
+  const done = await api(s.url, s.keys.platform, 'GET', `/v1/claims/${id}`);
+  assert.equal(done.body.state, 'approved');
+  assert.equal(done.body.decisions[0].reason, 'photo consistent with bruising in transit');
+  assert.equal(done.body.responses.length, 1);
+
+  const again = await api(s.url, s.keys.reviewer, 'POST', `/v1/claims/${id}/decisions`, { decision: 'reject', reason: 'changed my mind' });
+  assert.equal(again.status, 409);
+  assert.equal(again.body.error.code, 'invalid_state');
+
+  const audit = await api(s.url, s.keys.reviewer, 'GET', `/v1/claims/${id}/audit`);
+  assert.deepEqual(
+    audit.body.entries.map((e: any) => e.toState),
+    ['submitted', 'analysing', 'awaiting_merchant', 'in_review', 'approved'],
+  );
+  const v = await verifyAudit(s.rt.store.db);
+  assert.equal(v.ok, true, JSON.stringify(v.problems));
+
+  const media = await api(s.url, s.keys.merchant, 'GET', done.body.evidence[0].url);
+  assert.equal(media.status, 200);
+});
+
+test('a low-risk small claim from a clean buyer is approved automatically', async () => {
+  await setupOrder('o-auto', 100, 'b-auto');
+  const sub = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: 'o-auto', type: 'refund_only', reason: 'bruised', amount: 50 } }, [{ field: 'evidence', name: 'p.jpg', bytes: photos.natural2() }]));
+  assert.equal(sub.status, 202);
+  const c = await waitForState(s.url, s.keys.platform, sub.body.id, ['approved', 'awaiting_merchant', 'more_evidence_requested']);
+  const im = c.analysis.images[0];
+  if (im.verdict === 'clean' && im.risk <= 0.2) {
+    assert.equal(c.state, 'approved', JSON.stringify(c.policy));
+    assert.equal(c.policy.outcome, 'auto_approve');
+  } else {
+    // The engine found something in this photo: then it must not be approved automatically.
+    assert.notEqual(c.state, 'approved');
+  }
+});
+
+test('an AI-labelled photo blocks approval and asks for a new photo with a code; a copy of the reference is caught', async () => {
+  await setupOrder('o-ai', 100, 'b-ai');
+  const sub = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: 'o-ai', type: 'refund_only', reason: 'cracked', amount: 20 } }, [{ field: 'evidence', name: 'crack.jpg', bytes: photos.aiLabelled() }]));
+  assert.equal(sub.status, 202);
+  const c = await waitForState(s.url, s.keys.platform, sub.body.id, ['more_evidence_requested', 'approved', 'awaiting_merchant']);
+  assert.equal(c.state, 'more_evidence_requested', JSON.stringify(c.policy));
+  assert.equal(c.analysis.images[0].verdict, 'ai_generated');
+  assert.match(c.evidenceRequest.code, /^\d{6}$/);
+  assert.ok(c.evidenceRequest.instructions.zh.includes(c.evidenceRequest.code));
+  assert.ok(c.deadlines.moreEvidence);
+
+  // The buyer sends the merchant's listing photo back as "new evidence".
+  const ev = await api(s.url, s.keys.platform, 'POST', `/v1/claims/${c.id}/evidence`, form({}, [{ field: 'evidence', name: 'new.jpg', bytes: photos.listing() }]));
+  assert.equal(ev.status, 202, JSON.stringify(ev.body));
+  const c2 = await waitForState(s.url, s.keys.platform, c.id, ['awaiting_merchant', 'approved', 'in_review']);
+  assert.equal(c2.state, 'awaiting_merchant');
+  assert.equal(c2.round, 2);
+  assert.ok(c2.analysis.newEvidenceProblems.some((p: string) => /identical|copy/.test(p)), JSON.stringify(c2.analysis.newEvidenceProblems));
+});
+
+test('bad uploads are refused whole with typed errors and change nothing', async () => {
+  await setupOrder('o-bad', 100, 'b-bad');
+  const before = (await s.rt.store.db.query('SELECT (SELECT count(*) FROM claims)::int c, (SELECT count(*) FROM media)::int m, (SELECT count(*) FROM audit_log)::int a')).rows[0];
+  const claim = { claim: { orderId: 'o-bad', type: 'refund_only', reason: 'x', amount: 10 } };
+  const cases: [string, Uint8Array, string, number, string][] = [
+    ['truncated.jpg', photos.truncated(), 'image/jpeg', 422, 'truncated'],
+    ['lie.png', photos.natural(), 'image/png', 415, 'format_mismatch'],
+    ['bomb.png', pixelBombPng(), 'image/png', 413, 'pixel_limit'],
+    ['empty.jpg', new Uint8Array(0), 'image/jpeg', 400, 'empty_file'],
+  ];
+  for (const [name, bytes, type, status, code] of cases) {
+    // A good photo first and the bad one second: the whole claim is refused.
+    const r = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form(claim, [
+      { field: 'evidence', name: 'good.jpg', bytes: photos.natural() },
+      { field: 'evidence', name, bytes, type },
+    ]));
+    assert.equal(r.status, status, `${name}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, code);
+  }
+  const bad = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: '{not json' }, [{ field: 'evidence', name: 'a.jpg', bytes: photos.natural() }]));
+  assert.equal(bad.status, 400);
+  const badType = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { ...claim.claim, type: 'steal' } }, [{ field: 'evidence', name: 'a.jpg', bytes: photos.natural() }]));
+  assert.equal(badType.status, 400);
+  const after = (await s.rt.store.db.query('SELECT (SELECT count(*) FROM claims)::int c, (SELECT count(*) FROM media)::int m, (SELECT count(*) FROM audit_log)::int a')).rows[0];
+  assert.deepEqual(after, before);
+});
+
+test('OpenAPI document, docs page and health', async () => {
+  const doc = await api(s.url, null, 'GET', '/openapi.json');
+  assert.equal(doc.status, 200);
+  assert.equal(doc.body.openapi, '3.1.0');
+  for (const p of ['/v1/claims', '/v1/claims/{id}', '/v1/claims/{id}/decisions', '/v1/review-queue', '/v1/skus/{sku}/references', '/v1/orders']) {
+    assert.ok(doc.body.paths[p], `documents ${p}`);
+  }
+  const docs = await fetch(s.url + '/docs/');
+  assert.equal(docs.status, 200);
+  assert.match(await docs.text(), /swagger/i);
+  const h = await api(s.url, null, 'GET', '/healthz');
+  assert.equal(h.body.ok, true);
+  const unauth = await api(s.url, null, 'GET', '/v1/claims');
+  assert.equal(unauth.status, 401);
+  assert.equal(unauth.body.error.code, 'unauthorized');
+});
