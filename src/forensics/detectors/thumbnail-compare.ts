@@ -1,0 +1,211 @@
+// Compares an EXIF thumbnail with the main picture. Camera thumbnails are small
+// (typically 160×120), stored in the sensor's orientation, sometimes letterboxed with
+// black bands or cropped to 4:3 when the photo is 3:2 or 16:9. We therefore try the
+// 8 dihedral variants of the thumbnail and three framings (stretch, crop the main to
+// the thumbnail's aspect, crop the thumbnail to the main's aspect) and keep the best
+// normalised cross-correlation on a small grid. A thumbnail of the same shot scores
+// close to 1; a different picture stays far below.
+
+export interface GrayImage {
+  data: Float32Array | Uint8Array;
+  width: number;
+  height: number;
+}
+
+export const GRID = 24;
+
+export interface ThumbnailComparison {
+  /** Best normalised cross-correlation over variants and framings, −1…1. */
+  similarity: number;
+  /** Dihedral variant of the thumbnail that matched best (0 = as stored). */
+  variant: number;
+  framing: 'stretch' | 'crop_main' | 'crop_thumbnail';
+  /** Black letterbox bands trimmed from the thumbnail, pixels. */
+  trimmed: { top: number; bottom: number; left: number; right: number };
+  /** Standard deviation of the thumbnail's grid (a flat thumbnail cannot be compared). */
+  thumbnailContrast: number;
+  mainContrast: number;
+  /** Mean grey level (0–255) of the thumbnail's and the main picture's grids. */
+  thumbnailMean: number;
+  mainMean: number;
+}
+
+/** Applies one of the 8 dihedral transforms (0–3 rotations by 90°, 4–7 the same after a mirror). */
+export function dihedral(img: GrayImage, variant: number): GrayImage {
+  const { width: w, height: h, data } = img;
+  const rot = variant & 3;
+  const mirror = variant >= 4;
+  const ow = rot % 2 === 1 ? h : w;
+  const oh = rot % 2 === 1 ? w : h;
+  const out = new Float32Array(ow * oh);
+  for (let y = 0; y < oh; y++) {
+    for (let x = 0; x < ow; x++) {
+      let sx: number;
+      let sy: number;
+      const dx = mirror ? ow - 1 - x : x;
+      if (rot === 0) { sx = dx; sy = y; }
+      else if (rot === 1) { sx = y; sy = h - 1 - dx; }
+      else if (rot === 2) { sx = w - 1 - dx; sy = h - 1 - y; }
+      else { sx = w - 1 - y; sy = dx; }
+      out[y * ow + x] = data[sy * w + sx]!;
+    }
+  }
+  return { data: out, width: ow, height: oh };
+}
+
+interface Rect { x: number; y: number; w: number; h: number }
+
+/** Area-averages a rectangle of `img` onto an n×n grid. */
+export function sampleGrid(img: GrayImage, r: Rect, n = GRID): Float32Array {
+  const out = new Float32Array(n * n);
+  for (let gy = 0; gy < n; gy++) {
+    const y0 = r.y + (gy * r.h) / n;
+    const y1 = r.y + ((gy + 1) * r.h) / n;
+    for (let gx = 0; gx < n; gx++) {
+      const x0 = r.x + (gx * r.w) / n;
+      const x1 = r.x + ((gx + 1) * r.w) / n;
+      let sum = 0;
+      let cnt = 0;
+      const ys = Math.floor(y0), ye = Math.max(ys + 1, Math.ceil(y1));
+      const xs = Math.floor(x0), xe = Math.max(xs + 1, Math.ceil(x1));
+      for (let y = ys; y < ye && y < img.height; y++) {
+        for (let x = xs; x < xe && x < img.width; x++) {
+          sum += img.data[y * img.width + x]!;
+          cnt++;
+        }
+      }
+      out[gy * n + gx] = cnt ? sum / cnt : 0;
+    }
+  }
+  return out;
+}
+
+export function ncc(a: Float32Array, b: Float32Array): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]!; mb += b[i]!; }
+  ma /= n; mb /= n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = a[i]! - ma, db = b[i]! - mb;
+    sab += da * db; saa += da * da; sbb += db * db;
+  }
+  if (saa <= 1e-9 || sbb <= 1e-9) return 0;
+  return sab / Math.sqrt(saa * sbb);
+}
+
+function std(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m += v;
+  m /= a.length;
+  let s = 0;
+  for (const v of a) s += (v - m) ** 2;
+  return Math.sqrt(s / a.length);
+}
+
+/** Finds black (or near-uniform dark) bands along the thumbnail's edges. */
+export function letterbox(img: GrayImage): { top: number; bottom: number; left: number; right: number } {
+  const { width: w, height: h, data } = img;
+  const rowDark = (y: number) => {
+    let s = 0, mx = 0;
+    for (let x = 0; x < w; x++) { const v = data[y * w + x]!; s += v; if (v > mx) mx = v; }
+    return s / w < 20 && mx < 60;
+  };
+  const colDark = (x: number, y0: number, y1: number) => {
+    let s = 0, mx = 0;
+    for (let y = y0; y < y1; y++) { const v = data[y * w + x]!; s += v; if (v > mx) mx = v; }
+    return s / Math.max(1, y1 - y0) < 20 && mx < 60;
+  };
+  let top = 0, bottom = 0, left = 0, right = 0;
+  while (top < h / 3 && rowDark(top)) top++;
+  while (bottom < h / 3 && rowDark(h - 1 - bottom)) bottom++;
+  while (left < w / 3 && colDark(left, top, h - bottom)) left++;
+  while (right < w / 3 && colDark(w - 1 - right, top, h - bottom)) right++;
+  // A band of one or two pixels is JPEG edge noise, not letterboxing.
+  return { top: top > 2 ? top : 0, bottom: bottom > 2 ? bottom : 0, left: left > 2 ? left : 0, right: right > 2 ? right : 0 };
+}
+
+function centreCrop(w: number, h: number, aspect: number): Rect {
+  if (w / h > aspect) {
+    const cw = h * aspect;
+    return { x: (w - cw) / 2, y: 0, w: cw, h };
+  }
+  const ch = w / aspect;
+  return { x: 0, y: (h - ch) / 2, w, h: ch };
+}
+
+/** `main` is the picture downscaled (any size ≥ the grid), oriented as the viewer sees it. */
+export function compareThumbnail(thumbnail: GrayImage, main: GrayImage): ThumbnailComparison {
+  const bands = letterbox(thumbnail);
+  const none = { top: 0, bottom: 0, left: 0, right: 0 };
+  const hasBands = bands.top + bands.bottom + bands.left + bands.right > 0;
+  // Try with and without trimming: a dark photo's edges look like letterbox bands.
+  const untrimmed = compareFramed(thumbnail, none, main);
+  if (!hasBands) return untrimmed;
+  const trimmed = compareFramed(thumbnail, bands, main);
+  return trimmed.similarity > untrimmed.similarity ? trimmed : untrimmed;
+}
+
+function compareFramed(
+  thumbnail: GrayImage,
+  trimmed: ThumbnailComparison['trimmed'],
+  main: GrayImage,
+): ThumbnailComparison {
+  const inner: Rect = {
+    x: trimmed.left,
+    y: trimmed.top,
+    w: Math.max(1, thumbnail.width - trimmed.left - trimmed.right),
+    h: Math.max(1, thumbnail.height - trimmed.top - trimmed.bottom),
+  };
+  const innerData = new Float32Array(inner.w * inner.h);
+  for (let y = 0; y < inner.h; y++) {
+    for (let x = 0; x < inner.w; x++) {
+      innerData[y * inner.w + x] = thumbnail.data[(y + inner.y) * thumbnail.width + x + inner.x]!;
+    }
+  }
+  const innerImg: GrayImage = { data: innerData, width: inner.w, height: inner.h };
+  const mainFull: Rect = { x: 0, y: 0, w: main.width, h: main.height };
+  const mainAspect = main.width / main.height;
+  const mainGrid = sampleGrid(main, mainFull);
+  let best: Pick<ThumbnailComparison, 'similarity' | 'variant' | 'framing'> = {
+    similarity: -1,
+    variant: 0,
+    framing: 'stretch',
+  };
+  let thumbnailContrast = 0;
+  let thumbnailMean = 0;
+  for (let v = 0; v < 8; v++) {
+    const t = dihedral(innerImg, v);
+    const tFull: Rect = { x: 0, y: 0, w: t.width, h: t.height };
+    const tAspect = t.width / t.height;
+    const tGrid = sampleGrid(t, tFull);
+    if (v === 0) {
+      thumbnailContrast = std(tGrid);
+      thumbnailMean = mean(tGrid);
+    }
+    const tries: [ThumbnailComparison['framing'], Float32Array, Float32Array][] = [
+      ['stretch', tGrid, mainGrid],
+      ['crop_main', tGrid, sampleGrid(main, centreCrop(main.width, main.height, tAspect))],
+      ['crop_thumbnail', sampleGrid(t, centreCrop(t.width, t.height, mainAspect)), mainGrid],
+    ];
+    for (const [framing, a, b] of tries) {
+      const s = ncc(a, b);
+      // Prefer the stored orientation on ties so the evidence names the simplest reading.
+      if (s > best.similarity + 1e-6) best = { similarity: s, variant: v, framing };
+    }
+  }
+  return {
+    ...best,
+    trimmed,
+    thumbnailContrast,
+    mainContrast: std(mainGrid),
+    thumbnailMean,
+    mainMean: mean(mainGrid),
+  };
+}
+
+function mean(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m += v;
+  return a.length ? m / a.length : 0;
+}
