@@ -3,7 +3,17 @@
 
 import type { Detector } from './types.ts';
 import { c2paDetector } from './detectors/c2pa.ts';
+import { aigcLabelDetector } from './detectors/aigc-label.ts';
+import { iptcSourceDetector } from './detectors/iptc-source.ts';
+import { generatorMetadataDetector } from './detectors/generator-metadata.ts';
+import { exifThumbnailDetector } from './detectors/exif-thumbnail.ts';
+import { exifConsistencyDetector } from './detectors/exif-consistency.ts';
 
 export const DETECTORS: readonly Detector[] = [
   c2paDetector,
+  aigcLabelDetector,
+  iptcSourceDetector,
+  generatorMetadataDetector,
+  exifThumbnailDetector,
+  exifConsistencyDetector,
 ];
