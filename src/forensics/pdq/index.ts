@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import type { DecodedImage, RawPixels } from '../types.ts';
 import { DIHEDRAL_NAMES, dctToBits, dihedralDct, pdqDctOf, storedFrameLuma, type LumaPlane } from './hash.ts';
 import { bitsToHex } from './hex.ts';
+import { embedsIccProfile } from './icc.ts';
 
 export { bytesToHex, hammingDistance, hexToBytes, isPdqHex } from './hex.ts';
 export { DIHEDRAL_NAMES, DOWNSAMPLE_DIMS, MIN_HASHABLE_DIM } from './hash.ts';
@@ -72,6 +73,7 @@ export async function pdqHashImage(image: DecodedImage, opts: PdqOptions = {}): 
  */
 async function storedPixelsIgnoringIcc(image: DecodedImage): Promise<RawPixels | undefined> {
   if (image.format === 'heif') return undefined;
+  if (embedsIccProfile(image.bytes, image.format) === false) return undefined;
   try {
     const meta = await sharp(image.bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
     if (!meta.icc || meta.depth !== 'uchar' || (meta.space !== 'srgb' && meta.space !== 'b-w')) return undefined;
