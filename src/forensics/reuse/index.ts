@@ -1,0 +1,556 @@
+// Exact near-duplicate search for 256-bit perceptual hashes (PDQ), in memory.
+//
+// Layout (no JavaScript object per hash):
+//   words    Uint32Array, 8 words per row: the hashes themselves (32 B per hash)
+//   rowIds   Uint32Array: row → caller's numeric id          (4 B per hash)
+//   idRows   Int32Array:  id → row, −1 when absent           (4 B per id; ids should be dense,
+//            e.g. a database serial)
+//   dead     Uint32Array bitset of deleted rows (tombstones)  (1/8 B per hash)
+//   postings, one set per 32-bit word ("slot") s = 0..7, built in bulk over rows [0, built):
+//     offsets[s] Uint32Array(65537): CSR offsets by the slot's high 16 bits
+//     lows[s]    Uint16Array: the slot's low 16 bits, sorted inside each high-16 bucket
+//     prow[s]    Uint32Array: the row of each posting                (8 × 6 = 48 B per hash)
+//   rows [built, rowCount) are the insert buffer ("delta"), scanned linearly, and folded
+//   into the postings by a bulk rebuild when the buffer grows past `deltaLimit`.
+//
+// Exactness (why every hash within distance D is found — 100% of what a linear scan finds):
+//   Split a 256-bit hash into m = 8 slots of 32 bits and write d_s for the Hamming distance of
+//   slot s between the query q and a stored hash x; d(q, x) = Σ_s d_s. If d(q, x) ≤ D then
+//   min_s d_s ≤ ⌊D/8⌋ =: r, for otherwise every d_s ≥ r + 1 and Σ_s d_s ≥ 8(r + 1) > D
+//   (pigeonhole; for D = 31, r = 3). Take such a slot s and split it into its high and low
+//   16 bits: k = popcount(hi(q_s) ^ hi(x_s)) ≤ d_s ≤ r and popcount(lo(q_s) ^ lo(x_s)) =
+//   d_s − k ≤ r − k. The search visits, for every slot s and every k ≤ r, every bucket
+//   hi(q_s) ^ m with popcount(m) = k — so also bucket hi(x_s) — and inside it keeps every
+//   posting whose low bits differ from lo(q_s) in at most r − k bits — so also x's posting
+//   (x is in that bucket because the postings of slot s hold every built row under its own
+//   high 16 bits). Each candidate is then verified with its full 256-bit distance, so
+//   nothing farther than D is reported. Rows not yet in the postings are scanned linearly
+//   and deleted rows are skipped by their tombstone, so the result is exactly the set a
+//   linear scan over the live hashes returns. For D ≥ 40 (r ≥ 5) the neighbourhoods get
+//   larger than a scan is slow, so the index scans linearly instead (still exact).
+//
+// Cost for D = 31 (r = 3): per query hash and slot 1 + 16 + 120 + 560 = 697 buckets; inside
+// the 560 buckets with k = 3 only an exact low match counts (binary search), the others are
+// scanned with a 64 K popcount table. Random hashes collide with a 32-bit slot within 3 bits
+// with probability 5489 / 2³², so at 10 M hashes about 100 candidates per query hash need
+// the full verification.
+
+import {
+  HASH_WORDS,
+  ReuseInputError,
+  hexToWords,
+  isHashHex,
+  popcount32,
+  wordsToHex,
+} from './hash-words.ts';
+
+export { HASH_WORDS, ReuseInputError, hexToWords, wordsToHex, hexDistance, isHashHex, popcount32 } from './hash-words.ts';
+
+/** PDQ's usual match threshold (upstream: "distance threshold to consider two hashes similar: ≤ 31"). */
+export const DEFAULT_MAX_DISTANCE = 31;
+/** PDQ hashes below this quality are too unreliable to match on (upstream: discard ≤ 49). */
+export const DEFAULT_MIN_QUALITY = 50;
+
+const SLOTS = 8;
+const BUCKETS = 1 << 16;
+/** Largest per-slot radius searched through the postings; beyond it a linear scan is cheaper. */
+const MAX_RADIUS = 4;
+const MAX_ID = 0x7fffffff;
+/** Buckets longer than this are searched by lookups rather than scanned when one bit may differ. */
+const LOOKUP_MIN = 48;
+
+/** popcount of every 16-bit value. */
+const POP16 = (() => {
+  const t = new Uint8Array(1 << 16);
+  for (let i = 1; i < t.length; i++) t[i] = (i & 1) + t[i >>> 1]!;
+  return t;
+})();
+
+/** 16-bit masks with exactly k bits set, k = 0..MAX_RADIUS. */
+const MASKS_BY_WEIGHT: Uint16Array[] = (() => {
+  const groups: number[][] = Array.from({ length: MAX_RADIUS + 1 }, () => []);
+  for (let m = 0; m < BUCKETS; m++) {
+    const w = POP16[m]!;
+    if (w <= MAX_RADIUS) groups[w]!.push(m);
+  }
+  return groups.map((g) => Uint16Array.from(g));
+})();
+
+/** Number of 16-bit masks with at most r bits set, r = 0..MAX_RADIUS. */
+const VOLUME_16 = MASKS_BY_WEIGHT.map((_, r) => MASKS_BY_WEIGHT.slice(0, r + 1).reduce((a, m) => a + m.length, 0));
+
+export interface IndexMatch {
+  /** The caller's id of the stored hash. */
+  id: number;
+  distance: number;
+  /** Index of the query hash that matched best (for PDQ: the dihedral variant, 0 = as is). */
+  variant: number;
+}
+
+export interface ReuseIndexOptions {
+  /** Inserts buffered (and scanned linearly) before they are folded into the postings. */
+  deltaLimit?: number;
+  /** Deleted rows tolerated before the arrays are compacted. */
+  compactLimit?: number;
+}
+
+export interface IndexMemory {
+  /** Bytes of the hashes themselves (32 per row, including rows not yet compacted away). */
+  hashBytes: number;
+  /** Every other byte the index holds in typed arrays (postings, id maps, tombstones, spare capacity). */
+  overheadBytes: number;
+  live: number;
+}
+
+type Query = { words: Uint32Array; count: number; maxDistance: number };
+
+export class ReuseIndex {
+  private words: Uint32Array;
+  private rowIds: Uint32Array;
+  private idRows: Int32Array;
+  private dead: Uint32Array;
+  private rowCount = 0;
+  private deadCount = 0;
+  private built = 0;
+  private offsets: Uint32Array[] = [];
+  private lows: Uint16Array[] = [];
+  private prow: Uint32Array[] = [];
+  private nextId = 0;
+  private readonly scratchStarts = new Int32Array(VOLUME_16[MAX_RADIUS]!);
+  private readonly scratchEnds = new Int32Array(VOLUME_16[MAX_RADIUS]!);
+  private readonly hits: number[] = [];
+  private readonly fixedDeltaLimit: number | undefined;
+  private readonly fixedCompactLimit: number | undefined;
+
+  constructor(options: ReuseIndexOptions = {}) {
+    this.fixedDeltaLimit = options.deltaLimit;
+    this.fixedCompactLimit = options.compactLimit;
+    this.words = new Uint32Array(1024 * HASH_WORDS);
+    this.rowIds = new Uint32Array(1024);
+    this.idRows = new Int32Array(1024).fill(-1);
+    this.dead = new Uint32Array(32);
+    this.buildPostings();
+  }
+
+  /**
+   * Bulk construction: `words` holds n hashes (8 words each) and becomes the index's own
+   * storage; `ids` (default 0..n−1) must be distinct non-negative integers < 2³¹.
+   */
+  static fromWords(words: Uint32Array, ids?: ArrayLike<number>, options: ReuseIndexOptions = {}): ReuseIndex {
+    if (words.length % HASH_WORDS !== 0) throw new ReuseInputError('bad_hash', 'word array length is not a multiple of 8');
+    const n = words.length / HASH_WORDS;
+    if (ids && ids.length !== n) throw new ReuseInputError('bad_id', `${ids.length} ids for ${n} hashes`);
+    const idx = new ReuseIndex(options);
+    idx.words = words;
+    idx.rowIds = new Uint32Array(n);
+    let maxId = n - 1;
+    if (ids) {
+      maxId = -1;
+      for (let i = 0; i < n; i++) {
+        const id = ids[i]!;
+        checkId(id);
+        if (id > maxId) maxId = id;
+      }
+    }
+    idx.idRows = new Int32Array(maxId + 1).fill(-1);
+    for (let i = 0; i < n; i++) {
+      const id = ids ? ids[i]! : i;
+      if (idx.idRows[id] !== -1) throw new ReuseInputError('duplicate_id', `id ${id} given twice`);
+      idx.idRows[id] = i;
+      idx.rowIds[i] = id;
+    }
+    idx.dead = new Uint32Array((n >>> 5) + 1);
+    idx.rowCount = n;
+    idx.nextId = maxId + 1;
+    idx.buildPostings();
+    return idx;
+  }
+
+  static fromHexes(hashes: readonly string[], ids?: ArrayLike<number>, options: ReuseIndexOptions = {}): ReuseIndex {
+    const words = new Uint32Array(hashes.length * HASH_WORDS);
+    hashes.forEach((h, i) => hexToWords(h, words, i * HASH_WORDS));
+    return ReuseIndex.fromWords(words, ids, options);
+  }
+
+  /** Number of live (not deleted) hashes. */
+  get size(): number {
+    return this.rowCount - this.deadCount;
+  }
+
+  has(id: number): boolean {
+    return Number.isInteger(id) && id >= 0 && id < this.idRows.length && this.idRows[id]! >= 0;
+  }
+
+  /** The stored hash of `id`, or undefined. */
+  get(id: number): string | undefined {
+    if (!this.has(id)) return undefined;
+    return wordsToHex(this.words, this.idRows[id]! * HASH_WORDS);
+  }
+
+  /** Adds a hash; returns its id (the given one, or the next free one). */
+  add(hash: string | Uint32Array, id?: number): number {
+    const theId = id ?? this.nextId;
+    checkId(theId);
+    if (this.has(theId)) throw new ReuseInputError('duplicate_id', `id ${theId} is already in the index`);
+    // Validate before touching anything, so bad input changes nothing.
+    const w = typeof hash === 'string' ? hexToWords(hash) : hash;
+    if (w.length !== HASH_WORDS) throw new ReuseInputError('bad_hash', 'a hash is 8 words of 32 bits');
+    const row = this.rowCount;
+    this.ensureRows(row + 1);
+    this.ensureIds(theId + 1);
+    this.words.set(w, row * HASH_WORDS);
+    this.rowIds[row] = theId;
+    this.idRows[theId] = row;
+    this.rowCount++;
+    if (theId >= this.nextId) this.nextId = theId + 1;
+    if (this.rowCount - this.built > this.deltaLimit()) this.buildPostings();
+    return theId;
+  }
+
+  /** Deletes a hash by id; returns whether it was there. */
+  remove(id: number): boolean {
+    if (!this.has(id)) return false;
+    const row = this.idRows[id]!;
+    this.dead[row >>> 5]! |= 1 << (row & 31);
+    this.idRows[id] = -1;
+    this.deadCount++;
+    if (this.deadCount > this.compactLimit()) this.compact();
+    return true;
+  }
+
+  /**
+   * Every stored hash within `maxDistance` of any of `queries` (e.g. the 8 dihedral variants
+   * of one photo), once per id, with its smallest distance and the query index giving it.
+   * Sorted by distance, then id.
+   */
+  search(queries: readonly (string | Uint32Array)[], maxDistance = DEFAULT_MAX_DISTANCE): IndexMatch[] {
+    if (!Number.isInteger(maxDistance) || maxDistance < 0 || maxDistance > 256) {
+      throw new ReuseInputError('bad_option', `maxDistance must be an integer 0–256, not ${maxDistance}`);
+    }
+    const q: Query = { words: new Uint32Array(queries.length * HASH_WORDS), count: queries.length, maxDistance };
+    queries.forEach((h, i) => {
+      if (typeof h === 'string') hexToWords(h, q.words, i * HASH_WORDS);
+      else if (h.length === HASH_WORDS) q.words.set(h, i * HASH_WORDS);
+      else throw new ReuseInputError('bad_hash', 'a hash is 8 words of 32 bits');
+    });
+    const best = new Map<number, number>(); // row → distance * 256 + variant
+    const radius = Math.floor(maxDistance / SLOTS);
+    if (radius > MAX_RADIUS) {
+      this.scanRows(0, this.rowCount, q, best);
+    } else {
+      for (let v = 0; v < q.count; v++) this.probe(q, v, radius, best);
+      this.scanRows(this.built, this.rowCount, q, best);
+    }
+    const out: IndexMatch[] = [];
+    for (const [row, packed] of best) out.push({ id: this.rowIds[row]!, distance: packed >>> 8, variant: packed & 255 });
+    out.sort((a, b) => a.distance - b.distance || a.id - b.id);
+    return out;
+  }
+
+  /** Typed-array bytes held, split into the hashes themselves and everything else. */
+  memory(): IndexMemory {
+    const hashBytes = this.rowCount * HASH_WORDS * 4;
+    let total = this.words.byteLength + this.rowIds.byteLength + this.idRows.byteLength + this.dead.byteLength;
+    for (let s = 0; s < this.offsets.length; s++) {
+      total += this.offsets[s]!.byteLength + this.lows[s]!.byteLength + this.prow[s]!.byteLength;
+    }
+    return { hashBytes, overheadBytes: total - hashBytes, live: this.size };
+  }
+
+  /** Folds buffered inserts into the postings now (also done automatically). */
+  flush(): void {
+    if (this.built !== this.rowCount) this.buildPostings();
+  }
+
+  /** Drops deleted rows from every array and rebuilds the postings. */
+  compact(): void {
+    const n = this.rowCount;
+    let w = 0;
+    for (let row = 0; row < n; row++) {
+      if (this.isDead(row)) continue;
+      if (w !== row) {
+        this.words.copyWithin(w * HASH_WORDS, row * HASH_WORDS, (row + 1) * HASH_WORDS);
+        this.rowIds[w] = this.rowIds[row]!;
+      }
+      this.idRows[this.rowIds[w]!] = w;
+      w++;
+    }
+    this.rowCount = w;
+    this.deadCount = 0;
+    this.dead.fill(0);
+    this.buildPostings();
+  }
+
+  // ---- internals -------------------------------------------------------------------
+
+  private deltaLimit(): number {
+    return this.fixedDeltaLimit ?? Math.min(16384, Math.max(2048, this.built >>> 10));
+  }
+
+  private compactLimit(): number {
+    return this.fixedCompactLimit ?? Math.max(4096, this.rowCount >>> 3);
+  }
+
+  private isDead(row: number): boolean {
+    return (this.dead[row >>> 5]! & (1 << (row & 31))) !== 0;
+  }
+
+  private ensureRows(n: number): void {
+    if (n <= this.rowIds.length) {
+      if ((n >>> 5) >= this.dead.length) this.growDead(n);
+      return;
+    }
+    const cap = Math.max(n, Math.ceil(this.rowIds.length * 1.5));
+    const words = new Uint32Array(cap * HASH_WORDS);
+    words.set(this.words.subarray(0, this.rowCount * HASH_WORDS));
+    this.words = words;
+    const rowIds = new Uint32Array(cap);
+    rowIds.set(this.rowIds.subarray(0, this.rowCount));
+    this.rowIds = rowIds;
+    this.growDead(cap);
+  }
+
+  private growDead(rows: number): void {
+    const need = (rows >>> 5) + 1;
+    if (need <= this.dead.length) return;
+    const dead = new Uint32Array(Math.max(need, this.dead.length * 2));
+    dead.set(this.dead);
+    this.dead = dead;
+  }
+
+  private ensureIds(n: number): void {
+    if (n <= this.idRows.length) return;
+    const idRows = new Int32Array(Math.max(n, Math.ceil(this.idRows.length * 1.5))).fill(-1);
+    idRows.set(this.idRows);
+    this.idRows = idRows;
+  }
+
+  /**
+   * Rebuilds every slot's postings over the live rows [0, rowCount) with an LSD radix sort
+   * (11 + 11 + 10 bits) of (slot word, row) pairs: linear time, no comparison sort, no
+   * per-hash objects. 10 M hashes take a few seconds.
+   */
+  private buildPostings(): void {
+    const n = this.rowCount;
+    let live = 0;
+    const rowsA0 = new Uint32Array(n - this.deadCount);
+    for (let row = 0; row < n; row++) if (!this.isDead(row)) rowsA0[live++] = row;
+    let keysA = new Uint32Array(live);
+    let keysB = new Uint32Array(live);
+    let rowsB = new Uint32Array(live);
+    const counts = new Uint32Array(1 << 11);
+    for (let s = 0; s < SLOTS; s++) {
+      let rowsA = s === SLOTS - 1 ? rowsA0 : rowsA0.slice();
+      for (let i = 0; i < live; i++) keysA[i] = this.words[rowsA[i]! * HASH_WORDS + s]!;
+      for (const [shift, bits] of [[0, 11], [11, 11], [22, 10]] as const) {
+        const mask = (1 << bits) - 1;
+        counts.fill(0);
+        for (let i = 0; i < live; i++) counts[(keysA[i]! >>> shift) & mask]!++;
+        let sum = 0;
+        for (let b = 0; b <= mask; b++) {
+          const c = counts[b]!;
+          counts[b] = sum;
+          sum += c;
+        }
+        for (let i = 0; i < live; i++) {
+          const k = keysA[i]!;
+          const d = counts[(k >>> shift) & mask]!++;
+          keysB[d] = k;
+          rowsB[d] = rowsA[i]!;
+        }
+        [keysA, keysB] = [keysB, keysA];
+        [rowsA, rowsB] = [rowsB, rowsA];
+      }
+      const offsets = new Uint32Array(BUCKETS + 1);
+      const lows = new Uint16Array(live);
+      for (let i = 0; i < live; i++) {
+        const k = keysA[i]!;
+        offsets[(k >>> 16) + 1]!++;
+        lows[i] = k & 0xffff;
+      }
+      for (let b = 0; b < BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
+      this.offsets[s] = offsets;
+      this.lows[s] = lows;
+      this.prow[s] = rowsA;
+      // rowsA now belongs to the postings; rowsB is free scratch for the next slot.
+    }
+    this.built = n;
+  }
+
+  /** Multi-index probe of the postings for query variant v (see the exactness note above). */
+  private probe(q: Query, v: number, radius: number, best: Map<number, number>): void {
+    const hits = this.hits;
+    hits.length = 0;
+    for (let s = 0; s < SLOTS; s++) {
+      probeSlot(this.offsets[s]!, this.lows[s]!, this.prow[s]!, q.words[v * HASH_WORDS + s]!, radius, this.scratchStarts, this.scratchEnds, hits);
+    }
+    for (let i = 0; i < hits.length; i++) this.verify(hits[i]!, q, v, best);
+  }
+
+  private verify(row: number, q: Query, v: number, best: Map<number, number>): void {
+    if ((this.dead[row >>> 5]! & (1 << (row & 31))) !== 0) return;
+    const w = this.words;
+    const a = row * HASH_WORDS;
+    const b = v * HASH_WORDS;
+    const qw = q.words;
+    let d = 0;
+    for (let k = 0; k < HASH_WORDS; k++) d += popcount32((w[a + k]! ^ qw[b + k]!) >>> 0);
+    if (d > q.maxDistance) return;
+    const packed = d * 256 + v;
+    const prev = best.get(row);
+    if (prev === undefined || packed < prev) best.set(row, packed);
+  }
+
+  /** Linear scan of rows [from, to) against every query hash. */
+  private scanRows(from: number, to: number, q: Query, best: Map<number, number>): void {
+    const w = this.words;
+    const qw = q.words;
+    const max = q.maxDistance;
+    for (let row = from; row < to; row++) {
+      if ((this.dead[row >>> 5]! & (1 << (row & 31))) !== 0) continue;
+      const a = row * HASH_WORDS;
+      for (let v = 0; v < q.count; v++) {
+        const d = distanceCapped(w, a, qw, v * HASH_WORDS, max);
+        if (d > max) continue;
+        const packed = d * 256 + v;
+        const prev = best.get(row);
+        if (prev === undefined || packed < prev) best.set(row, packed);
+      }
+    }
+  }
+}
+
+/**
+ * Collects into `hits` the rows of every posting of one slot whose 32-bit slot value lies
+ * within `radius` bits of `word`. Written as passes so that the CPU overlaps the cache
+ * misses: first the bounds of every bucket (independent loads), then the filtering.
+ * Inside a bucket the low 16 bits are sorted and close to uniform, so an exact value is
+ * found by interpolation plus a short walk (one cache line, usually).
+ */
+let touchSink = 0;
+
+function probeSlot(
+  offsets: Uint32Array,
+  lows: Uint16Array,
+  prow: Uint32Array,
+  word: number,
+  radius: number,
+  starts: Int32Array,
+  ends: Int32Array,
+  hits: number[],
+): void {
+  if (lows.length === 0) return;
+  const qhi = word >>> 16;
+  const qlo = word & 0xffff;
+  let n = 0;
+  for (let k = 0; k <= radius; k++) {
+    const masks = MASKS_BY_WEIGHT[k]!;
+    for (let mi = 0; mi < masks.length; mi++) {
+      const b = qhi ^ masks[mi]!;
+      starts[n] = offsets[b]!;
+      ends[n] = offsets[b + 1]!;
+      n++;
+    }
+  }
+  // Touch every cache line the filtering below will read, in a branch-free loop whose
+  // loads do not depend on each other, so that the misses overlap instead of queueing.
+  let touched = 0;
+  const lastLow = lows.length - 1;
+  for (let i = 0; i < n; i++) {
+    const st = starts[i]!;
+    const len = ends[i]! - st;
+    touched += lows[Math.min(st + (((len * qlo) / BUCKETS) | 0), lastLow)]!;
+  }
+  const wide = VOLUME_16[Math.max(0, radius - 1)]!; // buckets read across their whole length
+  for (let i = 0; i < wide; i++) {
+    for (let p = starts[i]! + 32, end = ends[i]!; p < end; p += 32) touched += lows[p]!;
+  }
+  touchSink ^= touched;
+  let j = 0;
+  for (let k = 0; k <= radius; k++) {
+    const count = MASKS_BY_WEIGHT[k]!.length;
+    const allow = radius - k;
+    for (let c = 0; c < count; c++, j++) {
+      const st = starts[j]!;
+      const end = ends[j]!;
+      const len = end - st;
+      if (len === 0) continue;
+      if (allow === 0 || (allow === 1 && len > LOOKUP_MIN)) {
+        // exact low bits (and, for allow = 1 in a large bucket, each one-bit neighbour)
+        for (let bit = 0; bit <= (allow === 0 ? 0 : 16); bit++) {
+          const t = bit === 0 ? qlo : qlo ^ (1 << (bit - 1));
+          let p = st + ((len * t) / BUCKETS) | 0;
+          if (lows[p]! < t) {
+            do p++;
+            while (p < end && lows[p]! < t);
+          } else {
+            while (p > st && lows[p - 1]! >= t) p--;
+          }
+          for (; p < end && lows[p] === t; p++) hits.push(prow[p]!);
+        }
+      } else {
+        for (let i = st; i < end; i++) if (POP16[lows[i]! ^ qlo]! <= allow) hits.push(prow[i]!);
+      }
+    }
+  }
+}
+
+/**
+ * Distance between the hashes at a[ai..) and b[bi..), stopping after the first half when
+ * that half alone already exceeds `max` (the result is then some value > max).
+ */
+export function distanceCapped(a: Uint32Array, ai: number, b: Uint32Array, bi: number, max: number): number {
+  let d =
+    popcount32((a[ai]! ^ b[bi]!) >>> 0) +
+    popcount32((a[ai + 1]! ^ b[bi + 1]!) >>> 0) +
+    popcount32((a[ai + 2]! ^ b[bi + 2]!) >>> 0) +
+    popcount32((a[ai + 3]! ^ b[bi + 3]!) >>> 0);
+  if (d > max) return d;
+  d +=
+    popcount32((a[ai + 4]! ^ b[bi + 4]!) >>> 0) +
+    popcount32((a[ai + 5]! ^ b[bi + 5]!) >>> 0) +
+    popcount32((a[ai + 6]! ^ b[bi + 6]!) >>> 0) +
+    popcount32((a[ai + 7]! ^ b[bi + 7]!) >>> 0);
+  return d;
+}
+
+/**
+ * The baseline: a linear scan of `n` hashes (8 words each, in `words`) against every query
+ * hash. Returns row → smallest distance and the query index that gave it, sorted like
+ * ReuseIndex.search (ids are rows here). Used by the tests and the benchmark.
+ */
+export function linearScan(
+  words: Uint32Array,
+  n: number,
+  queries: readonly (string | Uint32Array)[],
+  maxDistance = DEFAULT_MAX_DISTANCE,
+): IndexMatch[] {
+  const qw = new Uint32Array(queries.length * HASH_WORDS);
+  queries.forEach((h, i) => (typeof h === 'string' ? hexToWords(h, qw, i * HASH_WORDS) : qw.set(h, i * HASH_WORDS)));
+  const out: IndexMatch[] = [];
+  for (let row = 0; row < n; row++) {
+    let best = -1;
+    let bestV = 0;
+    for (let v = 0; v < queries.length; v++) {
+      const d = distanceCapped(words, row * HASH_WORDS, qw, v * HASH_WORDS, maxDistance);
+      if (d <= maxDistance && (best < 0 || d < best)) {
+        best = d;
+        bestV = v;
+      }
+    }
+    if (best >= 0) out.push({ id: row, distance: best, variant: bestV });
+  }
+  out.sort((a, b) => a.distance - b.distance || a.id - b.id);
+  return out;
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) {
+    throw new ReuseInputError('bad_id', `an index id is an integer 0–${MAX_ID}, not ${id}`);
+  }
+}
+
+/** True when `s` is 64 hex digits. */
+export function isValidHash(s: unknown): s is string {
+  return isHashHex(s);
+}
