@@ -30,6 +30,9 @@ export interface PdqOptions {
 /** Hash of an image too small to hash (a side under 5 pixels), as the reference gives it. */
 const ZERO_HASH = '0'.repeat(64);
 
+/** Largest image (pixels) decoded a second time to read its stored, not colour-managed, values. */
+const MAX_REDECODE_PIXELS = 50_000_000;
+
 /**
  * Which dihedral variant of the stored image's DCT is the DCT of what a viewer sees, for
  * EXIF orientation 1–8 (index = orientation). Measured against the reference's own
@@ -73,6 +76,9 @@ export async function pdqHashImage(image: DecodedImage, opts: PdqOptions = {}): 
  */
 async function storedPixelsIgnoringIcc(image: DecodedImage): Promise<RawPixels | undefined> {
   if (image.format === 'heif') return undefined;
+  // A second full decode of a huge image would double the memory held; beyond this size the
+  // colour-managed pixels are hashed (a few bits from the reference at most in our tests).
+  if (image.width * image.height > MAX_REDECODE_PIXELS) return undefined;
   if (embedsIccProfile(image.bytes, image.format) === false) return undefined;
   try {
     const meta = await sharp(image.bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
