@@ -114,16 +114,24 @@ export interface ReferenceMedia {
 /** A previously seen photo hash that matched; supplied by the reuse index. */
 export interface ReuseMatch {
   /** What the stored hash belongs to. */
-  owner: { type: 'claim' | 'reference' | 'fraud_list'; id: string; buyerId?: string };
+  owner: { type: 'claim' | 'reference' | 'fraud_list'; id: string; buyerId?: string; tenantId?: string; sku?: string };
   distance: number;
   /** Which dihedral variant of the query matched (0 = as is). */
   variant: number;
   hash: string;
+  /** Id of the stored entry (reuse store), when known. */
+  entryId?: number;
+  /** When the stored hash was recorded (ISO 8601), when known. */
+  createdAt?: string;
 }
 
 /** A lookup into the photo-reuse index; the service supplies one backed by storage. */
 export interface ReuseLookup {
   lookup(hashes: string[], maxDistance: number): Promise<ReuseMatch[]> | ReuseMatch[];
+  /** Distance up to which a stored hash counts as the same photo (default 31). */
+  maxDistance?: number;
+  /** PDQ quality below which a photo is too flat to match on (default 50). */
+  minQuality?: number;
 }
 
 /** Facts about the claim that some detectors take into account. All optional. */
@@ -138,6 +146,8 @@ export interface AnalysisContext {
   reuse?: ReuseLookup;
   /** Id of the claim being analysed, so its own photos do not match themselves. */
   claimId?: string;
+  /** Buyer of the claim, so a reused photo can be told apart as the same or another buyer's. */
+  buyerId?: string;
 }
 
 /**

@@ -1,0 +1,304 @@
+// PostgreSQL-backed store of the photo-reuse index: every hash the service has seen, with
+// what it belongs to (a claim, a merchant's reference media, a fraud list), persisted in one
+// table and mirrored in memory by a ReuseIndex so that lookups never scan the table.
+//
+// Written against a minimal SQL client (`query(text, params) → { rows }`), which both PGlite
+// (`PGlite#query`) and node-postgres (`pg.Pool#query`, `pg.Client#query`) satisfy, so the
+// same code runs embedded and on a server.
+//
+// Keeping the two in step: writes go to the database first and then to memory; a lookup
+// reads its matches' details back from the table, so an entry whose insert was rolled back
+// (or deleted by another process) never shows up as a match. `reload()` rebuilds the
+// memory index from the table (e.g. after another process has written to it).
+
+import type { ReuseLookup, ReuseMatch } from '../types.ts';
+import { ReuseInputError, hexToWords, isHashHex } from './hash-words.ts';
+import { DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, HASH_WORDS, ReuseIndex, type IndexMatch } from './index.ts';
+
+/** The subset of a SQL client this module needs (PGlite, pg.Pool, pg.Client, a transaction). */
+export interface SqlClient {
+  query<T = any>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+}
+
+export type ReuseOwnerType = 'claim' | 'reference' | 'fraud_list';
+const OWNER_TYPES: readonly ReuseOwnerType[] = ['claim', 'reference', 'fraud_list'];
+
+export interface ReuseEntryInput {
+  hash: string;
+  /** PDQ quality 0–100; null/undefined when the caller does not know it. */
+  quality?: number | null;
+  ownerType: ReuseOwnerType;
+  /** Claim id, reference media id, or fraud-list entry id. */
+  ownerId: string;
+  buyerId?: string | null;
+  sku?: string | null;
+  tenantId?: string | null;
+}
+
+export interface ReuseEntry {
+  id: number;
+  hash: string;
+  quality: number | null;
+  ownerType: ReuseOwnerType;
+  ownerId: string;
+  buyerId: string | null;
+  sku: string | null;
+  tenantId: string | null;
+  createdAt: Date;
+}
+
+export interface ReuseStoreOptions {
+  /** Table name, optionally schema-qualified (default `reuse_hashes`). */
+  table?: string;
+  /** Hashes below this quality are kept in the table but not matched on (default 50). */
+  minQuality?: number;
+  /** Default distance for `lookup` callers that pass none (default 31). */
+  maxDistance?: number;
+  /** Rows read per round trip while loading (default 50 000). */
+  batchSize?: number;
+}
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$/;
+
+function tableName(opts: ReuseStoreOptions): string {
+  const t = opts.table ?? 'reuse_hashes';
+  if (!IDENT.test(t)) throw new ReuseInputError('bad_option', `not a plain (schema.)table name: '${t}'`);
+  return t;
+}
+
+/**
+ * Creates the table and its indexes if they do not exist (idempotent; the claims service
+ * runs it with its migrations). Ids are a bigserial; the memory index holds them as 31-bit
+ * integers, which leaves room for two billion hashes.
+ */
+export async function ensureReuseSchema(db: SqlClient, opts: ReuseStoreOptions = {}): Promise<void> {
+  const t = tableName(opts);
+  const bare = t.replace('.', '_');
+  await db.query(`CREATE TABLE IF NOT EXISTS ${t} (
+    id bigserial PRIMARY KEY,
+    hash char(64) NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
+    quality smallint CHECK (quality BETWEEN 0 AND 100),
+    owner_type text NOT NULL CHECK (owner_type IN ('claim', 'reference', 'fraud_list')),
+    owner_id text NOT NULL,
+    buyer_id text,
+    sku text,
+    tenant_id text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (owner_type, owner_id, hash)
+  )`);
+  await db.query(`CREATE INDEX IF NOT EXISTS ${bare}_tenant_idx ON ${t} (tenant_id, owner_type)`);
+}
+
+interface Row {
+  id: string | number;
+  hash: string;
+  quality: number | null;
+  owner_type: ReuseOwnerType;
+  owner_id: string;
+  buyer_id: string | null;
+  sku: string | null;
+  tenant_id: string | null;
+  created_at: Date | string;
+}
+
+const COLUMNS = 'id::text AS id, hash, quality, owner_type, owner_id, buyer_id, sku, tenant_id, created_at';
+
+function toEntry(r: Row): ReuseEntry {
+  return {
+    id: Number(r.id),
+    hash: r.hash,
+    quality: r.quality === null || r.quality === undefined ? null : Number(r.quality),
+    ownerType: r.owner_type,
+    ownerId: r.owner_id,
+    buyerId: r.buyer_id ?? null,
+    sku: r.sku ?? null,
+    tenantId: r.tenant_id ?? null,
+    createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+  };
+}
+
+function validate(e: ReuseEntryInput): ReuseEntryInput {
+  const hash = typeof e.hash === 'string' ? e.hash.toLowerCase() : e.hash;
+  if (!isHashHex(hash)) throw new ReuseInputError('bad_hash', `not a 256-bit hash in hex: '${String(e.hash).slice(0, 80)}'`);
+  if (e.quality !== undefined && e.quality !== null && !(Number.isInteger(e.quality) && e.quality >= 0 && e.quality <= 100)) {
+    throw new ReuseInputError('bad_option', `quality must be an integer 0–100, not ${e.quality}`);
+  }
+  if (!OWNER_TYPES.includes(e.ownerType)) throw new ReuseInputError('bad_option', `owner type must be claim, reference or fraud_list, not '${e.ownerType}'`);
+  if (typeof e.ownerId !== 'string' || e.ownerId.length === 0) throw new ReuseInputError('bad_id', 'owner id is required');
+  return { ...e, hash };
+}
+
+/** A match with everything the table knows about the stored hash. */
+export interface StoredMatch extends ReuseMatch {
+  entry: ReuseEntry;
+}
+
+/** The persistent index: the table plus its in-memory mirror. Create it with `loadIndex`. */
+export class ReuseStore implements ReuseLookup {
+  readonly table: string;
+  readonly minQuality: number;
+  readonly maxDistance: number;
+  private index: ReuseIndex;
+
+  private constructor(
+    private readonly db: SqlClient,
+    opts: ReuseStoreOptions,
+    index: ReuseIndex,
+  ) {
+    this.table = tableName(opts);
+    this.minQuality = opts.minQuality ?? DEFAULT_MIN_QUALITY;
+    this.maxDistance = opts.maxDistance ?? DEFAULT_MAX_DISTANCE;
+    this.index = index;
+  }
+
+  /** Reads every matchable hash of the table into memory (keyset pages, no row objects kept). */
+  static async load(db: SqlClient, opts: ReuseStoreOptions = {}): Promise<ReuseStore> {
+    const store = new ReuseStore(db, opts, new ReuseIndex());
+    store.index = await store.readIndex(opts.batchSize ?? 50_000);
+    return store;
+  }
+
+  /** Number of hashes in memory (matchable ones: quality unknown or ≥ minQuality). */
+  get size(): number {
+    return this.index.size;
+  }
+
+  memory() {
+    return this.index.memory();
+  }
+
+  /** Rebuilds the memory index from the table. */
+  async reload(batchSize = 50_000): Promise<void> {
+    this.index = await this.readIndex(batchSize);
+  }
+
+  /**
+   * Persists entries and adds them to memory. `tx` lets a caller write inside its own
+   * transaction; if that transaction is rolled back, the memory entries it left behind
+   * match nothing (lookups check the table) until the next `reload`.
+   * An entry already stored for the same owner and hash is returned as it is.
+   */
+  async add(entries: ReuseEntryInput | ReuseEntryInput[], tx: SqlClient = this.db): Promise<ReuseEntry[]> {
+    const list = (Array.isArray(entries) ? entries : [entries]).map(validate); // all or nothing
+    const out: ReuseEntry[] = [];
+    for (const e of list) {
+      const ins = await tx.query<Row>(
+        `INSERT INTO ${this.table} (hash, quality, owner_type, owner_id, buyer_id, sku, tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (owner_type, owner_id, hash) DO NOTHING
+         RETURNING ${COLUMNS}`,
+        [e.hash, e.quality ?? null, e.ownerType, e.ownerId, e.buyerId ?? null, e.sku ?? null, e.tenantId ?? null],
+      );
+      let row = ins.rows[0];
+      if (!row) {
+        row = (
+          await tx.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} WHERE owner_type = $1 AND owner_id = $2 AND hash = $3`, [
+            e.ownerType,
+            e.ownerId,
+            e.hash,
+          ])
+        ).rows[0];
+        if (!row) continue; // deleted concurrently
+      }
+      const entry = toEntry(row);
+      if (this.matchable(entry.quality) && !this.index.has(entry.id)) this.index.add(entry.hash, entry.id);
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** Deletes one entry by id; returns whether it existed. */
+  async remove(id: number, tx: SqlClient = this.db): Promise<boolean> {
+    if (!Number.isInteger(id) || id < 0) throw new ReuseInputError('bad_id', `not an entry id: ${id}`);
+    const r = await tx.query<{ id: string }>(`DELETE FROM ${this.table} WHERE id = $1 RETURNING id::text AS id`, [id]);
+    this.index.remove(id);
+    return r.rows.length > 0;
+  }
+
+  /** Deletes every entry of an owner (a claim that was withdrawn, a reference that was removed). */
+  async removeOwner(ownerType: ReuseOwnerType, ownerId: string, tx: SqlClient = this.db): Promise<number> {
+    const r = await tx.query<{ id: string }>(`DELETE FROM ${this.table} WHERE owner_type = $1 AND owner_id = $2 RETURNING id::text AS id`, [
+      ownerType,
+      ownerId,
+    ]);
+    for (const row of r.rows) this.index.remove(Number(row.id));
+    return r.rows.length;
+  }
+
+  /** Matches of any of `hashes` (e.g. a photo's 8 dihedral variants), with their table rows. */
+  async search(hashes: string[], opts: { maxDistance?: number; tenantId?: string } = {}): Promise<StoredMatch[]> {
+    const found = this.index.search(hashes, opts.maxDistance ?? this.maxDistance);
+    if (found.length === 0) return [];
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} WHERE id = ANY($1::bigint[])`, [found.map((m) => String(m.id))]);
+    const byId = new Map(rows.rows.map((r) => [Number(r.id), toEntry(r)]));
+    const out: StoredMatch[] = [];
+    for (const m of found) {
+      const entry = byId.get(m.id);
+      if (!entry) continue; // in memory but not (or no longer) in the table
+      // Tenants see their own hashes; fraud lists are shared between them.
+      if (opts.tenantId !== undefined && entry.ownerType !== 'fraud_list' && entry.tenantId !== opts.tenantId) continue;
+      out.push(toMatch(m, entry));
+    }
+    return out;
+  }
+
+  /** ReuseLookup for the engine (all tenants). */
+  lookup(hashes: string[], maxDistance: number = this.maxDistance): Promise<ReuseMatch[]> {
+    return this.search(hashes, { maxDistance });
+  }
+
+  /** A ReuseLookup that only sees one tenant's hashes and the shared fraud lists. */
+  forTenant(tenantId: string): ReuseLookup & { minQuality: number } {
+    return {
+      minQuality: this.minQuality,
+      lookup: (hashes: string[], maxDistance: number = this.maxDistance) => this.search(hashes, { maxDistance, tenantId }),
+    };
+  }
+
+  private matchable(quality: number | null): boolean {
+    return quality === null || quality >= this.minQuality;
+  }
+
+  private async readIndex(batchSize: number): Promise<ReuseIndex> {
+    let words = new Uint32Array(Math.max(1024, batchSize) * HASH_WORDS);
+    let ids = new Uint32Array(Math.max(1024, batchSize));
+    let n = 0;
+    let last = '0';
+    for (;;) {
+      const page = await this.db.query<{ id: string; hash: string }>(
+        `SELECT id::text AS id, hash FROM ${this.table}
+         WHERE id > $1::bigint AND (quality IS NULL OR quality >= $2)
+         ORDER BY id LIMIT $3`,
+        [last, this.minQuality, batchSize],
+      );
+      for (const r of page.rows) {
+        if (n === ids.length) {
+          const w2 = new Uint32Array(words.length * 2);
+          w2.set(words);
+          words = w2;
+          const i2 = new Uint32Array(ids.length * 2);
+          i2.set(ids);
+          ids = i2;
+        }
+        hexToWords(r.hash, words, n * HASH_WORDS);
+        ids[n++] = Number(r.id);
+      }
+      if (page.rows.length < batchSize) break;
+      last = page.rows[page.rows.length - 1]!.id;
+    }
+    return ReuseIndex.fromWords(words.slice(0, n * HASH_WORDS), ids.subarray(0, n));
+  }
+}
+
+function toMatch(m: IndexMatch, e: ReuseEntry): StoredMatch {
+  const owner: ReuseMatch['owner'] = { type: e.ownerType, id: e.ownerId };
+  if (e.buyerId) owner.buyerId = e.buyerId;
+  if (e.tenantId) owner.tenantId = e.tenantId;
+  if (e.sku) owner.sku = e.sku;
+  return { owner, distance: m.distance, variant: m.variant, hash: e.hash, entryId: e.id, createdAt: e.createdAt.toISOString(), entry: e };
+}
+
+/** Loads the persistent index (the table must exist: see `ensureReuseSchema`). */
+export function loadIndex(db: SqlClient, opts: ReuseStoreOptions = {}): Promise<ReuseStore> {
+  return ReuseStore.load(db, opts);
+}

@@ -1,0 +1,159 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { ReuseInputError } from '../../../src/forensics/reuse/index.ts';
+import { ensureReuseSchema, loadIndex, type SqlClient } from '../../../src/forensics/reuse/store.ts';
+
+const PG_URL = process.env.CLAIMLENS_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+function hashFrom(seed: number): string {
+  let x = seed * 2654435761 >>> 0 || 1;
+  let s = '';
+  for (let i = 0; i < 8; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    s += x.toString(16).padStart(8, '0');
+  }
+  return s;
+}
+
+/** `hex` with its first `d` bits flipped. */
+function flip(hex: string, d: number): string {
+  const digits = hex.split('').map((c) => parseInt(c, 16));
+  for (let b = 0; b < d; b++) digits[b >> 2]! ^= 8 >> (b & 3);
+  return digits.map((x) => x.toString(16)).join('');
+}
+
+interface Db {
+  client: SqlClient;
+  /** Runs fn in a transaction that is rolled back. */
+  rolledBack(fn: (tx: SqlClient) => Promise<void>): Promise<void>;
+}
+
+async function exercise(db: Db, table: string) {
+  await ensureReuseSchema(db.client, { table });
+  await ensureReuseSchema(db.client, { table }); // idempotent
+  const store = await loadIndex(db.client, { table });
+  assert.equal(store.size, 0);
+
+  const H = hashFrom(1), R = hashFrom(2), F = hashFrom(3), FLAT = hashFrom(4);
+  const [claim] = await store.add({ hash: H, quality: 90, ownerType: 'claim', ownerId: 'c1', buyerId: 'b1', sku: 'sku-1', tenantId: 't1' });
+  await store.add([
+    { hash: R, quality: 100, ownerType: 'reference', ownerId: 'r1', sku: 'sku-1', tenantId: 't1' },
+    { hash: F, quality: 80, ownerType: 'fraud_list', ownerId: 'f1' },
+    { hash: FLAT, quality: 10, ownerType: 'claim', ownerId: 'c2', buyerId: 'b2', tenantId: 't2' },
+    { hash: hashFrom(5), ownerType: 'claim', ownerId: 'c3', tenantId: 't2' }, // quality unknown: matchable
+  ]);
+  assert.ok(claim && claim.id > 0 && claim.createdAt instanceof Date);
+  assert.equal(store.size, 4, 'the quality-10 hash is stored but not matched on');
+
+  const again = await store.add({ hash: H, quality: 90, ownerType: 'claim', ownerId: 'c1', buyerId: 'b1', tenantId: 't1' });
+  assert.equal(again[0]!.id, claim.id, 'the same owner and hash is stored once');
+  assert.equal(store.size, 4);
+
+  // a query photo: variant 3 is the claim photo with 7 bits changed, variant 5 the fraud photo at 31
+  const variants = Array.from({ length: 8 }, (_, i) => hashFrom(100 + i));
+  variants[3] = flip(H, 7);
+  variants[5] = flip(F, 31);
+  variants[6] = flip(R, 32);
+  const matches = await store.lookup(variants, 31);
+  assert.deepEqual(
+    matches.map((m) => [m.owner.type, m.owner.id, m.owner.buyerId, m.distance, m.variant]),
+    [['claim', 'c1', 'b1', 7, 3], ['fraud_list', 'f1', undefined, 31, 5]],
+  );
+  assert.equal(matches[0]!.entryId, claim.id);
+  assert.equal(matches[0]!.owner.sku, 'sku-1');
+  assert.deepEqual((await store.lookup([FLAT], 31)).length, 0, 'flat hashes never match');
+
+  // tenant scope: t2 sees the shared fraud list but not t1's claim
+  const t2 = await store.forTenant('t2').lookup(variants, 31);
+  assert.deepEqual(t2.map((m) => m.owner.id), ['f1']);
+
+  // survives a restart: a fresh load (small pages) gives the same answers
+  const reopened = await loadIndex(db.client, { table, batchSize: 2 });
+  assert.equal(reopened.size, 4);
+  assert.deepEqual(await reopened.lookup(variants, 31), matches);
+
+  // a write rolled back in the caller's transaction never shows up as a match
+  const G = hashFrom(6);
+  await db.rolledBack(async (tx) => {
+    await store.add({ hash: G, quality: 99, ownerType: 'claim', ownerId: 'c9', tenantId: 't1' }, tx);
+  });
+  assert.deepEqual(await store.lookup([G], 0), []);
+  await store.reload();
+  assert.equal(store.size, 4);
+
+  // deletes keep both sides in step
+  assert.equal(await store.remove(claim.id), true);
+  assert.equal(await store.remove(claim.id), false);
+  assert.deepEqual((await store.lookup(variants, 31)).map((m) => m.owner.id), ['f1']);
+  assert.equal(await store.removeOwner('fraud_list', 'f1'), 1);
+  assert.deepEqual(await store.lookup(variants, 31), []);
+  const reopened2 = await loadIndex(db.client, { table });
+  assert.equal(reopened2.size, 2);
+  assert.deepEqual(await reopened2.lookup(variants, 31), []);
+
+  // bad input: typed error, nothing written
+  const count = async () => Number((await db.client.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n);
+  const before = await count();
+  for (const bad of [
+    { hash: 'zz', ownerType: 'claim', ownerId: 'x' },
+    { hash: H, quality: 101, ownerType: 'claim', ownerId: 'x' },
+    { hash: H, ownerType: 'buyer', ownerId: 'x' },
+    { hash: H, ownerType: 'claim', ownerId: '' },
+  ]) {
+    await assert.rejects(store.add([{ hash: hashFrom(7), ownerType: 'claim', ownerId: 'ok' }, bad as any]), ReuseInputError);
+  }
+  assert.equal(await count(), before);
+  assert.equal(store.size, 2);
+  await assert.rejects(loadIndex(db.client, { table: 'x; DROP TABLE y' }), ReuseInputError);
+}
+
+test('reuse store on PGlite (in memory)', async () => {
+  const lite = new PGlite();
+  try {
+    await exercise(
+      {
+        client: lite,
+        rolledBack: async (fn) => {
+          await lite
+            .transaction(async (tx) => {
+              await fn(tx);
+              throw new Error('roll back');
+            })
+            .catch((e) => assert.equal(e.message, 'roll back'));
+        },
+      },
+      'reuse_hashes',
+    );
+  } finally {
+    await lite.close();
+  }
+});
+
+test('reuse store on the PostgreSQL server (own schema)', async () => {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 3 });
+  const schema = `reuse_test_${process.pid}_${Date.now().toString(36)}`;
+  try {
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    await exercise(
+      {
+        client: pool,
+        rolledBack: async (fn) => {
+          const c = await pool.connect();
+          try {
+            await c.query('BEGIN');
+            await fn(c);
+          } finally {
+            await c.query('ROLLBACK');
+            c.release();
+          }
+        },
+      },
+      `${schema}.reuse_hashes`,
+    );
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await pool.end();
+  }
+});
