@@ -8,6 +8,7 @@ import { iptcSourceDetector } from './detectors/iptc-source.ts';
 import { generatorMetadataDetector } from './detectors/generator-metadata.ts';
 import { exifThumbnailDetector } from './detectors/exif-thumbnail.ts';
 import { exifConsistencyDetector } from './detectors/exif-consistency.ts';
+import { reuseDetector } from './detectors/reuse.ts';
 
 export const DETECTORS: readonly Detector[] = [
   c2paDetector,
@@ -16,4 +17,5 @@ export const DETECTORS: readonly Detector[] = [
   generatorMetadataDetector,
   exifThumbnailDetector,
   exifConsistencyDetector,
+  reuseDetector,
 ];
