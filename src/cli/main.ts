@@ -11,7 +11,11 @@ export interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   analyze: async () => (await import('./analyze.ts')).command,
+  serve: async () => (await import('./serve.ts')).command,
+  keys: async () => (await import('./keys.ts')).command,
+  audit: async () => (await import('./audit.ts')).command,
   hash: async () => (await import('./hash.ts')).command,
+  match: async () => (await import('./match.ts')).command,
 };
 
 export function usage(): string {

@@ -1,0 +1,166 @@
+// `claimlens match --index FILE... [--max-distance N] [--min-quality N] [--json] FILE...`
+// Hashes each photo with PDQ (all 8 rotations/mirrors) and lists the entries of the index
+// files within the distance. Index files: see src/forensics/reuse/index-file.ts — the
+// output of `claimlens hash` works as an index as it is.
+// Exit code 0 when every photo was checked (matches or not), 1 when any could not be,
+// 2 for bad usage or an unreadable index.
+
+import { readFile, stat } from 'node:fs/promises';
+import pc from 'picocolors';
+import { isIntakeError } from '../forensics/errors.ts';
+import { intakeImage } from '../forensics/intake.ts';
+import { DIHEDRAL_NAMES, pdqHashImage } from '../forensics/pdq/index.ts';
+import { DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, ReuseIndex } from '../forensics/reuse/index.ts';
+import { IndexFileError, parseIndexFile } from '../forensics/reuse/index-file.ts';
+import { UsageError, parse } from './args.ts';
+import type { Command } from './main.ts';
+
+const HELP = `Usage: claimlens match --index FILE [--index FILE ...] [options] PHOTO...
+
+Finds each photo (as is, rotated or mirrored) in a list of PDQ hashes.
+
+Index file lines (blank lines and # comments are skipped):
+  hash<TAB>id
+  hash<TAB>quality<TAB>id
+  hash,quality,file        what \`claimlens hash\` prints, so its output is an index:
+                           claimlens hash photos/*.jpg > seen.csv
+                           claimlens match --index seen.csv new.jpg
+
+Options:
+  --index FILE          hash list (repeatable)
+  --max-distance N      largest Hamming distance (of 256 bits) that counts as a match (default ${DEFAULT_MAX_DISTANCE})
+  --min-quality N       photos and index entries of lower PDQ quality are too flat to match (default ${DEFAULT_MIN_QUALITY})
+  --json                print { maxDistance, index, images: [ { file, hash, quality, tooFlat?, matches, error? } ] }
+  -h, --help            this help
+
+Exit code: 0 when every photo was checked, 1 when any could not be, 2 for bad usage.`;
+
+export interface MatchedImage {
+  file: string;
+  hash?: string;
+  quality?: number;
+  tooFlat?: boolean;
+  matches?: { id: string; distance: number; variant: number; variantName: string; hash: string }[];
+  error?: { code: string; message: string };
+}
+
+function intOption(name: string, v: string | undefined, def: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) > max) throw new UsageError(`--${name} must be an integer 0–${max}, not '${v}'`);
+  return Number(v);
+}
+
+export const command: Command = {
+  summary: 'find photos in a list of PDQ hashes (rotations and mirrors included)',
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      index: { type: 'string', multiple: true },
+      'max-distance': { type: 'string' },
+      'min-quality': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help) {
+      process.stdout.write(HELP + '\n');
+      return 0;
+    }
+    if (!values.index?.length) throw new UsageError('--index FILE is required\n\n' + HELP);
+    if (positionals.length === 0) throw new UsageError('no PHOTO given\n\n' + HELP);
+    const maxDistance = intOption('max-distance', values['max-distance'], DEFAULT_MAX_DISTANCE, 256);
+    const minQuality = intOption('min-quality', values['min-quality'], DEFAULT_MIN_QUALITY, 100);
+
+    // Load the index files; labels by index id.
+    const index = new ReuseIndex();
+    const labels: string[] = [];
+    const hashes: string[] = [];
+    let skippedFlat = 0;
+    for (const file of values.index) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read index ${file}: ${(e as Error).message}`);
+      }
+      let entries;
+      try {
+        entries = parseIndexFile(text, file);
+      } catch (e) {
+        if (e instanceof IndexFileError) throw new UsageError(e.message);
+        throw e;
+      }
+      for (const e of entries) {
+        if (e.quality !== undefined && e.quality < minQuality) {
+          skippedFlat++;
+          continue;
+        }
+        const id = index.add(e.hash);
+        labels[id] = e.id;
+        hashes[id] = e.hash;
+      }
+    }
+    if (!values.json) {
+      process.stderr.write(
+        pc.dim(`index: ${index.size} hash(es)${skippedFlat ? `, ${skippedFlat} skipped as too flat (quality < ${minQuality})` : ''}; max distance ${maxDistance}\n`),
+      );
+    }
+
+    const images: MatchedImage[] = [];
+    for (const file of positionals) {
+      const r = await matchFile(file, index, labels, hashes, maxDistance, minQuality);
+      images.push(r);
+      if (!values.json) process.stdout.write(formatOne(r, minQuality));
+    }
+    if (values.json) {
+      process.stdout.write(
+        JSON.stringify({ maxDistance, minQuality, index: { files: values.index, entries: index.size, skippedTooFlat: skippedFlat }, images }, null, 2) + '\n',
+      );
+    }
+    return images.some((i) => i.error) ? 1 : 0;
+  },
+};
+
+async function matchFile(
+  file: string,
+  index: ReuseIndex,
+  labels: string[],
+  hashes: string[],
+  maxDistance: number,
+  minQuality: number,
+): Promise<MatchedImage> {
+  let bytes: Uint8Array;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) return { file, error: { code: 'read_failed', message: 'Not a regular file.' } };
+    bytes = await readFile(file);
+  } catch (e) {
+    return { file, error: { code: 'read_failed', message: `Cannot read the file: ${(e as Error).message}` } };
+  }
+  try {
+    const image = await intakeImage(bytes, { name: file });
+    const pdq = await pdqHashImage(image, { dihedral: true });
+    if (pdq.quality < minQuality) return { file, hash: pdq.hash, quality: pdq.quality, tooFlat: true, matches: [] };
+    const matches = index.search(pdq.dihedral ?? [pdq.hash], maxDistance).map((m) => ({
+      id: labels[m.id]!,
+      distance: m.distance,
+      variant: m.variant,
+      variantName: DIHEDRAL_NAMES[m.variant] ?? String(m.variant),
+      hash: hashes[m.id]!,
+    }));
+    return { file, hash: pdq.hash, quality: pdq.quality, matches };
+  } catch (e) {
+    if (isIntakeError(e)) return { file, error: { code: e.code, message: e.message } };
+    return { file, error: { code: 'internal', message: e instanceof Error ? e.message : String(e) } };
+  }
+}
+
+function formatOne(r: MatchedImage, minQuality: number): string {
+  const lines = [pc.bold(r.file)];
+  if (r.error) lines.push(`  ${pc.red('not checked')}: ${r.error.code} — ${r.error.message}`);
+  else if (r.tooFlat) lines.push(`  ${pc.yellow('too flat to hash')} (PDQ quality ${r.quality} < ${minQuality}) 图片过于平淡，无法可靠哈希`);
+  else if (!r.matches?.length) lines.push(`  ${pc.green('no match')}  (pdq ${r.hash}, quality ${r.quality})`);
+  else {
+    lines.push(`  ${pc.yellow(`${r.matches.length} match(es)`)}  (pdq ${r.hash}, quality ${r.quality})`);
+    for (const m of r.matches) lines.push(`  distance ${String(m.distance).padStart(3)}  ${m.variantName.padEnd(10)}  ${m.id}`);
+  }
+  return lines.join('\n') + '\n';
+}
