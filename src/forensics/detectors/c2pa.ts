@@ -154,8 +154,9 @@ function aiSignal(f: C2paFacts, where: ReturnType<typeof containerEvidence>): Si
   if (f.aiSources.length === 0) return undefined;
   const pick = (pred: (s: C2paAiSource) => boolean) => f.aiSources.find(pred);
   // What the file itself says first; then what its parent image says; then components.
-  const activeTrained = pick((s) => s.active && s.kind === 'trained');
-  const activeComposite = pick((s) => s.active && s.kind === 'composite');
+  const activeTrained = pick((s) => s.active && s.kind === 'trained' && !!s.softwareAgent) ?? pick((s) => s.active && s.kind === 'trained');
+  // Prefer the declaration that names the AI tool (e.g. c2pa.edited by Adobe Firefly).
+  const activeComposite = pick((s) => s.active && s.kind === 'composite' && !!s.softwareAgent) ?? pick((s) => s.active && s.kind === 'composite');
   const parentTrained = pick((s) => !s.active && s.kind === 'trained' && s.relationship === 'parentOf');
   const componentAi = pick((s) => !s.active && (s.relationship === 'componentOf' || s.kind === 'composite'));
   const anyAi = f.aiSources[0]!;

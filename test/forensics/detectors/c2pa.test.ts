@@ -139,6 +139,7 @@ test('AI source types are told apart: generated image vs generative fill in a ph
   const comp = byId(fill, 'c2pa.ai_generated')!;
   assert.equal(comp.verdict, 'tampered');
   assert.match(comp.summary.en, /compositeWithTrainedAlgorithmicMedia/);
+  assert.match(comp.summary.en, /Adobe Firefly/, 'names the AI tool from c2pa.edited');
   const sources = comp.evidence.sources as { kind: string; active: boolean; relationship?: string }[];
   assert.ok(sources.some((s) => s.active && s.kind === 'composite'));
   // The Firefly parent ingredient's own declaration is kept as evidence too.
@@ -187,6 +188,25 @@ test('stripping the APP11 segments leaves no manifest and no signal', async () =
   assert.ok(stripped.length < original.length);
   assert.equal(jpegSegments(stripped).filter((s) => s.marker === 0xeb).length, 0);
   assert.deepEqual(await c2paSignals(stripped, 'stripped.jpg'), []);
+});
+
+test('an unreadable C2PA store is reported as broken (suspicious), not as a valid or absent manifest', async () => {
+  const b = new Uint8Array(readShared('fixtures', 'c2pa/valid_C.jpg'));
+  const seg = jpegSegments(b).find((s) => s.c2pa)!;
+  // Keep CI/En/Z, the superbox header and the "c2pa" label; garble everything after it.
+  let x = 7;
+  for (let p = seg.offset + 4 + 8 + 40; p < seg.offset + seg.length; p++) b[p] = (x = (x * 73 + 41) & 0xff);
+  assert.ok(findC2paContainer(b, 'jpeg'), 'still looks like a C2PA store');
+  const signals = await c2paSignals(b, 'garbled.jpg');
+  const manifest = byId(signals, 'c2pa.manifest');
+  const invalid = byId(signals, 'c2pa.invalid');
+  assert.ok(manifest && invalid, JSON.stringify(signals.map((s) => s.summary.en)));
+  assert.equal(manifest.evidence.readable, false);
+  assert.match(String(manifest.evidence.libraryError), /Jumbf/i);
+  assert.equal(invalid.verdict, 'suspicious');
+  assert.equal(invalid.evidence.errorClass, 'claim');
+  assert.deepEqual(invalid.evidence.codes, ['manifest.unreadable']);
+  for (const s of signals) assertWellFormed(s, 'garbled.jpg');
 });
 
 test('truepic camera file: lenient hash recomputation over the declared exclusions', async () => {
