@@ -25,7 +25,7 @@ export interface TestServer {
 /** A service on PGlite in a temporary folder, listening on 127.0.0.1, with a few keys. */
 export async function startTestServer(o: Partial<RuntimeOptions> = {}): Promise<TestServer> {
   const dataDir = o.dataDir ?? tempDir();
-  const rt = await startRuntime({ dataDir, poolSize: 1, runner: { pollMs: 50, leaseMs: 5000, backoffBaseMs: 100 }, ...o });
+  const rt = await startRuntime({ dataDir, memory: !o.dataDir, poolSize: 1, runner: { pollMs: 50, leaseMs: 5000, backoffBaseMs: 100 }, ...o });
   const url = await rt.listen(0);
   const s = rt.service;
   const keys = {
@@ -76,7 +76,7 @@ export async function api(base: string, key: string | null, method: string, path
 export function form(json: Record<string, unknown>, files: { field: string; name: string; bytes: Uint8Array; type?: string }[]): FormData {
   const f = new FormData();
   for (const [k, v] of Object.entries(json)) f.append(k, typeof v === 'string' ? v : JSON.stringify(v));
-  for (const x of files) f.append(x.field, new Blob([x.bytes], { type: x.type ?? 'image/jpeg' }), x.name);
+  for (const x of files) f.append(x.field, new Blob([x.bytes as Uint8Array<ArrayBuffer>], { type: x.type ?? 'image/jpeg' }), x.name);
   return f;
 }
 

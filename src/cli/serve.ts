@@ -1,0 +1,123 @@
+// `claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N] [--no-demo]`:
+// starts the API and the analysis workers on embedded storage (or DATABASE_URL), seeds a
+// demo tenant with demo claims, and prints the URL and the demo keys.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { seedDemo } from '../claims/demo.ts';
+import { PolicyError } from '../claims/policy.ts';
+import { DataDirBusyError, findServer, lockDataDir, newAdminToken, publishServer } from '../http/admin.ts';
+import { startRuntime } from '../http/runtime.ts';
+import { settingsFromEnv } from '../store/index.ts';
+import { parse, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+
+const HELP = `Usage: claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N] [--no-demo]
+
+Starts the claims API (with /docs), the job runner and the analysis worker pool.
+  --port N        port (default 8080; 0 = any free port)
+  --host H        interface (default 127.0.0.1)
+  --data DIR      data folder (default ./.claimlens or $CLAIMLENS_DATA)
+  --policy FILE   review policy rules (JSON); validated at start
+  --workers N     analysis worker threads (default: one per core)
+  --no-demo       do not create the demo tenant and claims
+Environment: DATABASE_URL (PostgreSQL instead of embedded PGlite), S3_BUCKET, S3_ENDPOINT,
+S3_REGION (blobs in S3), CLAIMLENS_POLICY (policy file).`;
+
+export const command: Command = {
+  summary: 'start the claims API, workers and demo data',
+  async run(args) {
+    const { values } = parse(
+      args,
+      {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        data: { type: 'string' },
+        policy: { type: 'string' },
+        workers: { type: 'string' },
+        'no-demo': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      false,
+    );
+    if (values.help) {
+      process.stdout.write(HELP + '\n');
+      return 0;
+    }
+    const port = values.port === undefined ? Number(process.env.PORT ?? 8080) : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, not '${values.port}'`);
+    const workers = values.workers === undefined ? undefined : Number(values.workers);
+    if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) throw new UsageError('--workers must be a whole number ≥ 1');
+    const host = values.host ?? '127.0.0.1';
+    const settings = settingsFromEnv(values.data);
+    const policyFile = values.policy ?? process.env.CLAIMLENS_POLICY;
+    if (policyFile && !existsSync(policyFile)) throw new UsageError(`policy file not found: ${policyFile}`);
+
+    let release = () => {};
+    if (!settings.databaseUrl) {
+      const running = findServer(settings.dataDir);
+      if (running) {
+        process.stderr.write(`claimlens serve: a server already runs on ${settings.dataDir} (pid ${running.pid}, ${running.url})\n`);
+        return 1;
+      }
+      try {
+        release = lockDataDir(settings.dataDir);
+      } catch (e) {
+        if (e instanceof DataDirBusyError) {
+          process.stderr.write(`claimlens serve: ${e.message}\n`);
+          return 1;
+        }
+        throw e;
+      }
+    }
+    let rt;
+    const adminToken = newAdminToken();
+    try {
+      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken });
+    } catch (e) {
+      release();
+      if (e instanceof PolicyError) {
+        process.stderr.write(`claimlens serve: bad policy: ${e.message}\n`);
+        return 2;
+      }
+      throw e;
+    }
+    const url = await rt.listen(port, host);
+    const adminBase = url.replace(/\/\/[^:/]+(:\d+)/, '//127.0.0.1$1');
+    const pub = publishServer(settings.dataDir, adminBase, adminToken);
+    let demoKeys;
+    if (!values['no-demo']) demoKeys = (await seedDemo(rt.service, settings.dataDir)).keys;
+
+    const lines = [
+      `claimlens is running at ${url}`,
+      `  API docs:   ${url}/docs`,
+      `  OpenAPI:    ${url}/openapi.json`,
+      `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,
+      `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
+    ];
+    if (demoKeys) {
+      lines.push(
+        '',
+        'Demo keys (tenant "demo"; stored in the data folder, demo only):',
+        `  platform  ${demoKeys.platform}`,
+        `  merchant  ${demoKeys.merchant}   (merchant "demo-merchant")`,
+        `  reviewer  ${demoKeys.reviewer}`,
+        '',
+        `Try: curl -H "Authorization: Bearer ${demoKeys.reviewer}" ${url}/v1/review-queue`,
+      );
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    process.stdout.write('claimlens: stopping…\n');
+    pub.unpublish();
+    await rt.close();
+    release();
+    return 0;
+  },
+};
+

@@ -1,0 +1,150 @@
+// The storage suite, run against both databases: PGlite (embedded) and the PostgreSQL
+// server on this machine (a fresh schema per run so parallel runs do not collide).
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { appendAudit, verifyAudit } from '../../src/claims/audit.ts';
+import { completeJob, enqueue, failJob, heartbeat, takeJobs } from '../../src/jobs/queue.ts';
+import { BlobNotFoundError, FsBlobStore, sha256Hex } from '../../src/store/blobs.ts';
+import { MIGRATIONS, migrate } from '../../src/store/migrations.ts';
+import { openPglite } from '../../src/store/pglite.ts';
+import { openPostgres } from '../../src/store/postgres.ts';
+import type { SqlClient } from '../../src/store/sql.ts';
+import { PG_URL, tempDir } from '../http/helpers.ts';
+
+const schema = `t_store_${process.pid}_${randomBytes(3).toString('hex')}`;
+const backends: [string, () => Promise<SqlClient>][] = [
+  ['pglite', () => openPglite(undefined)],
+  ['postgres', () => openPostgres({ url: PG_URL, schema })],
+];
+
+after(async () => {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+});
+
+for (const [name, open] of backends) {
+  describe(`storage on ${name}`, () => {
+    let db: SqlClient;
+    test('migrations apply once and are recorded', async () => {
+      db = await open();
+      const first = await migrate(db, []);
+      assert.deepEqual(first, MIGRATIONS.map((m) => m.version));
+      const second = await migrate(db, []);
+      assert.deepEqual(second, []);
+      const r = await db.query('SELECT version FROM schema_migrations ORDER BY version');
+      assert.deepEqual(r.rows.map((x: any) => x.version), MIGRATIONS.map((m) => m.version));
+    });
+
+    test('a failing transaction leaves nothing behind', async () => {
+      await db.query(`INSERT INTO tenants (id, name) VALUES ('tx', 'tx')`);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.query(`INSERT INTO webhook_endpoints (id, tenant_id, url, secret) VALUES ('w1','tx','http://x','s')`);
+          await tx.query('SELECT no_such_column FROM tenants');
+        }),
+      );
+      const r = await db.query(`SELECT count(*)::int n FROM webhook_endpoints WHERE id = 'w1'`);
+      assert.equal(r.rows[0].n, 0);
+    });
+
+    test('job queue: leases, skip-locked takes, retries with backoff, lease expiry', async () => {
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 6; i++) await enqueue(tx, 'demo', { i });
+        await enqueue(tx, 'demo', { dup: true }, { dedupeKey: 'k1' });
+        await enqueue(tx, 'demo', { dup: true }, { dedupeKey: 'k1' });
+        await enqueue(tx, 'later', {}, { runAt: new Date(Date.now() + 3_600_000) });
+      });
+      // Two takers at once get disjoint jobs.
+      const [a, b] = await Promise.all([takeJobs(db, 'A', 4, 60_000, ['demo']), takeJobs(db, 'B', 4, 60_000, ['demo'])]);
+      const ids = [...a, ...b].map((j) => j.id);
+      assert.equal(ids.length, 7);
+      assert.equal(new Set(ids).size, 7);
+      assert.deepEqual(await takeJobs(db, 'C', 10, 60_000), [], 'nothing due: the later job waits');
+      assert.equal(await heartbeat(db, a[0]!.id, 'A', 60_000), true);
+      assert.equal(await heartbeat(db, a[0]!.id, 'B', 60_000), false, 'only the holder renews');
+      await completeJob(db, a[0]!.id, 'A');
+      assert.equal(await failJob(db, a[1]!, 'A', 'boom', 60_000), 'retry');
+      const st = (await db.query('SELECT state, last_error, run_at > now() + interval \'50 seconds\' AS later FROM jobs WHERE id = $1', [a[1]!.id])).rows[0];
+      assert.deepEqual(st, { state: 'queued', last_error: 'boom', later: true });
+      // A job whose holder stopped renewing is taken again after its lease.
+      const short = await takeJobs(db, 'D', 1, 60_000, ['nothing']);
+      assert.equal(short.length, 0);
+      await db.query(`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [b[0]!.id]);
+      const again = await takeJobs(db, 'E', 10, 60_000, ['demo']);
+      assert.deepEqual(again.map((j) => j.id), [b[0]!.id]);
+      assert.equal(again[0]!.attempts, 2);
+    });
+
+    test('audit chain: verify detects altered, deleted and truncated entries', async () => {
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 5; i++) await appendAudit(tx, { tenantId: 'tx', claimId: 'c1', actor: 'test', action: 'step', fromState: 'a', toState: 'b', data: { i, nested: { z: 1, a: [1, 2] } } });
+      });
+      const ok = await verifyAudit(db);
+      assert.equal(ok.ok, true, JSON.stringify(ok.problems));
+      assert.equal(ok.entries, 5);
+
+      await db.query(`UPDATE audit_log SET data = '{"i": 99}' WHERE seq = 2`);
+      const altered = await verifyAudit(db);
+      assert.equal(altered.ok, false);
+      assert.ok(altered.problems.some((p) => p.problem === 'altered' && p.seq === 2));
+
+      // Re-hashing the altered entry does not help: the next entry's link breaks.
+      const { entryHash, rowToEntry } = await import('../../src/claims/audit.ts');
+      const row = rowToEntry((await db.query('SELECT * FROM audit_log WHERE seq = 2')).rows[0]);
+      const { hash: _h, ...rest } = row;
+      await db.query('UPDATE audit_log SET hash = $1 WHERE seq = 2', [entryHash(rest)]);
+      const relinked = await verifyAudit(db);
+      assert.ok(relinked.problems.some((p) => p.problem === 'broken_link' && p.seq === 3));
+
+      await db.query('DELETE FROM audit_log WHERE seq = 2');
+      const deleted = await verifyAudit(db);
+      assert.ok(deleted.problems.some((p) => p.problem === 'missing' && p.seq === 2));
+    });
+
+    test('audit chain: deleting the newest entry is detected through the head', async () => {
+      await db.query('DELETE FROM audit_log');
+      await db.query(`UPDATE audit_head SET seq = 0, hash = $1`, ['0'.repeat(64)]);
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 3; i++) await appendAudit(tx, { tenantId: 'tx', actor: 'test', action: 'x', data: { i } });
+      });
+      assert.equal((await verifyAudit(db)).ok, true);
+      await db.query('DELETE FROM audit_log WHERE seq = 3');
+      const v = await verifyAudit(db);
+      assert.equal(v.ok, false);
+      assert.ok(v.problems.some((p) => p.problem === 'head_mismatch'));
+      await db.close();
+    });
+  });
+}
+
+describe('file-system blobs', () => {
+  const root = tempDir('claimlens-blobs-');
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  test('content-addressed, deduplicated, whole or absent', async () => {
+    const store = new FsBlobStore(root);
+    const bytes = randomBytes(300_000);
+    const sha = await store.put(bytes);
+    assert.equal(sha, sha256Hex(bytes));
+    assert.equal(await store.put(bytes), sha);
+    assert.deepEqual(await store.get(sha), bytes);
+    assert.equal(await store.has(sha), true);
+    assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'no temporary file left');
+    const missing = sha256Hex(Buffer.from('nope'));
+    assert.equal(await store.has(missing), false);
+    await assert.rejects(store.get(missing), BlobNotFoundError);
+    // What a crash mid-write leaves: a partial temp file, never a file under a blob's name.
+    const half = bytes.subarray(0, 1000);
+    writeFileSync(join(root, 'tmp', `${sha256Hex(half)}.dead`), half);
+    assert.equal(await store.has(sha256Hex(half)), false);
+    assert.equal(existsSync(join(root, sha.slice(0, 2), sha.slice(2, 4), sha)), true);
+    await assert.rejects(store.get('../../etc/passwd'));
+  });
+});
