@@ -1,0 +1,84 @@
+// `claimlens serve`, `keys create` and `audit verify` as real processes on one data
+// folder: keys and audit go through the running server, and straight to the folder when
+// it is stopped; a bad policy file stops the start with a clear error.
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/shared.ts';
+import { api, tempDir } from '../http/helpers.ts';
+
+const dataDir = tempDir();
+const BIN = join(REPO_ROOT, 'bin', 'claimlens.mjs');
+let server: ChildProcess | undefined;
+after(() => {
+  server?.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+}
+
+test('a bad policy file stops serve with a clear error', () => {
+  const bad = join(dataDir, 'bad-policy.json');
+  writeFileSync(bad, JSON.stringify({ merchantResponseWindowHours: -1, autoApprove: { maxAmount: 'lots' }, surprise: 1 }));
+  const r = cli('serve', '--port', '0', '--data', join(dataDir, 'never'), '--policy', bad);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /merchantResponseWindowHours must be a number/);
+  assert.match(r.stderr, /autoApprove\.maxAmount/);
+  assert.match(r.stderr, /unknown field 'surprise'/);
+});
+
+test('serve with demo data; keys create and audit verify while it runs and after', async () => {
+  server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dataDir, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  server.stdout!.on('data', (d) => (out += d));
+  server.stderr!.on('data', (d) => (out += d));
+  const t0 = Date.now();
+  while (!/Try: curl/.test(out) && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100));
+  const url = /running at (http:\/\/\S+)/.exec(out)?.[1];
+  assert.ok(url, out);
+  const reviewerKey = /reviewer\s+(clk_\S+)/.exec(out)![1]!;
+  assert.equal((await api(url!, reviewerKey, 'GET', '/v1/me')).body.role, 'reviewer');
+  const demo = await api(url!, reviewerKey, 'GET', '/v1/claims');
+  assert.equal(demo.body.items.length, 3, 'three demo claims');
+
+  // While the server holds the folder.
+  const k = cli('keys', 'create', '--data', dataDir, '--tenant', 'acme', '--role', 'merchant', '--merchant', 'shop-7');
+  assert.equal(k.status, 0, k.stderr);
+  assert.match(k.stdout, /through the running server/);
+  const newKey = k.stdout.trim().split('\n').at(-1)!;
+  assert.match(newKey, /^clk_[A-Za-z0-9_-]{20,}$/);
+  const me = await api(url!, newKey, 'GET', '/v1/me');
+  assert.deepEqual({ t: me.body.tenantId, r: me.body.role, m: me.body.merchantId }, { t: 'acme', r: 'merchant', m: 'shop-7' });
+  const v = cli('audit', 'verify', '--data', dataDir);
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  // The admin route refuses a wrong token.
+  const bad = await fetch(url + '/admin/keys', { method: 'POST', headers: { 'content-type': 'application/json', 'x-admin-token': 'nope' }, body: JSON.stringify({ tenant: 'x', role: 'platform' }) });
+  assert.equal(bad.status, 401);
+
+  const exited = new Promise((r) => server!.once('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+  server = undefined;
+
+  // Stopped: the commands open the folder themselves.
+  const k2 = cli('keys', 'create', '--data', dataDir, '--tenant', 'acme', '--role', 'reviewer');
+  assert.equal(k2.status, 0, k2.stderr);
+  assert.doesNotMatch(k2.stdout, /running server/);
+  assert.match(k2.stdout.trim().split('\n').at(-1)!, /^clk_/);
+  const bad2 = cli('keys', 'create', '--data', dataDir, '--tenant', 'acme', '--role', 'merchant');
+  assert.equal(bad2.status, 2);
+  assert.match(bad2.stderr, /--merchant is required/);
+  // A live process holding the lock (this test process) makes the commands refuse, not corrupt.
+  writeFileSync(join(dataDir, 'lock'), String(process.pid));
+  const busy = cli('audit', 'verify', '--data', dataDir);
+  assert.equal(busy.status, 1);
+  assert.match(busy.stderr, /in use by process/);
+  rmSync(join(dataDir, 'lock'));
+  const v2 = cli('audit', 'verify', '--data', dataDir);
+  assert.equal(v2.status, 0, v2.stdout + v2.stderr);
+});
