@@ -10,7 +10,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { intakeImage } from '../src/forensics/intake.ts';
-import { hammingDistance, pdqHashImage, type PdqResult } from '../src/forensics/pdq/index.ts';
+import { hammingDistance, pdqHashImage, pdqRehashedVariants, type PdqResult } from '../src/forensics/pdq/index.ts';
 import { SHARED } from './photos.ts';
 
 /** PDQ's usual match threshold (upstream: ≤ 31 bits is a match). */
@@ -127,8 +127,15 @@ export const TRANSFORMS: Transform[] = [
   { name: 'screenshot_frame', group: 'screenshot', apply: screenshot },
 ];
 
-async function hashBytes(bytes: Buffer, name: string): Promise<PdqResult> {
-  return pdqHashImage(await intakeImage(bytes, { name }), { dihedral: true });
+interface Hashed {
+  pdq: PdqResult;
+  /** The 8 orientations hashed anew from moved pixels (pdqRehashedVariants). */
+  rehashed: string[];
+}
+
+async function hashBytes(bytes: Buffer, name: string): Promise<Hashed> {
+  const image = await intakeImage(bytes, { name });
+  return { pdq: await pdqHashImage(image, { dihedral: true }), rehashed: (await pdqRehashedVariants(image)).dihedral! };
 }
 
 /** Smallest distance from any dihedral variant of `query` to `stored`: the matcher's rule. */
@@ -138,8 +145,25 @@ export function matchDistance(query: PdqResult, stored: string): number {
   return best;
 }
 
-export interface PositivePair { source: string; transform: string; group: Transform['group']; distance: number; quality: number; sourceQuality: number }
-export interface NegativePair { a: string; b: string; relation: 'same_class_natural' | 'listing_vs_natural_same_class' | 'different_class'; distance: number }
+/** The same over the reference's 8 DCT variants and the 8 re-hashed orientations (16 queries). */
+function matchDistanceWithRehash(query: Hashed, stored: string): number {
+  let best = matchDistance(query.pdq, stored);
+  for (const h of query.rehashed) best = Math.min(best, hammingDistance(h, stored));
+  return best;
+}
+
+export interface PositivePair {
+  source: string;
+  transform: string;
+  group: Transform['group'];
+  /** Min over the reference's 8 DCT dihedral variants of the claim photo. */
+  distance: number;
+  /** Min over those and the 8 re-hashed orientations. */
+  distanceRehash: number;
+  quality: number;
+  sourceQuality: number;
+}
+export interface NegativePair { a: string; b: string; relation: 'same_class_natural' | 'listing_vs_natural_same_class' | 'different_class'; distance: number; distanceRehash: number }
 
 export interface RobustnessData {
   sources: Array<{ id: string; quality: number }>;
@@ -149,16 +173,21 @@ export interface RobustnessData {
 
 /** Hashes the sources and their transforms and measures the pairs. */
 export async function measureRobustness(sources: SourcePhoto[], transforms: Transform[] = TRANSFORMS, onProgress?: (done: number) => void): Promise<RobustnessData> {
-  const hashed: Array<{ src: SourcePhoto; pdq: PdqResult }> = [];
+  const hashed: Array<{ src: SourcePhoto; h: Hashed }> = [];
   const positives: PositivePair[] = [];
   let done = 0;
   for (const src of sources) {
-    const pdq = await hashBytes(src.bytes, src.id);
-    hashed.push({ src, pdq });
+    const h = await hashBytes(src.bytes, src.id);
+    const pdq = h.pdq;
+    hashed.push({ src, h });
     for (const t of transforms) {
       const out = await t.apply(src.bytes);
       const q = await hashBytes(out, `${src.id}.${t.name}.jpg`);
-      positives.push({ source: src.id, transform: t.name, group: t.group, distance: matchDistance(q, pdq.hash), quality: q.quality, sourceQuality: pdq.quality });
+      positives.push({
+        source: src.id, transform: t.name, group: t.group,
+        distance: matchDistance(q.pdq, pdq.hash), distanceRehash: matchDistanceWithRehash(q, pdq.hash),
+        quality: q.pdq.quality, sourceQuality: pdq.quality,
+      });
     }
     onProgress?.(++done);
   }
@@ -171,10 +200,14 @@ export async function measureRobustness(sources: SourcePhoto[], transforms: Tran
         ? 'different_class'
         : a.src.kind === 'natural' && b.src.kind === 'natural' ? 'same_class_natural' : 'listing_vs_natural_same_class';
       // Both directions are queries in practice; the matcher's rule is symmetric enough to take the smaller.
-      negatives.push({ a: a.src.id, b: b.src.id, relation, distance: Math.min(matchDistance(a.pdq, b.pdq.hash), matchDistance(b.pdq, a.pdq.hash)) });
+      negatives.push({
+        a: a.src.id, b: b.src.id, relation,
+        distance: Math.min(matchDistance(a.h.pdq, b.h.pdq.hash), matchDistance(b.h.pdq, a.h.pdq.hash)),
+        distanceRehash: Math.min(matchDistanceWithRehash(a.h, b.h.pdq.hash), matchDistanceWithRehash(b.h, a.h.pdq.hash)),
+      });
     }
   }
-  return { sources: hashed.map((h) => ({ id: h.src.id, quality: h.pdq.quality })), positives, negatives };
+  return { sources: hashed.map((x) => ({ id: x.src.id, quality: x.h.pdq.quality })), positives, negatives };
 }
 
 export interface Rates { tpr: number; fpr: number; positives: number; negatives: number }

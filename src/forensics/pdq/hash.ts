@@ -367,3 +367,37 @@ export function dihedralDct(a: Float32Array, variant: number): Float32Array {
   }
   return b;
 }
+
+/**
+ * The luma plane moved to the geometry of dihedral variant `v` (same numbering as
+ * DIHEDRAL_NAMES): rotate90 turns the image 90° counter-clockwise, rotate270 clockwise,
+ * flipX swaps top and bottom, flipY left and right, flipPlus1 transposes, flipMinus1
+ * transposes about the other diagonal. Hashing the moved plane anew is what the DCT
+ * variants approximate.
+ */
+export function transformLuma(p: LumaPlane, v: number): LumaPlane {
+  const { rows, cols, data } = p;
+  const swap = v === 1 || v === 3 || v === 6 || v === 7;
+  const outRows = swap ? cols : rows;
+  const outCols = swap ? rows : cols;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0, k = 0; r < outRows; r++) {
+    for (let c = 0; c < outCols; c++, k++) {
+      let ir: number;
+      let ic: number;
+      switch (v) {
+        case 0: ir = r; ic = c; break;
+        case 1: ir = c; ic = cols - 1 - r; break;
+        case 2: ir = rows - 1 - r; ic = cols - 1 - c; break;
+        case 3: ir = rows - 1 - c; ic = r; break;
+        case 4: ir = rows - 1 - r; ic = c; break;
+        case 5: ir = r; ic = cols - 1 - c; break;
+        case 6: ir = c; ic = r; break;
+        case 7: ir = rows - 1 - c; ic = cols - 1 - r; break;
+        default: throw new RangeError(`dihedral variant ${v} is not 0–7`);
+      }
+      out[k] = data[ir * cols + ic]!;
+    }
+  }
+  return { data: out, rows: outRows, cols: outCols };
+}

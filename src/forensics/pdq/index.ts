@@ -6,7 +6,7 @@
 
 import sharp from 'sharp';
 import type { DecodedImage, RawPixels } from '../types.ts';
-import { DIHEDRAL_NAMES, dctToBits, dihedralDct, pdqDctOf, storedFrameLuma, type LumaPlane } from './hash.ts';
+import { DIHEDRAL_NAMES, dctToBits, dihedralDct, pdqDctOf, storedFrameLuma, transformLuma, type LumaPlane } from './hash.ts';
 import { bitsToHex } from './hex.ts';
 import { embedsIccProfile } from './icc.ts';
 
@@ -131,6 +131,33 @@ function hashLuma(luma: LumaPlane, orientation: number, opts: PdqOptions): PdqRe
   const viewer = dihedralDct(base, toViewer);
   const dihedral = DIHEDRAL_NAMES.map((_, v) => bitsToHex(dctToBits(dihedralDct(viewer, v))));
   return { hash, quality: plain.quality, dihedral };
+}
+
+/**
+ * For matching, not for exchange: the hashes of what a viewer sees turned to each of the 8
+ * dihedral orientations by moving the (≤ 512×512) luma plane and hashing each anew, in the
+ * reference's variant order. The reference's `dihedral` variants (DCT sign flips) are exact
+ * to other platforms' hashes, but PDQ's box filter and decimation grid are not symmetric, so
+ * for a photo that was really rotated or mirrored they can be 30–50 bits off on small images
+ * (e.g. 198 px listing photos); these re-hashed variants follow the pixels. 8× the filter and
+ * DCT work (no second decode). Quality is the same for all.
+ */
+export async function pdqRehashedVariants(image: DecodedImage): Promise<PdqResult> {
+  const stored = await storedPixelsIgnoringIcc(image);
+  const pixels = stored ?? (await image.rgb());
+  checkPixels(pixels);
+  const o = validOrientation(image.orientation);
+  // The plane as a viewer sees it: the stored-frame plane moved by the orientation's transform.
+  const storedPlane = storedFrameLuma(pixels, stored ? 1 : o);
+  const viewerPlane = transformLuma(storedPlane, ORIENTATION_VARIANT[o]!);
+  const hashes: string[] = [];
+  let quality = 0;
+  for (let v = 0; v < 8; v++) {
+    const r = pdqDctOf(transformLuma(viewerPlane, v), true);
+    if (v === 0) quality = r.quality;
+    hashes.push(r.dct ? bitsToHex(dctToBits(r.dct)) : ZERO_HASH);
+  }
+  return { hash: hashes[0]!, quality, dihedral: hashes };
 }
 
 function checkPixels(p: RawPixels): void {
