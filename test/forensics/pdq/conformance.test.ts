@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { intakeImage } from '../../../src/forensics/intake.ts';
 import { hammingDistance, pdqHashImage, pdqHashPixels, pdqRehashedVariants, type PdqResult } from '../../../src/forensics/pdq/index.ts';
 import { dihedralDct } from '../../../src/forensics/pdq/hash.ts';
@@ -162,7 +162,7 @@ test('hashes of pixels as given: too small images hash to zero with quality 0; g
 test('re-hashed orientations follow the pixels: a losslessly rotated/mirrored photo hashes back exactly', async () => {
   const base = await sharp(sharedPath('photos', 'listing', 'Banana.jpg')).png().toBuffer();
   const source = await pdqHashImage(await intakeImage(base));
-  const cases: Array<[string, (s: sharp.Sharp) => sharp.Sharp, number]> = [
+  const cases: Array<[string, (s: Sharp) => Sharp, number]> = [
     ['rotate 90° clockwise', (s) => s.rotate(90), 1],
     ['rotate 180°', (s) => s.rotate(180), 2],
     ['rotate 90° counter-clockwise', (s) => s.rotate(270), 3],
