@@ -33,6 +33,10 @@ test('PDQ robustness on a subset of ../shared/photos', async (t) => {
     // Matched through the dihedral variants; exact (0) for most, PDQ's grid asymmetry costs bits on some.
     assert.ok(quantile(by(name), 0.5) <= 8, `${name}: ${by(name).join(' ')}`);
     assert.ok(ratesAt(by(name), [], MATCH_THRESHOLD).tpr >= 0.75, `${name}: ${by(name).join(' ')}`);
+    // Re-hashed orientations follow the pixels: only the JPEG re-encode is left.
+    const rehash = data.positives.filter((p) => p.transform === name).map((p) => p.distanceRehash);
+    t.diagnostic(`${name} with re-hashed orientations: ${distribution(rehash)}`);
+    assert.ok(Math.max(...rehash) <= 16, `${name} re-hashed: ${rehash.join(' ')}`);
   }
   // Known limitations, reported in docs/pdq.md: a 15% crop or a screenshot frame breaks the match.
   assert.ok(quantile(by('crop_15pct_corner'), 0.5) > MATCH_THRESHOLD);
