@@ -43,11 +43,20 @@ export interface ServiceOptions {
   pool?: AnalysisPool;
   /** Called after a commit that queued jobs, so an in-process runner looks at once. */
   onJobsQueued?: () => void;
-  /** Reuse index lookup for the engine (optional module). */
-  reuse?: ReuseLookup;
-  /** Called with each analysed photo/reference hash so the reuse index can learn it. */
-  onHashes?: (tx: SqlQueryable, items: { ownerType: 'claim' | 'reference'; ownerId: string; buyerId?: string; tenantId: string; hash: string }[]) => Promise<void>;
+  /** Reuse-index lookup for the engine, scoped to one tenant (optional module). */
+  reuseFor?: (tenantId: string) => ReuseLookup;
+  /** Called in the analysis transaction with each analysed photo/reference hash, for the reuse index. */
+  onHashes?: (tx: SqlQueryable, items: HashItem[]) => Promise<void>;
   webhookTimeoutMs?: number;
+}
+
+export interface HashItem {
+  ownerType: 'claim' | 'reference';
+  ownerId: string;
+  buyerId?: string;
+  sku?: string;
+  tenantId: string;
+  hash: string;
 }
 
 export interface ClaimInput {
@@ -551,7 +560,7 @@ export class ClaimsService {
     const o = order.rows[0];
     const result = await pool.analyze(
       { images, references, context: { claimId: c.id, deliveredAt: o?.delivered_at ? new Date(o.delivered_at).toISOString() : undefined, uploadedAt: new Date(c.created_at).toISOString() }, hashes: true },
-      this.opts.reuse,
+      this.opts.reuseFor?.(c.tenant_id),
     );
     const reports = result.reports;
     // Which photos are new in this round, and whether a new one copies a reference or an earlier photo.
@@ -610,15 +619,14 @@ export class ClaimsService {
         await this.transition(tx, cur, 'awaiting_merchant', 'policy', 'policy.merchant_window_opened', summary, await this.openMerchantWindow(tx, cur));
       }
       if (this.opts.onHashes) {
-        type Item = { ownerType: 'claim' | 'reference'; ownerId: string; buyerId?: string; tenantId: string; hash: string };
-        const items: Item[] = [];
+        const items: HashItem[] = [];
         mediaRows.rows.forEach((_m: any, i: number) => {
           const h = result.hashes[i];
-          if (h) items.push({ ownerType: 'claim', ownerId: c.id, buyerId: c.buyer_id, tenantId: c.tenant_id, hash: h });
+          if (h) items.push({ ownerType: 'claim', ownerId: c.id, buyerId: c.buyer_id, sku: c.sku, tenantId: c.tenant_id, hash: h });
         });
         refRows.forEach((m: any, i: number) => {
           const h = result.referenceHashes[i];
-          if (h) items.push({ ownerType: 'reference', ownerId: m.id, tenantId: c.tenant_id, hash: h });
+          if (h) items.push({ ownerType: 'reference', ownerId: m.id, sku: c.sku, tenantId: c.tenant_id, hash: h });
         });
         await this.opts.onHashes(tx, items);
       }

@@ -510,6 +510,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     });
   }
 
+  await app.register((await import('./console.ts')).consolePlugin); // reviewer console at /console/
   return app;
 }
 

@@ -76,29 +76,20 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
 }
 
 /**
- * Wires the photo-reuse index when that module is present: the engine gets a lookup,
- * and every analysed photo and reference is added to the index.
+ * Wires the photo-reuse index (src/forensics/reuse/store.ts): the engine gets a lookup
+ * that sees the claim's tenant only (plus shared fraud lists), and every analysed photo and
+ * reference hash is added to the index in the analysis transaction.
  */
 async function loadReuse(store: Store): Promise<Partial<ServiceOptions>> {
-  let mod: any;
-  try {
-    mod = await import('../forensics/reuse/store.ts' as string);
-  } catch {
-    return {};
-  }
-  if (typeof mod.loadIndex !== 'function') return {};
-  try {
-    const index = await mod.loadIndex(store.db);
-    const out: Partial<ServiceOptions> = {};
-    if (typeof mod.makeReuseLookup === 'function') out.reuse = mod.makeReuseLookup(index);
-    else if (index && typeof index.lookup === 'function') out.reuse = index;
-    if (typeof mod.addHashes === 'function') {
-      out.onHashes = async (tx, items) => {
-        await mod.addHashes(tx, index, items);
-      };
-    }
-    return out;
-  } catch {
-    return {};
-  }
+  const reuse = await import('../forensics/reuse/store.ts');
+  const index = await reuse.loadIndex(store.db);
+  return {
+    reuseFor: (tenantId) => index.forTenant(tenantId),
+    onHashes: async (tx, items) => {
+      await index.add(
+        items.map((x) => ({ hash: x.hash, ownerType: x.ownerType, ownerId: x.ownerId, buyerId: x.buyerId ?? null, sku: x.sku ?? null, tenantId: x.tenantId })),
+        tx,
+      );
+    },
+  };
 }

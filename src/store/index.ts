@@ -55,14 +55,8 @@ export async function openStore(s: StoreSettings): Promise<Store> {
   return { db, blobs, dataDir: s.dataDir, close: () => db.close() };
 }
 
-/** Schema functions of optional modules that keep tables in the same database. */
+/** Schema functions of modules that keep their tables in the same database. */
 export async function defaultHooks(): Promise<SchemaHook[]> {
-  const hooks: SchemaHook[] = [];
-  try {
-    const reuse = (await import('../forensics/reuse/store.ts' as string)) as { ensureReuseSchema?: SchemaHook };
-    if (reuse.ensureReuseSchema) hooks.push(reuse.ensureReuseSchema);
-  } catch {
-    // The reuse index is not part of this build.
-  }
-  return hooks;
+  const reuse = await import('../forensics/reuse/store.ts');
+  return [(db) => reuse.ensureReuseSchema(db)];
 }
