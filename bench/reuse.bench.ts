@@ -1,0 +1,147 @@
+// Photo-reuse index at 1 M and 10 M hashes: random 256-bit hashes plus planted near-duplicates
+// at known distances, queried as one photo = 8 dihedral variants. Measures query p50/p99,
+// recall against a linear scan of the same data in the same run (every query's planted
+// neighbours, plus a full linear scan for a sample of queries), the linear scan's own time
+// (speed-up = scan p50 / index p50), build time and memory per hash beyond the hash itself.
+
+import { HASH_WORDS, ReuseIndex, linearScan, type IndexMatch } from '../src/forensics/reuse/index.ts';
+import { median, percentile } from './photos.ts';
+
+const MAX_DISTANCE = 31;
+/** Distances at which neighbours of a query variant are planted; those ≤ 31 must be found. */
+const PLANTED = [0, 1, 3, 8, 16, 24, 30, 31, 32, 33, 40] as const;
+
+function xorshift(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>>= 0);
+  };
+}
+
+interface Run {
+  p50: number;
+  p99: number;
+  cpuMs: number;
+  scanMs: number;
+  recall: number;
+  bytesPerHash: number;
+  processBytesPerHash: number;
+  buildS: number;
+}
+
+async function runAt(n: number, queries: number, scanSamples: number, label: string): Promise<Run> {
+  const next = xorshift(0x5eed + n);
+  const mem0 = process.memoryUsage();
+  const words = new Uint32Array(n * HASH_WORDS);
+  for (let i = 0; i < words.length; i++) words[i] = next();
+
+  // Query photos: 8 random variants each. For every photo, plant neighbours of one of its
+  // variants at each distance in PLANTED, overwriting random rows.
+  const photos: Uint32Array[][] = [];
+  const planted: { photo: number; row: number; distance: number }[] = [];
+  for (let p = 0; p < queries; p++) {
+    const variants = Array.from({ length: 8 }, () => Uint32Array.from({ length: HASH_WORDS }, next));
+    photos.push(variants);
+    if (p % 4 === 3) continue; // a quarter of the photos have nothing planted
+    const v = variants[p % 8]!;
+    for (const d of PLANTED) {
+      const row = next() % n;
+      const w = v.slice();
+      const bits = new Set<number>();
+      while (bits.size < d) bits.add(next() & 255);
+      for (const b of bits) w[b >>> 5]! ^= 1 << (b & 31);
+      words.set(w, row * HASH_WORDS);
+      planted.push({ photo: p, row, distance: d });
+    }
+  }
+  // a row may have been overwritten by a later plant: keep the last plant per row
+  const lastPlant = new Map<number, (typeof planted)[number]>();
+  for (const pl of planted) lastPlant.set(pl.row, pl);
+
+  const t0 = performance.now();
+  const index = ReuseIndex.fromWords(words);
+  const buildS = (performance.now() - t0) / 1000;
+  const mem1 = process.memoryUsage();
+  const m = index.memory();
+  const bytesPerHash = m.overheadBytes / n;
+  const processBytesPerHash = (mem1.arrayBuffers - mem0.arrayBuffers - m.hashBytes) / n;
+
+  // warm up, then time every photo
+  for (let i = 0; i < 5; i++) index.search(photos[i % photos.length]!, MAX_DISTANCE);
+  const times: number[] = [];
+  const results: IndexMatch[][] = [];
+  const cpu0 = process.cpuUsage();
+  for (const photo of photos) {
+    const t = performance.now();
+    results.push(index.search(photo, MAX_DISTANCE));
+    times.push(performance.now() - t);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / photos.length;
+
+  // recall 1: every planted neighbour within 31 is reported with its exact distance
+  let expected = 0;
+  let found = 0;
+  for (const pl of lastPlant.values()) {
+    if (pl.distance > MAX_DISTANCE) continue;
+    expected++;
+    if (results[pl.photo]!.some((r) => r.id === pl.row && r.distance <= pl.distance)) found++;
+  }
+  // recall 2: a full linear scan for a sample of photos gives exactly the same answer
+  const scanTimes: number[] = [];
+  for (let s = 0; s < scanSamples; s++) {
+    const p = Math.floor((s * photos.length) / scanSamples);
+    const t = performance.now();
+    const truth = linearScan(words, n, photos[p]!, MAX_DISTANCE);
+    scanTimes.push(performance.now() - t);
+    const got = new Set(results[p]!.map((r) => `${r.id}:${r.distance}:${r.variant}`));
+    expected += truth.length;
+    for (const r of truth) if (got.has(`${r.id}:${r.distance}:${r.variant}`)) found++;
+    if (got.size !== truth.length) throw new Error(`${label}: index reported ${got.size} matches, linear scan ${truth.length}`);
+  }
+  const recall = expected ? found / expected : 1;
+  const run: Run = {
+    p50: median(times),
+    p99: percentile(times, 99),
+    cpuMs,
+    scanMs: median(scanTimes),
+    recall,
+    bytesPerHash,
+    processBytesPerHash,
+    buildS,
+  };
+  console.log(
+    `${label}: build ${buildS.toFixed(1)} s; query (8 variants, d ≤ ${MAX_DISTANCE}) p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms ` +
+      `(CPU ${cpuMs.toFixed(2)} ms/query) over ${photos.length} photos; linear scan p50 ${run.scanMs.toFixed(0)} ms over ${scanSamples} photos ` +
+      `→ speed-up ${(run.scanMs / run.p50).toFixed(0)}×; recall ${recall.toFixed(4)} (${found}/${expected}); ` +
+      `memory beyond the hashes ${bytesPerHash.toFixed(1)} B/hash (typed arrays), ${processBytesPerHash.toFixed(1)} B/hash (process arrayBuffers)`,
+  );
+  return run;
+}
+
+export default async function (): Promise<Record<string, number>> {
+  const one = await runAt(1_000_000, 300, 12, '1M hashes');
+  const ten = await runAt(10_000_000, 200, 6, '10M hashes');
+  return {
+    reuse_1m_p50_ms: r2(one.p50),
+    reuse_1m_p99_ms: r2(one.p99),
+    reuse_1m_speedup: Math.round(one.scanMs / one.p50),
+    reuse_1m_recall: one.recall,
+    reuse_10m_p50_ms: r2(ten.p50),
+    reuse_10m_p99_ms: r2(ten.p99),
+    reuse_10m_cpu_ms: r2(ten.cpuMs),
+    reuse_10m_scan_ms: Math.round(ten.scanMs),
+    reuse_10m_speedup: Math.round(ten.scanMs / ten.p50),
+    reuse_10m_recall: ten.recall,
+    reuse_10m_build_s: r2(ten.buildS),
+    reuse_bytes_per_hash: r2(ten.bytesPerHash),
+  };
+}
+
+function r2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
