@@ -6,6 +6,8 @@
 
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { inflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { IntakeError } from './errors.ts';
 import { readMetadata } from './metadata.ts';
@@ -166,8 +168,60 @@ function mapSharpError(e: unknown): IntakeError {
   return new IntakeError('corrupt', `The image data is corrupt and cannot be decoded (${msg}).`, { cause: e });
 }
 
-async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, limits: IntakeLimits): Promise<Decoded> {
-  let meta: sharp.Metadata;
+/** PNG chunks libvips needs to render the pixels the way a viewer does. */
+const PNG_RENDER_CHUNKS = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND', 'tRNS', 'gAMA', 'cHRM', 'sRGB', 'iCCP', 'sBIT', 'bKGD', 'pHYs', 'eXIf', 'cICP', 'acTL', 'fcTL', 'fdAT']);
+/** A real ICC profile is well under this; a larger inflated iCCP is a decompression bomb. */
+const MAX_ICC_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The PNG as libvips should see it: text chunks (tEXt/zTXt/iTXt) and other ancillary
+ * chunks dropped, an iCCP that inflates beyond MAX_ICC_BYTES dropped. libvips inflates
+ * every zTXt/iTXt into its metadata, so forty 15 MB zTXt bombs in a 600 KB file cost
+ * gigabytes; the metadata reader reads text chunks itself, under its own budget.
+ * Critical chunks and a broken chunk structure are passed through untouched so the
+ * decoder reports them.
+ */
+export function pngForDecode(bytes: Uint8Array): Uint8Array {
+  const keep: Uint8Array[] = [bytes.subarray(0, 8)];
+  let dropped = false;
+  let off = 8;
+  while (off < bytes.length) {
+    if (off + 12 > bytes.length) {
+      keep.push(bytes.subarray(off));
+      break;
+    }
+    const len = readU32(bytes, off);
+    const type = ascii(bytes, off + 4, 4);
+    const end = off + 12 + len;
+    if (end > bytes.length) {
+      keep.push(bytes.subarray(off));
+      break;
+    }
+    const critical = (bytes[off + 4]! & 0x20) === 0;
+    let pass = critical || PNG_RENDER_CHUNKS.has(type);
+    if (type === 'iCCP') pass = iccInflatesWithin(bytes.subarray(off + 8, off + 8 + len), MAX_ICC_BYTES);
+    if (pass) keep.push(bytes.subarray(off, end));
+    else dropped = true;
+    off = end;
+    if (type === 'IEND') break;
+  }
+  return dropped ? Buffer.concat(keep) : bytes;
+}
+
+function iccInflatesWithin(data: Uint8Array, max: number): boolean {
+  const nul = data.indexOf(0);
+  if (nul < 0 || nul + 2 > data.length) return true; // malformed: let the decoder judge it
+  try {
+    inflateSync(data.subarray(nul + 2), { maxOutputLength: max });
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE';
+  }
+}
+
+async function decodeWithSharp(input: Uint8Array, format: ImageFormat, limits: IntakeLimits): Promise<Decoded> {
+  const bytes = format === 'png' ? pngForDecode(input) : input;
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
   } catch (e) {
@@ -192,54 +246,168 @@ async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, limits: I
   }
 }
 
-// libheif's WebAssembly build is loaded once, on first HEIC.
-type LibHeif = { HeifDecoder: new () => { decode(b: Uint8Array): HeifImage[] } };
-interface HeifImage {
-  get_width(): number;
-  get_height(): number;
-  display(target: { data: Uint8ClampedArray; width: number; height: number }, cb: (r: unknown) => void): void;
-  free?(): void;
-}
-let libheif: LibHeif | undefined;
-function loadLibheif(): LibHeif {
-  if (!libheif) {
-    const require = createRequire(import.meta.url);
-    libheif = require('libheif-js/wasm-bundle') as LibHeif;
-  }
-  return libheif;
-}
+// HEIC/HEIF is decoded by libheif's WebAssembly build in a worker thread. A WASM decode
+// runs synchronously, so on the main thread a malicious file could block the event loop
+// for as long as it likes, and a WASM abort would leave the module unusable; in a worker
+// the decode is bounded by limits.decodeTimeoutSeconds (the worker is terminated) and a
+// crashed decoder is replaced by a fresh one. The worker is created on first HEIC, kept
+// for the next ones, and does not keep the process alive while idle.
 
-async function decodeHeif(bytes: Uint8Array, limits: IntakeLimits): Promise<Decoded> {
-  let images: HeifImage[];
+const HEIF_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+// libheif prints parse failures itself; the error we return says the same, once.
+console.log = console.warn = console.error = () => {};
+const { HeifDecoder } = require(workerData.libheifPath);
+parentPort.on('message', ({ id, bytes, maxPixels, maxSide }) => {
+  let images = [];
+  const fail = (code, message, recycle) => parentPort.postMessage({ id, error: { code, message }, recycle });
   try {
-    const { HeifDecoder } = loadLibheif();
-    images = new HeifDecoder().decode(bytes);
-  } catch (e) {
-    throw new IntakeError('corrupt', `The HEIF container cannot be read (${e instanceof Error ? e.message : String(e)}).`, { cause: e });
-  }
-  const primary = images[0];
-  if (!primary) throw new IntakeError('corrupt', 'The HEIF file holds no decodable image.');
-  try {
+    try {
+      images = new HeifDecoder().decode(new Uint8Array(bytes));
+    } catch (e) {
+      return fail('corrupt', 'The HEIF container cannot be read (' + (e && e.message || String(e)) + ').', true);
+    }
+    const primary = images[0];
+    if (!primary) return fail('corrupt', 'The HEIF file holds no decodable image.');
     const width = primary.get_width();
     const height = primary.get_height();
-    checkDimensions(width, height, limits);
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    // libheif applies the container's rotation/mirror properties (irot/imir), which
-    // are authoritative for HEIF; EXIF orientation inside a HEIC is informational only.
-    const ok = await new Promise<boolean>((resolve) => {
-      primary.display({ data: rgba, width, height }, (r) => resolve(Boolean(r)));
-    });
-    if (!ok) throw new IntakeError('corrupt', 'The HEIF image data could not be decoded.');
-    const rgb = new Uint8Array(width * height * 3);
-    for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
-      rgb[i] = rgba[j]!;
-      rgb[i + 1] = rgba[j + 1]!;
-      rgb[i + 2] = rgba[j + 2]!;
+    if (!(width > 0 && height > 0)) return fail('corrupt', 'The image header gives no valid size.');
+    if (width > maxSide || height > maxSide || width * height > maxPixels) {
+      return parentPort.postMessage({ id, width, height, tooLarge: true });
     }
-    return { pixels: { data: rgb, width, height, channels: 3 }, orientation: 1 };
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    primary.display({ data: rgba, width, height }, (r) => {
+      try {
+        if (!r) return fail('corrupt', 'The HEIF image data could not be decoded.');
+        const rgb = new Uint8Array(width * height * 3);
+        for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+          rgb[i] = rgba[j]; rgb[i + 1] = rgba[j + 1]; rgb[i + 2] = rgba[j + 2];
+        }
+        parentPort.postMessage({ id, width, height, rgb: rgb.buffer }, [rgb.buffer]);
+      } finally {
+        for (const im of images) im.free && im.free();
+      }
+    });
+    images = [];
+  } catch (e) {
+    fail('corrupt', 'The HEIF image data could not be decoded (' + (e && e.message || String(e)) + ').', true);
   } finally {
-    for (const im of images) im.free?.();
+    for (const im of images) im.free && im.free();
   }
+});
+`;
+
+interface HeifReply {
+  id: number;
+  error?: { code: 'corrupt'; message: string };
+  /** The decoder may be in a bad state (WASM abort, exception mid-decode): replace it. */
+  recycle?: boolean;
+  tooLarge?: boolean;
+  width?: number;
+  height?: number;
+  rgb?: ArrayBuffer;
+}
+
+interface HeifJob {
+  bytes: Uint8Array;
+  limits: IntakeLimits;
+  resolve(d: Decoded): void;
+  reject(e: IntakeError): void;
+}
+
+class HeifWorker {
+  private worker: Worker | undefined;
+  private queue: HeifJob[] = [];
+  private running: { id: number; job: HeifJob; timer: NodeJS.Timeout } | undefined;
+  private nextId = 1;
+
+  decode(bytes: Uint8Array, limits: IntakeLimits): Promise<Decoded> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bytes, limits, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private spawn(): Worker {
+    const libheifPath = createRequire(import.meta.url).resolve('libheif-js/wasm-bundle');
+    const w = new Worker(HEIF_WORKER_SOURCE, { eval: true, workerData: { libheifPath } });
+    w.on('message', (m: HeifReply) => this.onReply(w, m));
+    w.on('error', (e) => this.onDeath(w, `the HEIF decoder crashed (${e.message})`));
+    w.on('exit', (code) => this.onDeath(w, `the HEIF decoder stopped (exit code ${code})`));
+    return w;
+  }
+
+  private pump(): void {
+    if (this.running) return;
+    const job = this.queue.shift();
+    if (!job) {
+      this.worker?.unref(); // idle: do not keep the process alive
+      return;
+    }
+    this.worker ??= this.spawn();
+    this.worker.ref();
+    const id = this.nextId++;
+    const timer = setTimeout(() => {
+      this.finish(id, () => job.reject(new IntakeError('decode_timeout', `Decoding took longer than ${job.limits.decodeTimeoutSeconds} s and was abandoned.`)));
+      this.recycle();
+    }, job.limits.decodeTimeoutSeconds * 1000);
+    this.running = { id, job, timer };
+    const copy = new Uint8Array(job.bytes.length); // a copy we can transfer; the caller keeps its bytes
+    copy.set(job.bytes);
+    this.worker.postMessage({ id, bytes: copy.buffer, maxPixels: job.limits.maxPixels, maxSide: job.limits.maxSide }, [copy.buffer]);
+  }
+
+  private finish(id: number, settle: () => void): void {
+    if (this.running?.id !== id) return;
+    clearTimeout(this.running.timer);
+    this.running = undefined;
+    settle();
+    queueMicrotask(() => this.pump());
+  }
+
+  private recycle(): void {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) {
+      w.removeAllListeners('exit');
+      w.on('exit', () => {});
+      void w.terminate();
+    }
+  }
+
+  private onReply(w: Worker, m: HeifReply): void {
+    if (w !== this.worker || !this.running) return;
+    const { job } = this.running;
+    if (m.recycle) this.recycle();
+    this.finish(m.id, () => {
+      if (m.error) return job.reject(new IntakeError(m.error.code, m.error.message));
+      const width = m.width!;
+      const height = m.height!;
+      try {
+        checkDimensions(width, height, job.limits);
+      } catch (e) {
+        return job.reject(e as IntakeError);
+      }
+      if (!m.rgb || m.rgb.byteLength !== width * height * 3) return job.reject(new IntakeError('corrupt', 'The HEIF decoder returned no pixels.'));
+      // libheif applies the container's rotation/mirror properties (irot/imir), which
+      // are authoritative for HEIF; EXIF orientation inside a HEIC is informational only.
+      job.resolve({ pixels: { data: new Uint8Array(m.rgb), width, height, channels: 3 }, orientation: 1 });
+    });
+  }
+
+  private onDeath(w: Worker, why: string): void {
+    if (w !== this.worker) return;
+    this.worker = undefined;
+    const r = this.running;
+    if (r) this.finish(r.id, () => r.job.reject(new IntakeError('corrupt', `The HEIF image could not be decoded: ${why}.`)));
+  }
+}
+
+let heifWorker: HeifWorker | undefined;
+
+async function decodeHeif(bytes: Uint8Array, limits: IntakeLimits): Promise<Decoded> {
+  heifWorker ??= new HeifWorker();
+  return heifWorker.decode(bytes, limits);
 }
 
 function makeDecodedImage(bytes: Uint8Array, sha256: string, format: ImageFormat, rgb: RawPixels, orientation: number): DecodedImage {

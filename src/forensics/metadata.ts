@@ -51,7 +51,7 @@ export async function readMetadata(bytes: Uint8Array, format: ImageFormat): Prom
   let pngText: Record<string, string> | undefined;
   if (format === 'png') {
     try {
-      pngText = readPngText(bytes);
+      pngText = readPngText(bytes, errors);
     } catch (e) {
       errors.push(`png text: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -85,13 +85,25 @@ export function extractXmp(bytes: Uint8Array, pngText?: Record<string, string>):
 }
 
 const PNG_SIGNATURE_LENGTH = 8;
-/** Upper bound on inflated text so a zTXt bomb cannot exhaust memory. */
+/**
+ * Upper bound on all text inflated from one PNG (zTXt and compressed iTXt together), so
+ * neither one zTXt bomb nor many smaller ones can exhaust memory. Generator workflows
+ * (ComfyUI) are well under 1 MB.
+ */
 const MAX_TEXT_INFLATE = 16 * 1024 * 1024;
+/** At most this many text chunks are read; the rest are reported and skipped. */
+const MAX_TEXT_CHUNKS = 256;
 
-/** Reads PNG tEXt, zTXt and iTXt chunks as keyword → text. */
-export function readPngText(bytes: Uint8Array): Record<string, string> {
+/**
+ * Reads PNG tEXt, zTXt and iTXt chunks as keyword → text. A chunk that cannot be read
+ * (bad compression, over the inflate budget) is skipped and described in `errors` when
+ * given; the others are still returned.
+ */
+export function readPngText(bytes: Uint8Array, errors?: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const budget = { left: MAX_TEXT_INFLATE };
+  let chunks = 0;
   let off = PNG_SIGNATURE_LENGTH;
   while (off + 8 <= bytes.length) {
     const len = view.getUint32(off);
@@ -101,8 +113,21 @@ export function readPngText(bytes: Uint8Array): Record<string, string> {
     if (dataEnd > bytes.length) break; // truncated chunk: stop, keep what we have
     const data = bytes.subarray(dataStart, dataEnd);
     if (type === 'tEXt' || type === 'zTXt' || type === 'iTXt') {
-      const parsed = parseTextChunk(type, data);
-      if (parsed) out[parsed.keyword] = parsed.text;
+      if (++chunks > MAX_TEXT_CHUNKS) {
+        errors?.push(`png text: more than ${MAX_TEXT_CHUNKS} text chunks; the rest were skipped`);
+        break;
+      }
+      try {
+        const parsed = parseTextChunk(type, data, budget);
+        if (parsed) out[parsed.keyword] = parsed.text;
+      } catch (e) {
+        const tooLarge = (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+        errors?.push(
+          tooLarge
+            ? `png text: ${type} chunk inflates beyond the ${MAX_TEXT_INFLATE}-byte text budget; skipped`
+            : `png text: ${type} chunk unreadable (${e instanceof Error ? e.message : String(e)})`,
+        );
+      }
     }
     if (type === 'IEND') break;
     off = dataEnd + 4; // skip CRC
@@ -110,15 +135,19 @@ export function readPngText(bytes: Uint8Array): Record<string, string> {
   return out;
 }
 
-function parseTextChunk(type: string, data: Uint8Array): { keyword: string; text: string } | undefined {
+function inflateWithin(body: Uint8Array, budget: { left: number }): Buffer {
+  if (budget.left <= 0) throw Object.assign(new Error('text budget exhausted'), { code: 'ERR_BUFFER_TOO_LARGE' });
+  const text = inflateSync(body, { maxOutputLength: budget.left });
+  budget.left -= text.length;
+  return text;
+}
+
+function parseTextChunk(type: string, data: Uint8Array, budget: { left: number }): { keyword: string; text: string } | undefined {
   const nul = data.indexOf(0);
-  if (nul <= 0) return undefined;
+  if (nul <= 0 || nul > 79) return undefined; // PNG keywords are 1–79 bytes
   const keyword = Buffer.from(data.subarray(0, nul)).toString('latin1');
   if (type === 'tEXt') return { keyword, text: Buffer.from(data.subarray(nul + 1)).toString('latin1') };
-  if (type === 'zTXt') {
-    const text = inflateSync(data.subarray(nul + 2), { maxOutputLength: MAX_TEXT_INFLATE }).toString('latin1');
-    return { keyword, text };
-  }
+  if (type === 'zTXt') return { keyword, text: inflateWithin(data.subarray(nul + 2), budget).toString('latin1') };
   // iTXt: keyword\0 compressionFlag compressionMethod languageTag\0 translatedKeyword\0 text
   const compressed = data[nul + 1] === 1;
   let p = nul + 3;
@@ -128,8 +157,6 @@ function parseTextChunk(type: string, data: Uint8Array): { keyword: string; text
   const tkEnd = data.indexOf(0, p);
   if (tkEnd < 0) return undefined;
   const body = data.subarray(tkEnd + 1);
-  const text = compressed
-    ? inflateSync(body, { maxOutputLength: MAX_TEXT_INFLATE }).toString('utf8')
-    : Buffer.from(body).toString('utf8');
+  const text = compressed ? inflateWithin(body, budget).toString('utf8') : Buffer.from(body).toString('utf8');
   return { keyword, text };
 }
