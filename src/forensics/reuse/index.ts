@@ -203,7 +203,7 @@ export class ReuseIndex {
     this.idRows[theId] = row;
     this.rowCount++;
     if (theId >= this.nextId) this.nextId = theId + 1;
-    if (this.rowCount - this.built > this.deltaLimit()) this.buildPostings();
+    if (this.rowCount - this.built > this.deltaLimit()) this.mergeDelta();
     return theId;
   }
 
@@ -259,7 +259,7 @@ export class ReuseIndex {
 
   /** Folds buffered inserts into the postings now (also done automatically). */
   flush(): void {
-    if (this.built !== this.rowCount) this.buildPostings();
+    if (this.built !== this.rowCount) this.mergeDelta();
   }
 
   /** Drops deleted rows from every array and rebuilds the postings. */
@@ -284,7 +284,7 @@ export class ReuseIndex {
   // ---- internals -------------------------------------------------------------------
 
   private deltaLimit(): number {
-    return this.fixedDeltaLimit ?? Math.min(16384, Math.max(2048, this.built >>> 10));
+    return this.fixedDeltaLimit ?? 4096;
   }
 
   private compactLimit(): number {
@@ -323,6 +323,67 @@ export class ReuseIndex {
     const idRows = new Int32Array(Math.max(n, Math.ceil(this.idRows.length * 1.5))).fill(-1);
     idRows.set(this.idRows);
     this.idRows = idRows;
+  }
+
+  /**
+   * Folds the buffered rows [built, rowCount) into the postings by a sorted merge: per slot,
+   * the few new (word, row) pairs are sorted and spliced into copies of the existing arrays
+   * with bulk copies between them. Linear in the index size but only memory copies (a few
+   * hundred ms at 10 M hashes), against seconds for a full rebuild.
+   */
+  private mergeDelta(): void {
+    const from = this.built;
+    const to = this.rowCount;
+    const rows: number[] = [];
+    for (let row = from; row < to; row++) if (!this.isDead(row)) rows.push(row);
+    const d = rows.length;
+    const words = this.words;
+    for (let s = 0; s < SLOTS; s++) {
+      const order = rows.map((r) => words[r * HASH_WORDS + s]!).map((w, i) => [w, rows[i]!] as const);
+      order.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      const oldOffsets = this.offsets[s]!;
+      const oldLows = this.lows[s]!;
+      const oldRows = this.prow[s]!;
+      const n = oldLows.length;
+      const lows = new Uint16Array(n + d);
+      const prow = new Uint32Array(n + d);
+      const offsets = new Uint32Array(BUCKETS + 1);
+      let src = 0;
+      let dst = 0;
+      for (const [w, row] of order) {
+        const b = w >>> 16;
+        const lo = w & 0xffff;
+        // insertion point: after every old posting of bucket b whose low bits are ≤ lo
+        let a = Math.max(src, oldOffsets[b]!);
+        let z = oldOffsets[b + 1]!;
+        while (a < z) {
+          const mid = (a + z) >>> 1;
+          if (oldLows[mid]! <= lo) a = mid + 1;
+          else z = mid;
+        }
+        if (a > src) {
+          lows.set(oldLows.subarray(src, a), dst);
+          prow.set(oldRows.subarray(src, a), dst);
+          dst += a - src;
+          src = a;
+        }
+        lows[dst] = lo;
+        prow[dst] = row;
+        dst++;
+        offsets[b + 1]!++; // count of new postings per bucket, made cumulative below
+      }
+      lows.set(oldLows.subarray(src), dst);
+      prow.set(oldRows.subarray(src), dst);
+      let added = 0;
+      for (let b = 0; b <= BUCKETS; b++) {
+        added += b === 0 ? 0 : offsets[b]!;
+        offsets[b] = oldOffsets[b]! + added;
+      }
+      this.offsets[s] = offsets;
+      this.lows[s] = lows;
+      this.prow[s] = prow;
+    }
+    this.built = to;
   }
 
   /**
