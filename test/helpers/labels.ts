@@ -10,23 +10,42 @@ import type { AnalysisContext, Detector, Signal } from '../../src/forensics/type
 
 // ── Pictures ────────────────────────────────────────────────────────────────────
 
-/** A deterministic RGB test picture; different `seed`s give clearly different pictures. */
+/** A deterministic RGB test picture; different `seed`s give unrelated layouts. */
 export function pictureRgb(width: number, height: number, seed: number): Buffer {
+  let state = (seed * 2654435761) >>> 0 || 1;
+  const rnd = () => {
+    // mulberry32: small, deterministic, good enough to scatter shapes
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const angle = rnd() * Math.PI * 2;
+  const gx = Math.cos(angle);
+  const gy = Math.sin(angle);
+  const base = [rnd() * 255, rnd() * 255, rnd() * 255];
+  const shapes = Array.from({ length: 7 }, () => ({
+    disc: rnd() < 0.5,
+    x: rnd() * width,
+    y: rnd() * height,
+    w: (0.1 + rnd() * 0.35) * width,
+    h: (0.1 + rnd() * 0.35) * height,
+    c: [rnd() * 255, rnd() * 255, rnd() * 255],
+  }));
   const buf = Buffer.alloc(width * height * 3);
-  const cx = (0.3 + 0.4 * ((seed * 37) % 10) / 10) * width;
-  const cy = (0.3 + 0.4 * ((seed * 53) % 10) / 10) * height;
-  const r = Math.min(width, height) * (0.15 + ((seed * 17) % 7) / 40);
-  const fx = 1 + (seed % 5);
-  const fy = 1 + ((seed * 3) % 4);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
+      const g = ((x / width - 0.5) * gx + (y / height - 0.5) * gy) * 160;
+      let c = [base[0]! + g, base[1]! + g, base[2]! + g];
+      for (const s of shapes) {
+        const inside = s.disc
+          ? ((x - s.x) / (s.w / 2)) ** 2 + ((y - s.y) / (s.h / 2)) ** 2 < 1
+          : Math.abs(x - s.x) < s.w / 2 && Math.abs(y - s.y) < s.h / 2;
+        if (inside) c = s.c;
+      }
       const i = (y * width + x) * 3;
-      const inDisc = (x - cx) ** 2 + (y - cy) ** 2 < r * r;
-      const bar = Math.floor((x / width) * fx * 2 + (y / height) * fy * 2 + seed) % 2 === 0;
-      const base = bar ? 60 + ((seed * 29) % 60) : 170 + ((seed * 13) % 60);
-      buf[i] = inDisc ? 240 : base;
-      buf[i + 1] = inDisc ? 40 + ((seed * 41) % 80) : Math.round(base * (y / height));
-      buf[i + 2] = inDisc ? 30 : Math.round(255 * (x / width));
+      for (let k = 0; k < 3; k++) buf[i + k] = Math.max(0, Math.min(255, Math.round(c[k]!)));
     }
   }
   return buf;

@@ -7,10 +7,10 @@ import sharp from 'sharp';
 import exifr from 'exifr';
 import { round, signal } from '../signal.ts';
 import type { DecodedImage, Detector, Signal } from '../types.ts';
-import { compareThumbnail, type GrayImage, type ThumbnailComparison } from './thumbnail-compare.ts';
+import { compareThumbnail, thumbnailVariants, type GrayImage, type ThumbnailComparison } from './thumbnail-compare.ts';
 
-/** Below this similarity the thumbnail shows another picture (genuine camera files score ≥ 0.9). */
-export const MISMATCH_BELOW = 0.6;
+/** Below this similarity the thumbnail shows another picture (genuine camera thumbnails score ≥ 0.9 on the shared fixtures, unrelated photo pairs ≤ 0.6). */
+export const MISMATCH_BELOW = 0.65;
 /** Between MISMATCH_BELOW and this, the thumbnail differs more than a camera's would. */
 export const DOUBTFUL_BELOW = 0.8;
 /** Grid contrast (grey-level std) under which a picture is too flat for correlation. */
@@ -101,7 +101,7 @@ export const exifThumbnailDetector: Detector = {
     const thumb = await thumbnailGray(thumbBytes);
     if (!thumb) return [];
     const main = await mainGray(image);
-    const c = compareThumbnail(thumb, main);
+    const c = compareThumbnail(thumb, main, thumbnailVariants(image.orientation));
     const outcome = judge(c);
     if (outcome === 'match' || outcome === 'flat_match') return [];
     const evidence = {

@@ -110,6 +110,8 @@ const EDITOR_NAMES: { name: string; zh: string; re: RegExp; score: number }[] = 
   { name: 'ACDSee', zh: 'ACDSee', re: /acdsee/i, score: 0.3 },
 ];
 
+const MIDJOURNEY_JOB = /job id:\s*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+
 // ── Where software names are written ─────────────────────────────────────────────
 
 /** Metadata fields that name software (never the user's own prompt text). */
@@ -160,7 +162,7 @@ function findNamedGenerators(fields: TextSource[]): GeneratorTrace[] {
   for (const f of fields) {
     const hit = GENERATOR_NAMES.find((g) => g.re.test(f.value));
     if (hit) out.push({ generator: hit.name, tag: f.tag, value: clip(f.value, 300) });
-    else if (/job id:\s*[0-9a-f]{8}-[0-9a-f]{4}-/i.test(f.value)) {
+    else if (MIDJOURNEY_JOB.test(f.value)) {
       out.push({ generator: 'Midjourney', tag: f.tag, value: clip(f.value, 300) });
     }
   }
@@ -350,6 +352,18 @@ function otherToolTraces(meta: ParsedMetadata): GeneratorTrace[] {
   const comment = parseJson(text['Comment']);
   if (comment && typeof comment === 'object' && 'uc' in comment && 'steps' in comment && !/novelai/i.test(text['Software'] ?? '')) {
     out.push({ generator: 'NovelAI', tag: 'png:text:Comment', value: clip(text['Comment']!, 300) });
+  }
+  // Midjourney writes the prompt and "Job ID: <uuid>" into the description. Free text
+  // is only searched for that exact shape, never for bare names.
+  const descriptions: TextSource[] = [
+    ...Object.entries(text).filter(([k]) => /^(description|comment|title)$/i.test(k)).map(([k, v]) => ({ tag: `png:text:${k}`, value: v })),
+    ...xmpTexts(meta.xmp, NS.dc, 'description').map((v) => ({ tag: 'xmp:dc:description', value: v })),
+  ];
+  for (const d of descriptions) {
+    if (MIDJOURNEY_JOB.test(d.value)) {
+      out.push({ generator: 'Midjourney', tag: d.tag, value: clip(d.value, 300) });
+      break;
+    }
   }
   // A1111 writes `parameters` into EXIF UserComment for JPEG and WebP.
   const uc = userCommentText(meta.tags);

@@ -1,7 +1,7 @@
 // Compares an EXIF thumbnail with the main picture. Camera thumbnails are small
 // (typically 160×120), stored in the sensor's orientation, sometimes letterboxed with
 // black bands or cropped to 4:3 when the photo is 3:2 or 16:9. We therefore try the
-// 8 dihedral variants of the thumbnail and three framings (stretch, crop the main to
+// thumbnail as stored and turned per the EXIF orientation, and three framings (stretch, crop the main to
 // the thumbnail's aspect, crop the thumbnail to the main's aspect) and keep the best
 // normalised cross-correlation on a small grid. A thumbnail of the same shot scores
 // close to 1; a different picture stays far below.
@@ -134,15 +134,30 @@ function centreCrop(w: number, h: number, aspect: number): Rect {
   return { x: 0, y: (h - ch) / 2, w, h: ch };
 }
 
-/** `main` is the picture downscaled (any size ≥ the grid), oriented as the viewer sees it. */
-export function compareThumbnail(thumbnail: GrayImage, main: GrayImage): ThumbnailComparison {
+/** Dihedral variant that turns stored pixels into what a viewer sees, per EXIF orientation 1–8. */
+export const ORIENTATION_VARIANT: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6, 5: 5, 6: 1, 7: 7, 8: 3 };
+
+/**
+ * Variants worth trying for a file with this EXIF orientation: the thumbnail as stored
+ * (some software writes it already upright) and turned like the main picture. Trying
+ * all eight would let unrelated pictures find a chance alignment.
+ */
+export function thumbnailVariants(orientation: number): number[] {
+  return [...new Set([0, ORIENTATION_VARIANT[orientation] ?? 0])];
+}
+
+/**
+ * `main` is the picture downscaled (any size ≥ the grid), oriented as the viewer sees
+ * it; `variants` are the dihedral variants of the thumbnail to try (default: all).
+ */
+export function compareThumbnail(thumbnail: GrayImage, main: GrayImage, variants: number[] = [0, 1, 2, 3, 4, 5, 6, 7]): ThumbnailComparison {
   const bands = letterbox(thumbnail);
   const none = { top: 0, bottom: 0, left: 0, right: 0 };
   const hasBands = bands.top + bands.bottom + bands.left + bands.right > 0;
   // Try with and without trimming: a dark photo's edges look like letterbox bands.
-  const untrimmed = compareFramed(thumbnail, none, main);
+  const untrimmed = compareFramed(thumbnail, none, main, variants);
   if (!hasBands) return untrimmed;
-  const trimmed = compareFramed(thumbnail, bands, main);
+  const trimmed = compareFramed(thumbnail, bands, main, variants);
   return trimmed.similarity > untrimmed.similarity ? trimmed : untrimmed;
 }
 
@@ -150,6 +165,7 @@ function compareFramed(
   thumbnail: GrayImage,
   trimmed: ThumbnailComparison['trimmed'],
   main: GrayImage,
+  variants: number[],
 ): ThumbnailComparison {
   const inner: Rect = {
     x: trimmed.left,
@@ -174,15 +190,13 @@ function compareFramed(
   };
   let thumbnailContrast = 0;
   let thumbnailMean = 0;
-  for (let v = 0; v < 8; v++) {
+  for (const v of variants) {
     const t = dihedral(innerImg, v);
     const tFull: Rect = { x: 0, y: 0, w: t.width, h: t.height };
     const tAspect = t.width / t.height;
     const tGrid = sampleGrid(t, tFull);
-    if (v === 0) {
-      thumbnailContrast = std(tGrid);
-      thumbnailMean = mean(tGrid);
-    }
+    thumbnailContrast = std(tGrid);
+    thumbnailMean = mean(tGrid);
     const tries: [ThumbnailComparison['framing'], Float32Array, Float32Array][] = [
       ['stretch', tGrid, mainGrid],
       ['crop_main', tGrid, sampleGrid(main, centreCrop(main.width, main.height, tAspect))],
