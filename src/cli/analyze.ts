@@ -4,7 +4,7 @@
 
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import pc from 'picocolors';
+import picocolors from 'picocolors';
 import cliProgress from 'cli-progress';
 import { analyzeDecoded, errorReport, makeReport } from '../forensics/engine.ts';
 import { intakeImage } from '../forensics/intake.ts';
@@ -26,6 +26,18 @@ Options:
   -h, --help           this help
 
 Exit code: 0 when every file was analysed, 1 when any could not be, 2 for bad usage.`;
+
+/**
+ * Colour only where a person looks at a terminal: stdout is a TTY (and not TERM=dumb),
+ * unless NO_COLOR says no or FORCE_COLOR says yes. picocolors alone also colours piped
+ * output whenever CI is set, which would put escape codes into files and pipes.
+ */
+export function colourWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR) return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false') return true;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+const pc = picocolors.createColors(colourWanted(process.stdout));
 
 export const command: Command = {
   summary: 'analyse claim photos and explain what was found',
@@ -156,7 +168,7 @@ function bySeverity(a: Signal, b: Signal): number {
 }
 
 /** Writes report.json, report.md (both languages) and each heatmap as a PNG file. */
-async function writeOutDir(dir: string, report: AnalysisReport): Promise<void> {
+export async function writeOutDir(dir: string, report: AnalysisReport): Promise<void> {
   await mkdir(dir, { recursive: true });
   const md: string[] = ['# claimlens report', ''];
   for (const [i, img] of report.images.entries()) {
