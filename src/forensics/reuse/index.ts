@@ -11,7 +11,8 @@
 //     lows[s]    Uint16Array: the slot's low 16 bits, sorted inside each high-16 bucket
 //     prow[s]    Uint32Array: the row of each posting                (8 × 6 = 48 B per hash)
 //   rows [built, rowCount) are the insert buffer ("delta"), scanned linearly, and folded
-//   into the postings by a bulk rebuild when the buffer grows past `deltaLimit`.
+//   into the postings by a sorted merge when the buffer grows past `deltaLimit` (4096).
+//   Deletes set a tombstone; past `compactLimit` deleted rows the arrays are compacted.
 //
 // Exactness (why every hash within distance D is found — 100% of what a linear scan finds):
 //   Split a 256-bit hash into m = 8 slots of 32 bits and write d_s for the Hamming distance of
@@ -611,7 +612,3 @@ function checkId(id: number): void {
   }
 }
 
-/** True when `s` is 64 hex digits. */
-export function isValidHash(s: unknown): s is string {
-  return isHashHex(s);
-}
