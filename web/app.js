@@ -343,7 +343,7 @@ async function showClaim(id, flash) {
 function photoPanel(claim, references) {
   const section = h('section', { class: 'photos', 'aria-labelledby': 'photos-h' });
   const evidence = /** @type {any[]} */ (claim.evidence ?? []);
-  const reports = evidence.map((m) => reportForMedia(claim.analysis, m));
+  const reports = /** @type {any[]} */ (evidence.map((m) => reportForMedia(claim.analysis, m)));
   // Start on the photo the engine found most worrying.
   let current = 0;
   reports.forEach((r, i) => {
@@ -357,7 +357,7 @@ function photoPanel(claim, references) {
   const render = () => {
     const media = evidence[current];
     const report = reports[current];
-    const signals = sortSignals(report?.signals ?? []);
+    const signals = /** @type {any[]} */ (sortSignals(report?.signals ?? []));
     const overlay = overlayOf(signals);
     const hasOverlay = Boolean(overlay.heatmap || overlay.regions.length);
     const matched = matchedReferenceIds(signals, references.map((r) => r.id));
@@ -526,7 +526,7 @@ function signalsSection(report, claim) {
   }
   if (report.error) section.append(h('p', { class: 'error', text: t('analysisError', { msg: `${report.error.message} (${report.error.code})` }) }));
   if (report.verdict) section.append(h('p', { class: 'image-verdict' }, t('imageVerdict', { verdict: t(`verdict.${report.verdict}`), risk: percent(report.risk) }), ' ', verdictBadge(report.verdict)));
-  const signals = sortSignals(report.signals ?? []);
+  const signals = /** @type {any[]} */ (sortSignals(report.signals ?? []));
   if (signals.length === 0 && !report.error) section.append(h('p', { class: 'muted', text: t('noSignals') }));
   const list = h('ul', { class: 'signal-list' });
   for (const s of signals) {
