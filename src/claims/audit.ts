@@ -61,6 +61,26 @@ export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
 export async function appendAudit(tx: SqlQueryable, input: AuditInput): Promise<AuditEntry> {
   const head = (await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')).rows[0];
   if (!head) throw new Error('audit head missing');
+  const entry = buildAuditEntry(head, input);
+  await tx.query(
+    `INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+    auditParams(entry),
+  );
+  await tx.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [entry.seq, entry.hash]);
+  return entry;
+}
+
+/** The column values of an entry, in audit_log's column order. */
+export function auditParams(e: AuditEntry): unknown[] {
+  return [e.seq, e.tenantId, e.claimId, e.at, e.actor, e.action, e.fromState, e.toState, JSON.stringify(e.data), e.prevHash, e.hash];
+}
+
+/**
+ * The entry that follows `head` (the locked head row). For callers that write the entry
+ * and move the head in one statement with other changes (the submission fast path).
+ */
+export function buildAuditEntry(head: { seq: number | string; hash: string }, input: AuditInput): AuditEntry {
   const entry: Omit<AuditEntry, 'hash'> = {
     seq: Number(head.seq) + 1,
     tenantId: input.tenantId,
@@ -74,14 +94,7 @@ export async function appendAudit(tx: SqlQueryable, input: AuditInput): Promise<
     data: JSON.parse(JSON.stringify(input.data ?? {})),
     prevHash: head.hash,
   };
-  const hash = entryHash(entry);
-  await tx.query(
-    `INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-    [entry.seq, entry.tenantId, entry.claimId, entry.at, entry.actor, entry.action, entry.fromState, entry.toState, JSON.stringify(entry.data), entry.prevHash, hash],
-  );
-  await tx.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [entry.seq, hash]);
-  return { ...entry, hash };
+  return { ...entry, hash: entryHash(entry) };
 }
 
 export function rowToEntry(r: any): AuditEntry {

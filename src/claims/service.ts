@@ -12,7 +12,7 @@ import { enqueue, type Job } from '../jobs/queue.ts';
 import type { JobHandler } from '../jobs/runner.ts';
 import type { Store } from '../store/index.ts';
 import type { SqlQueryable } from '../store/sql.ts';
-import { appendAudit, rowToEntry, type AuditEntry } from './audit.ts';
+import { appendAudit, auditParams, buildAuditEntry, rowToEntry, type AuditEntry } from './audit.ts';
 import { ServiceError, conflict, forbidden, invalid, notFound } from './errors.ts';
 import {
   DECISION_STATE,
@@ -251,31 +251,72 @@ export class ClaimsService {
 
   // ---- claims -------------------------------------------------------------------------
 
+  /**
+   * Accepts a claim in two statements (the submission is the hot path): one reads the order
+   * and locks the audit head, one writes the claim, its blobs and media rows, the audit entry,
+   * the head, the analysis job and the webhook jobs together.
+   */
   async submitClaim(tx: SqlQueryable, p: Principal, c: ClaimInput, files: AcceptedFile[]): Promise<MutationResult> {
     if (p.role !== 'platform') throw forbidden('claims are submitted by the platform');
     if (files.length === 0) throw invalid('at least one evidence file is required');
-    const o = (await tx.query('SELECT * FROM orders WHERE tenant_id = $1 AND id = $2', [p.tenantId, c.orderId])).rows[0];
+    const o = (
+      await tx.query(
+        `SELECT o.id, o.merchant_id, o.buyer_id, o.sku, o.amount, o.currency, h.seq AS head_seq, h.hash AS head_hash,
+                ARRAY(SELECT w.id FROM webhook_endpoints w WHERE w.tenant_id = $1 AND w.active ORDER BY w.id) AS endpoints
+         FROM orders o CROSS JOIN audit_head h
+         WHERE o.tenant_id = $1 AND o.id = $2 AND h.id = 1
+         FOR UPDATE OF h`,
+        [p.tenantId, c.orderId],
+      )
+    ).rows[0];
     if (!o) throw notFound('order');
     if (c.amount > Number(o.amount)) throw invalid(`the claimed amount ${c.amount} is above the order amount ${Number(o.amount)}`);
     const id = newId('clm');
-    await tx.query(
-      `INSERT INTO claims (id, tenant_id, order_id, merchant_id, buyer_id, sku, type, reason, amount, currency, state)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'submitted')`,
-      [id, p.tenantId, o.id, o.merchant_id, o.buyer_id, o.sku, c.type, c.reason, c.amount, o.currency],
+    const entry = buildAuditEntry(
+      { seq: o.head_seq, hash: o.head_hash },
+      {
+        tenantId: p.tenantId,
+        claimId: id,
+        actor: p.keyId,
+        action: 'claim.submitted',
+        fromState: null,
+        toState: 'submitted',
+        data: { orderId: o.id, type: c.type, amount: c.amount, evidence: files.map((f) => f.sha256) },
+      },
     );
-    const media = await this.insertMedia(tx, { tenantId: p.tenantId, merchantId: o.merchant_id, ownerType: 'claim', ownerId: id, kind: 'evidence', round: 1 }, files);
-    await appendAudit(tx, {
-      tenantId: p.tenantId,
-      claimId: id,
-      actor: p.keyId,
-      action: 'claim.submitted',
-      fromState: null,
-      toState: 'submitted',
-      data: { orderId: o.id, type: c.type, amount: c.amount, evidence: files.map((f) => f.sha256) },
-    });
-    await this.emitEvent(tx, p.tenantId, { claimId: id, from: null, to: 'submitted', actor: p.keyId, merchantId: o.merchant_id, orderId: o.id });
-    await enqueue(tx, 'analyze_claim', { claimId: id, round: 1 }, { dedupeKey: `analyze:${id}:1`, maxAttempts: 3 });
-    void media;
+    const endpoints: string[] = o.endpoints ?? [];
+    const event = { id: newId('evt'), type: 'claim.state_changed', createdAt: new Date().toISOString(), data: { claimId: id, from: null, to: 'submitted', actor: p.keyId, merchantId: o.merchant_id, orderId: o.id } };
+    const params: unknown[] = [
+      id, p.tenantId, o.id, o.merchant_id, o.buyer_id, o.sku, c.type, c.reason, c.amount, o.currency, // $1–$10
+      files.map((f) => f.sha256), files.map((f) => f.bytes.length), // $11, $12
+      files.map(() => newId('med')), files.map((f) => f.filename), files.map((f) => f.contentType ?? null), files.map((f) => f.width), files.map((f) => f.height), files.map((f) => f.format), // $13–$18
+      ...auditParams(entry), // $19–$29
+      JSON.stringify({ claimId: id, round: 1 }), `analyze:${id}:1`, // $30, $31
+      endpoints, JSON.stringify(event), // $32, $33
+    ];
+    await tx.query(
+      `WITH c AS (
+         INSERT INTO claims (id, tenant_id, order_id, merchant_id, buyer_id, sku, type, reason, amount, currency, state)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'submitted')),
+       b AS (
+         INSERT INTO blobs (sha256, size) SELECT DISTINCT * FROM unnest($11::text[], $12::bigint[]) ON CONFLICT (sha256) DO NOTHING),
+       m AS (
+         INSERT INTO media (id, tenant_id, merchant_id, owner_type, owner_id, kind, round, blob_sha256, filename, content_type, width, height, format)
+         SELECT u.mid, $2, $4, 'claim', $1, 'evidence', 1, u.sha, u.fname, u.ctype, u.w, u.h, u.fmt
+         FROM unnest($13::text[], $11::text[], $14::text[], $15::text[], $16::int[], $17::int[], $18::text[]) AS u(mid, sha, fname, ctype, w, h, fmt)),
+       a AS (
+         INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
+         VALUES ($19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)),
+       h AS (
+         UPDATE audit_head SET seq = $19, hash = $29 WHERE id = 1),
+       j AS (
+         INSERT INTO jobs (task, payload, max_attempts, dedupe_key) VALUES ('analyze_claim', $30, 3, $31) ON CONFLICT (dedupe_key) DO NOTHING),
+       w AS (
+         INSERT INTO jobs (task, payload, max_attempts)
+         SELECT 'deliver_webhook', jsonb_build_object('endpointId', e, 'event', $33::jsonb), 8 FROM unnest($32::text[]) AS e)
+       SELECT 1`,
+      params,
+    );
     return { status: 202, body: { id, state: 'submitted' } };
   }
 
