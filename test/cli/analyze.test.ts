@@ -62,7 +62,10 @@ test('--json: one document that matches the schema; a bad file gets its error en
   const textAsJpeg = join(tmp, 'notes.jpg');
   writeFileSync(textAsJpeg, 'this is a text file, not a photo\n');
   const missing = join(tmp, 'missing.jpg');
-  const files = [LABELLED, EMPTY, CAMERA, textAsJpeg, missing, TRUNCATED, tmp];
+  // Plus real files whose detectors have most to say, so their evidence is validated too.
+  const rich = ['labels/thumbnail_swapped.jpg', 'labels/aigc_malformed_json.jpg', 'labels/aigc_png_text_label1.png', 'labels/software_meitu.jpg',
+    'c2pa/ai_photoshop_firefly_fill.jpg', 'c2pa/err_sig_E-sig-CA.jpg', 'generators/sdxl_turbo.png', 'heic/samplefilehub.heif'].map((f) => sharedPath('fixtures', f));
+  const files = [LABELLED, EMPTY, CAMERA, textAsJpeg, missing, TRUNCATED, tmp, ...rich];
   const r = await claimlens(['--json', '--delivered-at', '2030-01-01T00:00:00Z', ...files]);
   assert.equal(r.code, 1, r.stderr);
   const report = JSON.parse(r.stdout) as AnalysisReport;
@@ -90,6 +93,8 @@ test('--json: one document that matches the schema; a bad file gets its error en
     `no signal mentions the delivery date: ${camera.signals.map((s) => s.summary.en).join(' | ')}`,
   );
   assert.ok(camera.detectors && camera.detectors.length > 0 && camera.detectors.every((d) => !d.error), JSON.stringify(camera.detectors));
+  for (const f of rich) assert.equal(byFile.get(f)!.error, undefined, f);
+  assert.ok(rich.every((f) => byFile.get(f)!.signals.length > 0));
   assert.equal(r.stderr.match(ANSI), null);
 });
 

@@ -776,3 +776,39 @@ if (!process.env.CLAIMLENS_FUZZ_CHILD) {
     assert.ok(grew < 150 * 1024 * 1024, `rss grew by ${(grew / 1048576).toFixed(0)} MB`);
   });
 }
+
+if (!process.env.CLAIMLENS_FUZZ_CHILD) {
+  test('the engine survives misbehaving detectors: throws, rejects, never answers, malformed signals', async () => {
+    const { analyzeBytes, signalProblem } = await import('../../src/forensics/engine.ts');
+    const { signal } = await import('../../src/forensics/signal.ts');
+    const { default: sharp } = await import('sharp');
+    const jpeg = new Uint8Array(await sharp({ create: { width: 8, height: 8, channels: 3, background: '#777' } }).jpeg().toBuffer());
+    const good: Detector = { id: 'good', version: '1', run: () => [signal('good.one', 'suspicious', 0.8, 1, { en: 'found', zh: '发现' })] };
+    const bad = (id: string, run: Detector['run']): Detector => ({ id, version: '1', run });
+    const detectors: Detector[] = [
+      bad('throws', () => {
+        throw new Error('boom');
+      }),
+      bad('rejects', async () => Promise.reject(new Error('async boom'))),
+      bad('hangs', () => new Promise(() => {})),
+      bad('nan', () => [{ ...signal('nan.score', 'tampered', 1, 1, { en: 'x', zh: 'x' }), score: Number.NaN }]),
+      bad('nozh', () => [{ id: 'no.zh', verdict: 'tampered', score: 1, confidence: 1, summary: { en: 'x' }, evidence: {} } as never]),
+      bad('undefined', () => undefined as never),
+      good,
+    ];
+    const t0 = performance.now();
+    const r = await analyzeBytes(jpeg, 'x.jpg', { detectors, detectorTimeoutMs: 200 });
+    assert.ok(performance.now() - t0 < 5000);
+    assert.deepEqual(r.signals.map((s) => s.id), ['good.one'], 'only the well-formed signal counts');
+    assert.equal(r.verdict, 'suspicious');
+    const errors = Object.fromEntries(r.detectors!.map((d) => [d.id, d.error ?? '']));
+    assert.match(errors['throws']!, /boom/);
+    assert.match(errors['rejects']!, /async boom/);
+    assert.match(errors['hangs']!, /no answer within 200 ms/);
+    assert.match(errors['nan']!, /score NaN/);
+    assert.match(errors['nozh']!, /summary needs en and zh/);
+    assert.match(errors['undefined']!, /not an array/);
+    assert.equal(errors['good'], '');
+    assert.equal(signalProblem(r.signals[0]), undefined);
+  });
+}
