@@ -161,8 +161,11 @@ export function consistencySignals(
 
   const worst = oddities.reduce<OddityInfo | undefined>((a, o) => (!a || o.score > a.score ? o : a), undefined);
   const verdict: SignalVerdict = oddities.some((o) => o.verdict === 'suspicious') ? 'suspicious' : 'info';
-  const oddEn = oddities.length ? ` Oddities: ${oddities.map((o) => o.text.en).join('; ')}.` : '';
-  const oddZh = oddities.length ? ` 异常：${oddities.map((o) => o.text.zh).join('；')}。` : '';
+  // Info-level notes (a later modify date, stripped camera data) are common on honest
+  // photos; only the time contradictions are called oddities.
+  const odd = verdict === 'suspicious';
+  const oddEn = oddities.length ? ` ${odd ? 'Oddities' : 'Notes'}: ${oddities.map((o) => o.text.en).join('; ')}.` : '';
+  const oddZh = oddities.length ? ` ${odd ? '异常' : '备注'}：${oddities.map((o) => o.text.zh).join('；')}。` : '';
   return [
     signal(
       'exif.consistency',

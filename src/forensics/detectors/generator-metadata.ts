@@ -84,7 +84,7 @@ const EDITOR_NAMES: { name: string; zh: string; re: RegExp; score: number }[] = 
   { name: 'Xingtu (Hypic)', zh: '醒图', re: /xingtu|醒图|hypic/i, score: 0.4 },
   { name: 'Snapseed', zh: 'Snapseed', re: /snapseed/i, score: 0.35 },
   { name: 'PicsArt', zh: 'PicsArt 美易', re: /picsart/i, score: 0.4 },
-  { name: 'Canva', zh: 'Canva 可画', re: /canva/i, score: 0.4 },
+  { name: 'Canva', zh: 'Canva 可画', re: /\bcanva\b/i, score: 0.4 },
   { name: 'CapCut / 剪映', zh: '剪映', re: /capcut|剪映|jianying/i, score: 0.4 },
   { name: 'Faceu / 轻颜', zh: '轻颜相机', re: /faceu|轻颜/i, score: 0.35 },
   { name: 'B612', zh: 'B612 咔叽', re: /\bb612\b/i, score: 0.3 },

@@ -223,3 +223,80 @@ function mean(a: Float32Array): number {
   for (const v of a) m += v;
   return a.length ? m / a.length : 0;
 }
+
+export interface CropMatch {
+  /** Best correlation of the main picture with a window of the thumbnail. */
+  similarity: number;
+  variant: number;
+  /** The window in thumbnail pixels (after band trimming and the variant's turn). */
+  window: { x: number; y: number; width: number; height: number };
+  /** Window area / thumbnail area: how much of the captured scene the main picture keeps. */
+  areaFraction: number;
+}
+
+const CROP_GRID = 16;
+/** Smallest crop searched, as a fraction of the thumbnail's side (0.45 → about a fifth of the area). */
+const MIN_CROP_SCALE = 0.45;
+
+/**
+ * Looks for the main picture inside the thumbnail: a photo cropped after capture by
+ * software that kept the camera's thumbnail. Windows with the main picture's aspect are
+ * slid over the thumbnail at several scales; box sums come from an integral image so
+ * each window costs only its grid.
+ */
+export function findCrop(thumbnail: GrayImage, main: GrayImage, variants: number[]): CropMatch | undefined {
+  const mainGrid = sampleGrid(main, { x: 0, y: 0, w: main.width, h: main.height }, CROP_GRID);
+  const aspect = main.width / main.height;
+  let best: CropMatch | undefined;
+  for (const v of variants) {
+    const t = dihedral(thumbnail, v);
+    const tw = t.width;
+    const th = t.height;
+    const integral = new Float64Array((tw + 1) * (th + 1));
+    for (let y = 0; y < th; y++) {
+      let row = 0;
+      for (let x = 0; x < tw; x++) {
+        row += t.data[y * tw + x]!;
+        integral[(y + 1) * (tw + 1) + x + 1] = integral[y * (tw + 1) + x + 1]! + row;
+      }
+    }
+    const boxMean = (x0: number, y0: number, x1: number, y1: number) => {
+      const ax = Math.floor(x0), ay = Math.floor(y0);
+      const bx = Math.max(ax + 1, Math.round(x1)), by = Math.max(ay + 1, Math.round(y1));
+      const s = integral[by * (tw + 1) + bx]! - integral[ay * (tw + 1) + bx]! - integral[by * (tw + 1) + ax]! + integral[ay * (tw + 1) + ax]!;
+      return s / ((bx - ax) * (by - ay));
+    };
+    const maxW = Math.min(tw, th * aspect);
+    const grid = new Float32Array(CROP_GRID * CROP_GRID);
+    for (let scale = 1; scale >= MIN_CROP_SCALE - 1e-9; scale -= 0.075) {
+      const w = maxW * scale;
+      const h = w / aspect;
+      if (w < CROP_GRID || h < CROP_GRID) break;
+      const step = Math.max(1, Math.round(Math.min(w, h) / 16));
+      for (let y = 0; y + h <= th + 1e-6; y += step) {
+        for (let x = 0; x + w <= tw + 1e-6; x += step) {
+          for (let gy = 0; gy < CROP_GRID; gy++) {
+            for (let gx = 0; gx < CROP_GRID; gx++) {
+              grid[gy * CROP_GRID + gx] = boxMean(
+                x + (gx * w) / CROP_GRID,
+                y + (gy * h) / CROP_GRID,
+                x + ((gx + 1) * w) / CROP_GRID,
+                y + ((gy + 1) * h) / CROP_GRID,
+              );
+            }
+          }
+          const s = ncc(grid, mainGrid);
+          if (!best || s > best.similarity) {
+            best = {
+              similarity: s,
+              variant: v,
+              window: { x: Math.round(x), y: Math.round(y), width: Math.round(w), height: Math.round(h) },
+              areaFraction: (w * h) / (tw * th),
+            };
+          }
+        }
+      }
+    }
+  }
+  return best;
+}

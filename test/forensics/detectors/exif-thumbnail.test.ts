@@ -73,6 +73,19 @@ test('letterboxed 4:3 thumbnail of a 3:2 photo, and a centre-cropped one of a 16
   assert.deepEqual(await thumbSignals(await cameraJpeg(main169, cropped)), []);
 });
 
+test('a photo cropped after capture (thumbnail shows the wider scene) → suspicious "cropped", not tampered', async () => {
+  const scene = raw(640, 480, 12);
+  const thumb = await thumbOf(scene.clone());
+  const main = await scene.clone().extract({ left: 300, top: 150, width: 300, height: 260 }).jpeg({ quality: 90 }).toBuffer();
+  const [s, ...rest] = await thumbSignals(await cameraJpeg(main, thumb));
+  assert.equal(rest.length, 0);
+  assert.equal(s?.verdict, 'suspicious');
+  assert.equal(s!.evidence['outcome'], 'cropped');
+  const crop = s!.evidence['crop'] as { areaFraction: number; window: { x: number; y: number } };
+  assert.ok(crop.areaFraction > 0.15 && crop.areaFraction < 0.4, `area ${crop.areaFraction}`);
+  assert.ok(Math.abs(crop.window.x - 75) <= 6 && Math.abs(crop.window.y - 38) <= 6, JSON.stringify(crop.window));
+});
+
 test('flat pictures: a dark photo with its dark thumbnail is silent; a black thumbnail on a bright photo is not', async () => {
   const dark = sharp(pictureRgb(320, 240, 8).map((v) => Math.round(v / 60)), { raw: { width: 320, height: 240, channels: 3 } });
   const darkJpeg = await dark.clone().jpeg({ quality: 90 }).toBuffer();
@@ -104,6 +117,10 @@ test('compareThumbnail: every dihedral variant of the same picture matches', asy
 test('shared fixtures: thumbnail_swapped.jpg → tampered; every camera photo and labelled copy → silent', async () => {
   const [s] = await thumbSignals(readShared('fixtures', 'labels', 'thumbnail_swapped.jpg'));
   assert.equal(s?.verdict, 'tampered');
+  assert.notEqual(s!.evidence['outcome'], 'cropped');
+  // A Photoshop Elements file whose thumbnail still shows the uncropped shot.
+  const [crop] = await thumbSignals(readShared('fixtures', 'broken', 'segment_unreachable.jpg'));
+  assert.equal(crop?.evidence['outcome'], 'cropped');
   for (const dir of ['camera', 'labels']) {
     for (const f of readdirSync(sharedPath('fixtures', dir)).filter((x) => x.endsWith('.jpg') && x !== 'thumbnail_swapped.jpg')) {
       assert.deepEqual(await thumbSignals(readShared('fixtures', dir, f)), [], `${dir}/${f}`);
