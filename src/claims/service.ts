@@ -136,13 +136,28 @@ export class ClaimsService {
     return { id, key };
   }
 
+  // Known keys are remembered for a short while so a busy client costs no key lookup per
+  // request; a revoked key (revoked_at set in the database) stops working within this time.
+  private keyCache = new Map<string, { p: Principal; until: number }>();
+  static readonly KEY_CACHE_MS = 30_000;
+
   async authenticate(key: string): Promise<Principal | null> {
+    const h = hashKey(key);
+    const hit = this.keyCache.get(h);
+    if (hit && hit.until > Date.now()) return hit.p;
     const r = await this.db.query(
       'SELECT id, tenant_id, role, merchant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [hashKey(key)],
+      [h],
     );
     const k = r.rows[0];
-    return k ? { keyId: k.id, tenantId: k.tenant_id, role: k.role, merchantId: k.merchant_id } : null;
+    if (!k) {
+      this.keyCache.delete(h);
+      return null;
+    }
+    const p: Principal = { keyId: k.id, tenantId: k.tenant_id, role: k.role, merchantId: k.merchant_id };
+    if (this.keyCache.size > 10_000) this.keyCache.clear();
+    this.keyCache.set(h, { p, until: Date.now() + ClaimsService.KEY_CACHE_MS });
+    return p;
   }
 
   // ---- media --------------------------------------------------------------------------
