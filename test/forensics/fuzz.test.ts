@@ -26,7 +26,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
-import type { Detector } from '../../src/forensics/types.ts';
+import type { AnalysisContext, Detector, ReferenceMedia, ReuseLookup } from '../../src/forensics/types.ts';
 
 const CASES = Number(process.env.CLAIMLENS_FUZZ_CASES ?? 3000);
 const SEED = Number(process.env.CLAIMLENS_FUZZ_SEED ?? 20251123);
@@ -407,15 +407,18 @@ interface Seed {
   weight: number;
 }
 
+function pictureSvg(w: number, h: number): string {
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><rect width="100%" height="100%" fill="#eee"/>` +
+    `<circle cx="${w / 2}" cy="${h / 2}" r="${h / 3}" fill="#c33"/><path d="M2 2L${w - 3} ${h - 5}" stroke="#123" stroke-width="2"/></svg>`
+  );
+}
+
 async function buildSeeds(): Promise<Seed[]> {
   const { default: sharp } = await import('sharp');
   const { readShared } = await import('../helpers/shared.ts');
   const fx = (p: string) => new Uint8Array(readShared('fixtures', p));
-  const picture = (w: number, h: number) =>
-    sharp(Buffer.from(
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><rect width="100%" height="100%" fill="#eee"/>` +
-        `<circle cx="${w / 2}" cy="${h / 2}" r="${h / 3}" fill="#c33"/><path d="M2 2L${w - 3} ${h - 5}" stroke="#123" stroke-width="2"/></svg>`,
-    ));
+  const picture = (w: number, h: number) => sharp(Buffer.from(pictureSvg(w, h)));
   const tinyJpeg = new Uint8Array(await picture(48, 32).jpeg({ quality: 80 }).toBuffer());
   const tinyPng = new Uint8Array(await picture(40, 30).png().toBuffer());
 
@@ -511,7 +514,7 @@ function makeCase(seeds: Seed[], seed: number, index: number): FuzzCase {
 
 type ChildMessage =
   | { t: 'start'; index: number; id: string; size: number }
-  | { t: 'done'; index: number; ms: number; rss: number; errorCode?: string; detectorErrors: string[]; problem?: string }
+  | { t: 'done'; index: number; ms: number; rss: number; errorCode?: string; detectorErrors: string[]; signalIds: string[]; problem?: string }
   | { t: 'fatal'; index: number; what: string }
   | { t: 'end'; processed: number; planned: number; budgetHit: boolean; seedsMs: number };
 
@@ -575,6 +578,25 @@ async function runChild(): Promise<void> {
     },
   };
   const detectors = [...DETECTORS, touchAll];
+  // Claim context for the detectors that use it: a merchant reference photo (the seed
+  // picture, larger) for every fourth case, and a reuse index that reports a match for
+  // every other case, so reference comparison and reuse reporting meet mutated input too.
+  const { intakeImage } = await import('../../src/forensics/intake.ts');
+  const { default: sharp } = await import('sharp');
+  const referenceImage = await intakeImage(new Uint8Array(await sharp(Buffer.from(pictureSvg(192, 128))).jpeg({ quality: 90 }).toBuffer()), { name: 'reference.jpg' });
+  const references: ReferenceMedia[] = [{ id: 'listing-1', kind: 'listing', image: referenceImage }];
+  const matchingReuse: ReuseLookup = {
+    lookup: (hashes) => hashes.slice(0, 1).map((hash) => ({ owner: { type: 'claim', id: 'earlier-claim', buyerId: 'buyer-2' }, distance: 4, variant: 0, hash })),
+  };
+  const emptyReuse: ReuseLookup = { lookup: () => [] };
+  const contextFor = (index: number): AnalysisContext => ({
+    uploadedAt: new Date('2026-01-01T00:00:00Z'),
+    deliveredAt: new Date('2025-06-01T00:00:00Z'),
+    buyerId: 'buyer-1',
+    claimId: `claim-${index}`,
+    reuse: index % 2 === 0 ? matchingReuse : emptyReuse,
+    references: index % 4 === 1 ? references : undefined,
+  });
   const t0 = performance.now();
   const seeds = await buildSeeds();
   const seedsMs = performance.now() - t0;
@@ -597,7 +619,7 @@ async function runChild(): Promise<void> {
     let problem: string | undefined;
     let report: Awaited<ReturnType<typeof analyzeBytes>> | undefined;
     try {
-      report = await analyzeBytes(c.bytes, c.name, { detectors, context: { uploadedAt: new Date('2026-01-01T00:00:00Z'), deliveredAt: new Date('2025-06-01T00:00:00Z') } });
+      report = await analyzeBytes(c.bytes, c.name, { detectors, context: contextFor(index) });
       problem = checkReport(report, c);
     } catch (e) {
       problem = `analyzeBytes threw: ${(e as Error)?.stack ?? String(e)}`;
@@ -605,7 +627,8 @@ async function runChild(): Promise<void> {
     const detectorErrors = (report?.detectors ?? []).filter((d) => d.error).map((d) => `${d.id}: ${d.error}`);
     const touchError = report?.detectors?.find((d) => d.id === touchAll.id)?.error;
     if (touchError && !problem) problem = `image accessors failed: ${touchError}`;
-    send({ t: 'done', index, ms: performance.now() - t, rss: process.memoryUsage.rss(), errorCode: report?.error?.code, detectorErrors, problem });
+    const signalIds = [...new Set((report?.signals ?? []).map((x) => x.id))];
+    send({ t: 'done', index, ms: performance.now() - t, rss: process.memoryUsage.rss(), errorCode: report?.error?.code, detectorErrors, signalIds, problem });
     processed++;
   }
   send({ t: 'end', processed, planned: indices.length, budgetHit, seedsMs });
@@ -621,6 +644,7 @@ interface RunResult {
   fatals: string[];
   errorCodes: Map<string, number>;
   detectorErrors: Map<string, { count: number; example: string }>;
+  signalCounts: Map<string, number>;
   processed: number;
   analysed: number;
   budgetHit: boolean;
@@ -638,7 +662,7 @@ interface RunResult {
 function runInChild(): Promise<RunResult> {
   const self = fileURLToPath(import.meta.url);
   const res: RunResult = {
-    problems: [], fatals: [], errorCodes: new Map(), detectorErrors: new Map(), processed: 0, analysed: 0,
+    problems: [], fatals: [], errorCodes: new Map(), detectorErrors: new Map(), signalCounts: new Map(), processed: 0, analysed: 0,
     budgetHit: false, maxMs: 0, slowest: '', maxRss: 0, rssAfterWarmup: 0, finalRss: 0, wallMs: 0, stderrTail: '',
   };
   const t0 = performance.now();
@@ -676,6 +700,7 @@ function runInChild(): Promise<RunResult> {
           e.count++;
           res.detectorErrors.set(key, e);
         }
+        for (const id of m.signalIds) res.signalCounts.set(id, (res.signalCounts.get(id) ?? 0) + 1);
         if (m.ms > res.maxMs) {
           res.maxMs = m.ms;
           res.slowest = `case ${m.index} (${id})`;
@@ -709,6 +734,7 @@ if (process.env.CLAIMLENS_FUZZ_CHILD) {
     const mb = (x: number) => `${(x / 1048576).toFixed(0)} MB`;
     t.diagnostic(`processed ${r.processed} files in ${(r.wallMs / 1000).toFixed(1)} s; analysed ${r.analysed}; refused ${[...r.errorCodes].map(([k, v]) => `${k}=${v}`).join(' ')}`);
     t.diagnostic(`slowest ${r.maxMs.toFixed(0)} ms (${r.slowest}); rss max ${mb(r.maxRss)}, after warm-up ${mb(r.rssAfterWarmup)}, final ${mb(r.finalRss)}`);
+    t.diagnostic(`files with each signal: ${[...r.signalCounts].sort().map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`);
     for (const [id, e] of r.detectorErrors) t.diagnostic(`detector ${id} threw on ${e.count} files (caught by the engine), e.g. ${e.example.slice(0, 300)}`);
     if (r.budgetHit) t.diagnostic(`time budget of ${BUDGET_S} s reached: the run stopped early`);
     if (r.hang || r.exit || r.fatals.length) t.diagnostic(`child stderr (tail):\n${r.stderrTail}`);
