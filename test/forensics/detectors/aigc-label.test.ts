@@ -95,11 +95,15 @@ test('PNG tEXt, iTXt (UTF-8) and zTXt keyword AIGC → aigc.label at png_text', 
   }
 });
 
-test('XMP in WebP (written by libvips) is read too', async () => {
+test('XMP in WebP and in a HEIF-family container (AVIF), written by libvips, is read too', async () => {
   const webp = await sharp(pngBase).webp().withXmp(aigcXmp(aigcLabel())).toBuffer();
   const s = one(await runDetector(aigcLabelDetector, webp, 'a.webp'), 'aigc.label');
   assert.equal(s.verdict, 'ai_generated');
   assert.equal(s.evidence['location'], 'xmp');
+  const avif = await sharp(pngBase).avif({ effort: 0 }).withXmp(aigcXmp(aigcLabel({ Label: '2' }))).toBuffer();
+  const a = one(await runDetector(aigcLabelDetector, avif, 'a.avif'), 'aigc.label');
+  assert.equal(a.evidence['label'], '2');
+  assert.equal(a.evidence['location'], 'xmp');
 });
 
 test('a JPEG comment holding {"AIGC":...} is tolerated as a carrier', async () => {
