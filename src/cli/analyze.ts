@@ -39,6 +39,23 @@ export function colourWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv
 }
 const pc = picocolors.createColors(colourWanted(process.stdout));
 
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * An ISO 8601 date or date-time (`2025-06-01`, `2025-06-01T14:30:00+08:00`), or undefined.
+ * Stricter than `new Date()`, which also takes '1' or 'June 1' and guesses.
+ */
+export function parseIsoDate(text: string): Date | undefined {
+  if (!ISO_DATE.test(text.trim())) return undefined;
+  const d = new Date(text.trim());
+  if (Number.isNaN(d.getTime())) return undefined;
+  // Reject dates JavaScript rolls over (2025-02-30 → March 2).
+  const [y, m, day] = text.trim().slice(0, 10).split('-').map(Number) as [number, number, number];
+  const check = new Date(Date.UTC(y, m - 1, day));
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== m - 1 || check.getUTCDate() !== day) return undefined;
+  return d;
+}
+
 export const command: Command = {
   summary: 'analyse claim photos and explain what was found',
   async run(args) {
@@ -57,9 +74,9 @@ export const command: Command = {
     if (positionals.length === 0) throw new UsageError('no FILE given\n\n' + HELP);
     const lang = pickLang(values.lang);
     const context: AnalysisContext = { uploadedAt: new Date() };
-    if (values['delivered-at']) {
-      const d = new Date(values['delivered-at']);
-      if (Number.isNaN(d.getTime())) throw new UsageError(`--delivered-at is not an ISO date: '${values['delivered-at']}'`);
+    if (values['delivered-at'] !== undefined) {
+      const d = parseIsoDate(values['delivered-at']);
+      if (!d) throw new UsageError(`--delivered-at is not an ISO date: '${values['delivered-at']}'`);
       context.deliveredAt = d;
     }
     if (values.reference?.length) {

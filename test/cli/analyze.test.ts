@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import sharp from 'sharp';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.ts';
-import { colourWanted, formatHuman, writeOutDir } from '../../src/cli/analyze.ts';
+import { colourWanted, formatHuman, parseIsoDate, writeOutDir } from '../../src/cli/analyze.ts';
 import { makeReport } from '../../src/forensics/engine.ts';
 import type { AnalysisReport, ImageReport } from '../../src/forensics/types.ts';
 
@@ -143,6 +143,13 @@ test('human output: the verdict of each file, no colour codes when stdout is not
   assert.equal(noColour.stdout.match(ANSI), null, 'NO_COLOR wins');
 });
 
+test('--delivered-at takes ISO 8601 dates and date-times only', () => {
+  assert.equal(parseIsoDate('2025-06-01')?.toISOString(), '2025-06-01T00:00:00.000Z');
+  assert.equal(parseIsoDate('2025-06-01T14:30:00+08:00')?.toISOString(), '2025-06-01T06:30:00.000Z');
+  assert.equal(parseIsoDate('2025-06-01T14:30Z')?.toISOString(), '2025-06-01T14:30:00.000Z');
+  for (const bad of ['1', '2025/06/01', '2025-02-30', '2025-06-01T25:00', 'June 1, 2025', '']) assert.equal(parseIsoDate(bad), undefined, bad);
+});
+
 test('colour decision: a terminal gets colour unless NO_COLOR or TERM=dumb', () => {
   assert.equal(colourWanted({ isTTY: true }, {}), true);
   assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: '1' }), false);
@@ -181,7 +188,9 @@ test('bad usage exits 2 with a message and analyses nothing', async () => {
   try {
     assert.equal(await main(['analyze', '--lang', 'fr', CAMERA]), 2);
     assert.equal(await main(['analyze', '--bogus', CAMERA]), 2);
-    assert.equal(await main(['analyze', '--delivered-at', '2025-13-45', CAMERA]), 2);
+    for (const bad of ['2025-13-45', '1', '2025/06/01', '2025-02-30', '', 'June 1, 2025']) {
+      assert.equal(await main(['analyze', '--delivered-at', bad, CAMERA]), 2, `--delivered-at '${bad}' accepted`);
+    }
     assert.equal(await main(['analyse-typo']), 2);
   } finally {
     process.stderr.write = write;
