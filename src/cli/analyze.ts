@@ -2,12 +2,12 @@
 // Human output: a table per image; --json: one AnalysisReport document on stdout.
 // Exit code 0 when every file was analysed (whatever the verdicts), 1 when any could not be.
 
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import picocolors from 'picocolors';
 import cliProgress from 'cli-progress';
 import { analyzeDecoded, errorReport, makeReport } from '../forensics/engine.ts';
-import { intakeImage } from '../forensics/intake.ts';
+import { DEFAULT_LIMITS, intakeImage } from '../forensics/intake.ts';
 import { loadReferences } from '../forensics/references.ts';
 import type { AnalysisContext, AnalysisReport, ImageReport, Signal } from '../forensics/types.ts';
 import { UsageError, parse, pickLang } from './args.ts';
@@ -72,6 +72,15 @@ export const command: Command = {
       return 0;
     }
     if (positionals.length === 0) throw new UsageError('no FILE given\n\n' + HELP);
+    if (values.out !== undefined) {
+      // Checked before the analysis, so a typo in --out does not cost a long run.
+      try {
+        await mkdir(values.out, { recursive: true });
+        await access(values.out, constants.W_OK);
+      } catch (e) {
+        throw new UsageError(`--out ${values.out}: cannot write there (${(e as Error).message})`);
+      }
+    }
     const lang = pickLang(values.lang);
     const context: AnalysisContext = { uploadedAt: new Date() };
     if (values['delivered-at'] !== undefined) {
@@ -111,6 +120,10 @@ async function analyzeFile(file: string, context: AnalysisContext): Promise<Imag
   try {
     const st = await stat(file);
     if (!st.isFile()) return { file, signals: [], error: { code: 'read_failed', message: 'Not a regular file.' } };
+    if (st.size > DEFAULT_LIMITS.maxBytes) {
+      // Refused before reading, so a huge file never lands in memory.
+      return { file, signals: [], error: { code: 'too_large', message: `The file is ${st.size} bytes; the limit is ${DEFAULT_LIMITS.maxBytes} bytes.` } };
+    }
     bytes = await readFile(file);
   } catch (e) {
     return { file, signals: [], error: { code: 'read_failed', message: `Cannot read the file: ${(e as Error).message}` } };

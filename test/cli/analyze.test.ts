@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -62,10 +62,13 @@ test('--json: one document that matches the schema; a bad file gets its error en
   const textAsJpeg = join(tmp, 'notes.jpg');
   writeFileSync(textAsJpeg, 'this is a text file, not a photo\n');
   const missing = join(tmp, 'missing.jpg');
+  const huge = join(tmp, 'huge.jpg'); // sparse: 65 MB on paper, nothing on disk; refused without being read
+  writeFileSync(huge, '');
+  truncateSync(huge, 65 * 1024 * 1024);
   // Plus real files whose detectors have most to say, so their evidence is validated too.
   const rich = ['labels/thumbnail_swapped.jpg', 'labels/aigc_malformed_json.jpg', 'labels/aigc_png_text_label1.png', 'labels/software_meitu.jpg',
     'c2pa/ai_photoshop_firefly_fill.jpg', 'c2pa/err_sig_E-sig-CA.jpg', 'generators/sdxl_turbo.png', 'heic/samplefilehub.heif'].map((f) => sharedPath('fixtures', f));
-  const files = [LABELLED, EMPTY, CAMERA, textAsJpeg, missing, TRUNCATED, tmp, ...rich];
+  const files = [LABELLED, EMPTY, CAMERA, textAsJpeg, missing, TRUNCATED, tmp, huge, ...rich];
   const r = await claimlens(['--json', '--delivered-at', '2030-01-01T00:00:00Z', ...files]);
   assert.equal(r.code, 1, r.stderr);
   const report = JSON.parse(r.stdout) as AnalysisReport;
@@ -78,6 +81,7 @@ test('--json: one document that matches the schema; a bad file gets its error en
   assert.equal(byFile.get(missing)!.error?.code, 'read_failed');
   assert.equal(byFile.get(TRUNCATED)!.error?.code, 'truncated');
   assert.equal(byFile.get(tmp)!.error?.code, 'read_failed', 'a directory is not a file');
+  assert.equal(byFile.get(huge)!.error?.code, 'too_large');
 
   const labelled = byFile.get(LABELLED)!;
   assert.equal(labelled.error, undefined);
@@ -181,6 +185,11 @@ test('bad usage exits 2 with a message and analyses nothing', async () => {
   assert.equal(badDate.code, 2);
   assert.match(badDate.stderr, /--delivered-at is not an ISO date: 'yesterday-ish'/);
   assert.equal(badDate.stdout, '');
+  const notADir = join(tmp, 'plain-file');
+  writeFileSync(notADir, 'x');
+  const badOut = await claimlens(['--out', join(notADir, 'sub'), CAMERA]);
+  assert.equal(badOut.code, 2);
+  assert.match(badOut.stderr, /--out .*cannot write there/);
   const { main } = await import('../../src/cli/main.ts');
   const errors: string[] = [];
   const write = process.stderr.write;
