@@ -43,8 +43,14 @@ export function decodeXmlEntities(s: string): string {
 /** prefix → namespace URI, from every xmlns declaration in the packet(s). */
 export function namespaceMap(xmp: string): Map<string, string> {
   const map = new Map<string, string>();
-  for (const m of xmp.matchAll(/xmlns:([A-Za-z_][\w.-]*)\s*=\s*(["'])(.*?)\2/g)) {
-    if (!map.has(m[1]!)) map.set(m[1]!, m[3]!);
+  const decl = /xmlns:([A-Za-z_][\w.-]*)\s*=\s*(["'])/g;
+  let m: RegExpExecArray | null;
+  while ((m = decl.exec(xmp)) !== null && map.size < 256) {
+    const start = m.index + m[0].length;
+    const end = xmp.indexOf(m[2]!, start);
+    if (end < 0) break;
+    if (!map.has(m[1]!)) map.set(m[1]!, xmp.slice(start, end));
+    decl.lastIndex = end + 1;
   }
   return map;
 }
@@ -61,10 +67,32 @@ function prefixesFor(map: Map<string, string>, ns: string): string[] {
 }
 
 function listValues(inner: string): string[] {
-  const items = [...inner.matchAll(/<rdf:li\b[^>]*?(?:\/>|>([\s\S]*?)<\/rdf:li>)/g)];
-  if (items.length) return items.map((m) => decodeXmlEntities((m[1] ?? '').trim()));
+  const values: string[] = [];
+  // indexOf scanning, not lazy regexes: a damaged packet with thousands of unclosed
+  // tags must cost linear time, not quadratic (regexes here would block the process).
+  const open = /<rdf:li\b/g;
+  let m: RegExpExecArray | null;
+  while ((m = open.exec(inner)) !== null && values.length < MAX_LIST_ITEMS) {
+    const tagEnd = inner.indexOf('>', m.index);
+    if (tagEnd < 0) break;
+    if (inner[tagEnd - 1] === '/') {
+      values.push('');
+      open.lastIndex = tagEnd + 1;
+      continue;
+    }
+    const close = inner.indexOf('</rdf:li>', tagEnd);
+    if (close < 0) break;
+    values.push(decodeXmlEntities(inner.slice(tagEnd + 1, close).trim()));
+    open.lastIndex = close + '</rdf:li>'.length;
+  }
+  if (values.length || /<rdf:li\b/.test(inner)) return values;
   return [decodeXmlEntities(inner.trim())];
 }
+
+/** Caps that keep a hostile packet cheap: real packets have a handful of each. */
+const MAX_LIST_ITEMS = 256;
+const MAX_HITS = 64;
+const MAX_TAG_LENGTH = 64 * 1024;
 
 /**
  * Finds a property by namespace and local name. With `anyNamespace`, any prefix with
@@ -84,25 +112,49 @@ export function findXmpProperty(
   const nameRe = escapeRe(name);
   const out: XmpProperty[] = [];
   // Element form: <p:Name>value</p:Name>, <p:Name><rdf:Seq>…</rdf:Seq></p:Name>, or
-  // <p:Name rdf:resource="…"/>.
-  const el = new RegExp(`<${prefixRe}:${nameRe}\\b([^>]*?)(?:/>|>([\\s\\S]*?)</\\1:${nameRe}>)`, 'g');
-  for (const m of xmp.matchAll(el)) {
+  // <p:Name rdf:resource="…"/>. Openings are found by a regex without backtracking
+  // over content; tag ends and closings by indexOf, resuming after each closing, so the
+  // scan stays linear even on packets with thousands of unclosed tags.
+  const el = new RegExp(`<${prefixRe}:${nameRe}(?=[\\s/>])`, 'g');
+  const unclosed = new Set<string>();
+  let m: RegExpExecArray | null;
+  while ((m = el.exec(xmp)) !== null && out.length < MAX_HITS) {
     const prefix = m[1]!;
-    const attrs = m[2] ?? '';
-    const inner = m[3];
-    const res = /rdf:resource\s*=\s*(["'])(.*?)\1/.exec(attrs);
+    const tagEnd = xmp.indexOf('>', m.index);
+    if (tagEnd < 0) break;
+    // Openings inside this (malformed) start tag are not properties: skip past it.
+    el.lastIndex = Math.max(el.lastIndex, tagEnd + 1);
+    const attrs = xmp.slice(m.index + m[0].length, Math.min(tagEnd, m.index + MAX_TAG_LENGTH));
+    const ns = map.get(prefix) ?? '';
+    let inner: string | undefined;
+    if (xmp[tagEnd - 1] !== '/' && !unclosed.has(prefix)) {
+      const closeTag = `</${prefix}:${name}>`;
+      const close = xmp.indexOf(closeTag, tagEnd);
+      if (close < 0) unclosed.add(prefix); // no later opening can find one either
+      else {
+        inner = xmp.slice(tagEnd + 1, close);
+        el.lastIndex = close + closeTag.length;
+      }
+    }
     if (inner === undefined || inner.trim() === '') {
-      if (res) out.push({ ns: map.get(prefix) ?? '', prefix, name, values: [decodeXmlEntities(res[2]!)], form: 'resource' });
-      else out.push({ ns: map.get(prefix) ?? '', prefix, name, values: [''], form: 'element' });
+      const res = /rdf:resource\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(attrs);
+      if (res) out.push({ ns, prefix, name, values: [decodeXmlEntities(res[1] ?? res[2] ?? '')], form: 'resource' });
+      else out.push({ ns, prefix, name, values: [''], form: 'element' });
       continue;
     }
-    out.push({ ns: map.get(prefix) ?? '', prefix, name, values: listValues(inner), form: 'element' });
+    out.push({ ns, prefix, name, values: listValues(inner), form: 'element' });
   }
   // Attribute form on rdf:Description (or any element): p:Name="value".
-  const attr = new RegExp(`\\s${prefixRe}:${nameRe}\\s*=\\s*(["'])([\\s\\S]*?)\\2`, 'g');
-  for (const m of xmp.matchAll(attr)) {
-    const prefix = m[1]!;
-    out.push({ ns: map.get(prefix) ?? '', prefix, name, values: [decodeXmlEntities(m[3]!)], form: 'attribute' });
+  const attr = new RegExp(`\\s${prefixRe}:${nameRe}\\s*=\\s*(["'])`, 'g');
+  let hits = 0;
+  while ((m = attr.exec(xmp)) !== null && hits < MAX_HITS) {
+    const quote = m[2]!;
+    const start = m.index + m[0].length;
+    const end = xmp.indexOf(quote, start);
+    if (end < 0) break;
+    out.push({ ns: map.get(m[1]!) ?? '', prefix: m[1]!, name, values: [decodeXmlEntities(xmp.slice(start, end))], form: 'attribute' });
+    attr.lastIndex = end + 1;
+    hits++;
   }
   return out;
 }

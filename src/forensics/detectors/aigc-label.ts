@@ -114,9 +114,19 @@ function readWrapped(text: string, location: AigcLocation, tag: string): AigcRea
   try {
     parsed = JSON.parse(trimmed);
   } catch {
-    // Maybe the wrapper is intact but the label inside is not: cut out the inner object.
-    const m = /"AIGC"\s*:\s*([\s\S]*?)\}?\s*$/.exec(trimmed);
-    return readLabel(m ? m[1]!.trim() : trimmed, location, tag);
+    // Maybe the wrapper is intact but the label inside is not: cut out the inner object
+    // (everything after `"AIGC":`, minus the wrapper's closing brace). indexOf keeps
+    // this linear on hostile text.
+    const key = trimmed.indexOf('"AIGC"');
+    const colon = key < 0 ? -1 : trimmed.indexOf(':', key);
+    if (colon < 0) return readLabel(trimmed, location, tag);
+    let inner = trimmed.slice(colon + 1).trim();
+    if (inner.endsWith('}') && inner.startsWith('{')) {
+      const opens = inner.split('{').length;
+      const closes = inner.split('}').length;
+      if (closes > opens) inner = inner.slice(0, -1).trim();
+    }
+    return readLabel(inner, location, tag);
   }
   if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
     const inner = (parsed as Record<string, unknown>)['AIGC'];

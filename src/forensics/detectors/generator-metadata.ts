@@ -135,6 +135,8 @@ export function softwareFields(meta: ParsedMetadata, bytes?: Uint8Array): TextSo
   }
   if (bytes) for (const c of jpegComments(bytes)) out.push({ tag: 'jpeg:COM', value: c });
   // Dedupe identical tag/value pairs (exifr and our XMP scan can see the same field).
+  // Software names are short; clipping keeps the name regexes linear on hostile text.
+  for (const f of out) f.value = f.value.slice(0, 4096);
   const seen = new Set<string>();
   return out.filter((s) => {
     const k = `${s.tag}\u0000${s.value}`;
@@ -308,7 +310,8 @@ export function parseA1111(text: string): GeneratorTrace | undefined {
   const lines = text.split(/\r?\n/);
   const settingsIdx = lines.findIndex((l) => /(^|,\s*)Steps:\s*\d+/.test(l) && /Sampler:|Seed:|CFG scale:/.test(l));
   if (settingsIdx < 0) return undefined;
-  const settings = lines.slice(settingsIdx).join(', ');
+  // Real settings lines are a few KB; the cap keeps the key/value regex cheap on hostile text.
+  const settings = lines.slice(settingsIdx).join(', ').slice(0, 16 * 1024);
   const kv: Record<string, string> = {};
   for (const m of settings.matchAll(/([A-Za-z][\w ]*?):\s*("(?:[^"\\]|\\.)*"|[^,]*)/g)) kv[m[1]!.trim()] = m[2]!.trim();
   const promptLines = lines.slice(0, settingsIdx);

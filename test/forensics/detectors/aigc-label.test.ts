@@ -203,3 +203,21 @@ test('shared fixtures: no AIGC signal on files without a label', async () => {
     assert.deepEqual(await runDetector(aigcLabelDetector, readShared('fixtures', f), f), [], f);
   }
 });
+
+test('hostile packets (thousands of unclosed tags, unterminated quotes) are read in linear time and still find the label', { timeout: 30_000 }, async () => {
+  // Backtracking regexes took seconds on 400 KB of this and minutes on a few MB, blocking
+  // the process; the scanner must get through 2 MB and still find the real property.
+  const junk =
+    '<TC260:AIGC '.repeat(20_000) + '>' +
+    '<TC260:AIGC>x'.repeat(100_000) +
+    ' TC260:AIGC=x'.repeat(20_000) +
+    '<rdf:li>'.repeat(20_000);
+  const good = aigcXmp(aigcLabel({ Label: '3' }));
+  const hostile = good.replace('</rdf:Description>', `${junk}</rdf:Description>`);
+  const png = pngWithText(pngBase, [{ type: 'iTXt', keyword: 'XML:com.adobe.xmp', text: hostile, compressed: true }]);
+  const signals = await runDetector(aigcLabelDetector, png, 'a.png');
+  assert.ok(signals.some((s) => s.id === 'aigc.label' && s.evidence['label'] === '3'));
+  const wrapped = pngWithText(pngBase, [{ type: 'tEXt', keyword: 'Comment', text: `{"AIGC": ${'"AIGC": '.repeat(100_000)}` }]);
+  const t = await runDetector(aigcLabelDetector, wrapped, 'a.png');
+  assert.ok(t.every((s) => s.id === 'aigc.label_tampered'));
+});
