@@ -46,13 +46,18 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
 
 export default async function (): Promise<Record<string, number>> {
   const photo = await photo300k();
-  const withWorkers = await measure(photo, true);
-  const apiOnly = await measure(photo, false);
+  const withWorkers = await measure(photo, 'serve');
+  const apiOnly = await measure(photo, 'api');
+  const pgOnly = await measure(photo, 'pg').catch((e) => {
+    console.log(`PostgreSQL run skipped: ${(e as Error).message}`);
+    return undefined;
+  });
   return {
+    ...(pgOnly ? { submit_pg_api_only_per_s: pgOnly.submit_per_s!, submit_pg_api_only_p99_ms: pgOnly.submit_p99_ms!, } : {}),
     submit_per_s: withWorkers.submit_per_s!,
     submit_p99_ms: withWorkers.submit_p99_ms!,
-    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost!,
-    submit_errors: withWorkers.submit_errors! + apiOnly.submit_errors!,
+    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost! + (pgOnly?.submit_lost ?? 0),
+    submit_errors: withWorkers.submit_errors! + apiOnly.submit_errors! + (pgOnly?.submit_errors ?? 0),
     submit_api_only_per_s: apiOnly.submit_per_s!,
     submit_api_only_p99_ms: apiOnly.submit_p99_ms!,
     submit_intake_ms: withWorkers.submit_intake_ms!,
@@ -60,9 +65,19 @@ export default async function (): Promise<Record<string, number>> {
   };
 }
 
-async function measure(photo: Buffer, workers: boolean): Promise<Record<string, number>> {
+type Mode = 'serve' | 'api' | 'pg';
+
+async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'claimlens-bench-'));
-  const rt = await startRuntime(workers ? { dataDir } : { dataDir, runJobs: false, poolSize: 0 });
+  const workers = mode === 'serve';
+  const schema = `bench_submit_${process.pid}`;
+  const rt = await startRuntime(
+    mode === 'serve'
+      ? { dataDir }
+      : mode === 'api'
+        ? { dataDir, runJobs: false, poolSize: 0 }
+        : { dataDir, runJobs: false, poolSize: 0, databaseUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', schema },
+  );
   try {
     const url = await rt.listen(0);
     const key = (await rt.service.createApiKey('bench', 'platform')).key;
@@ -113,7 +128,7 @@ async function measure(photo: Buffer, workers: boolean): Promise<Record<string, 
     const lost = accepted - found;
     const analysed = (await rt.store.db.query(`SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim' AND state = 'done'`)).rows[0].n;
     console.log(
-      `[${workers ? `serve as configured: ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, PGlite + fs blobs`,
+      `[${workers ? `serve as configured: ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
     );
     console.log(
       `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); analysed meanwhile ${analysed}`,
@@ -130,6 +145,7 @@ async function measure(photo: Buffer, workers: boolean): Promise<Record<string, 
       submit_healthz_per_s: Math.round(health.requests.average),
     };
   } finally {
+    if (mode === 'pg') await rt.store.db.exec(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
     await rt.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
