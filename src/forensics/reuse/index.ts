@@ -153,6 +153,7 @@ export class ReuseIndex {
         if (id > maxId) maxId = id;
       }
     }
+    checkDense(maxId, n);
     idx.idRows = new Int32Array(maxId + 1).fill(-1);
     for (let i = 0; i < n; i++) {
       const id = ids ? ids[i]! : i;
@@ -321,6 +322,7 @@ export class ReuseIndex {
 
   private ensureIds(n: number): void {
     if (n <= this.idRows.length) return;
+    checkDense(n - 1, this.idRows.length);
     const idRows = new Int32Array(Math.max(n, Math.ceil(this.idRows.length * 1.5))).fill(-1);
     idRows.set(this.idRows);
     this.idRows = idRows;
@@ -604,6 +606,16 @@ export function linearScan(
   }
   out.sort((a, b) => a.distance - b.distance || a.id - b.id);
   return out;
+}
+
+/**
+ * The id → row map is a dense array, so an id far beyond the ids in use would allocate
+ * gigabytes; such an id is refused (database serials never jump like that).
+ */
+function checkDense(id: number, range: number): void {
+  if (id >= Math.max(1 << 24, 4 * range)) {
+    throw new ReuseInputError('bad_id', `id ${id} is far beyond the ids in use (up to ${range}); ids must be dense, like a database serial`);
+  }
 }
 
 function checkId(id: number): void {
