@@ -77,7 +77,8 @@ export function findAigcLabels(meta: ParsedMetadata, bytes?: Uint8Array): AigcRe
   const out: AigcReading[] = [];
   if (meta.xmp) {
     for (const p of findXmpProperty(meta.xmp, NS.tc260, 'AIGC', { anyNamespace: true })) {
-      const raw = p.values.join('').trim();
+      // A language alternative (rdf:Alt) would repeat the value: the first non-empty one counts.
+      const raw = (p.values.find((v) => v.trim() !== '') ?? '').trim();
       const reading = readLabel(raw, 'xmp', `xmp:${p.prefix}:AIGC`);
       reading.namespace = p.ns;
       out.push(reading);
