@@ -575,7 +575,15 @@ export class ClaimsService {
 
   handlers(): Record<string, JobHandler> {
     return {
-      analyze_claim: (job) => this.runAnalysis(job),
+      analyze_claim: async (job) => {
+        try {
+          await this.runAnalysis(job);
+        } catch (e) {
+          // Out of attempts: people look at the claim instead of it waiting in `analysing` forever.
+          if (job.attempts >= job.maxAttempts) await this.analysisFailed(job, e);
+          else throw e;
+        }
+      },
       fire_deadline: (job) => this.fireDeadline(job),
       deliver_webhook: (job) => this.deliverWebhookJob(job),
     };
@@ -688,6 +696,25 @@ export class ClaimsService {
       }
     });
     this.opts.onJobsQueued?.();
+  }
+
+  private async analysisFailed(job: Job, e: unknown): Promise<void> {
+    const { claimId } = job.payload as { claimId: string };
+    const message = e instanceof Error ? e.message : String(e);
+    await this.db.transaction(async (tx) => {
+      const c = (await tx.query('SELECT * FROM claims WHERE id = $1 FOR UPDATE', [claimId])).rows[0];
+      if (!c || (c.state !== 'analysing' && c.state !== 'submitted')) return;
+      const cur = c.state === 'submitted' ? await this.transitionAndReturn(tx, c, 'analysing', { job: job.id }) : c;
+      const policy = { outcome: 'merchant_window', reasons: [`analysis failed after ${job.attempts} attempts: ${message}`], everBlocked: Boolean(parseJson(c.policy)?.everBlocked) };
+      await tx.query('UPDATE claims SET policy = $2 WHERE id = $1', [claimId, JSON.stringify(policy)]);
+      await this.transition(tx, cur, 'in_review', 'system', 'analysis.failed', { attempts: job.attempts, error: message.slice(0, 500) });
+    });
+    this.opts.onJobsQueued?.();
+  }
+
+  private async transitionAndReturn(tx: SqlQueryable, c: any, to: ClaimState, data: Record<string, unknown>): Promise<any> {
+    await this.transition(tx, c, to, 'system', 'analysis.started', data);
+    return { ...c, state: to };
   }
 
   private async buyerRecord(tx: SqlQueryable, c: any) {

@@ -90,6 +90,7 @@ export const command: Command = {
 
     const lines = [
       `claimlens is running at ${url}`,
+      `  console:    ${url}/console/`,
       `  API docs:   ${url}/docs`,
       `  OpenAPI:    ${url}/openapi.json`,
       `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,

@@ -29,6 +29,8 @@ export interface AppOptions {
   /** Largest accepted upload per file, bytes. */
   maxFileBytes?: number;
   maxFiles?: number;
+  /** Largest total of the files of one request, bytes. */
+  maxRequestBytes?: number;
 }
 
 const INTAKE_STATUS: Record<string, number> = {
@@ -153,6 +155,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   const maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
+  const maxRequestBytes = opts.maxRequestBytes ?? 128 * 1024 * 1024;
   await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
   await app.register(swagger, {
     openapi: {
@@ -245,6 +248,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
     const fields: Record<string, string> = {};
     const raw: { field: string; filename: string; mimetype: string; bytes: Buffer }[] = [];
+    let total = 0;
     for await (const part of req.parts()) {
       if (part.type === 'file') {
         if (!fileFields.includes(part.fieldname)) {
@@ -252,6 +256,9 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           throw invalid(`unexpected file part '${part.fieldname}'; expected ${fileFields.join(' or ')}`);
         }
         const bytes = await part.toBuffer();
+        total += bytes.length;
+        // A cap on the whole request, not only per file, bounds the memory one request can take.
+        if (total > maxRequestBytes) throw new ServiceError(413, 'too_large', `the files of one request may total at most ${maxRequestBytes} bytes`);
         raw.push({ field: part.fieldname, filename: part.filename, mimetype: part.mimetype, bytes });
       } else {
         fields[part.fieldname] = String(part.value);

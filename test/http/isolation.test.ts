@@ -121,3 +121,26 @@ test('cursor pagination and filters', async () => {
   assert.equal((await api(s.url, s.keys.platform, 'GET', '/v1/claims?state=bogus')).status, 400);
   assert.equal((await api(s.url, s.keys.platform, 'GET', '/v1/claims?cursor=garbage')).status, 400);
 });
+
+test('a claim whose analysis keeps failing goes to people, not stuck in analysing', async () => {
+  const { JobRunner } = await import('../../src/jobs/runner.ts');
+  await s.rt.store.db.query(`UPDATE jobs SET max_attempts = 2 WHERE task = 'analyze_claim'`);
+  // This server has no analysis pool: every analysis attempt fails.
+  const runner = new JobRunner(s.rt.store.db, s.rt.service.handlers(), { pollMs: 20, backoffBaseMs: 10, tasks: ['analyze_claim'] });
+  runner.start();
+  try {
+    const t0 = Date.now();
+    let c: any;
+    while (Date.now() - t0 < 20_000) {
+      c = (await api(s.url, s.keys.platform, 'GET', `/v1/claims/${claims.m1}`)).body;
+      if (c.state === 'in_review') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(c.state, 'in_review');
+    assert.match(c.policy.reasons[0], /analysis failed after 2 attempts/);
+    const audit = (await api(s.url, s.keys.platform, 'GET', `/v1/claims/${claims.m1}/audit`)).body.entries;
+    assert.deepEqual(audit.map((e: any) => e.action), ['claim.submitted', 'analysis.started', 'analysis.failed']);
+  } finally {
+    await runner.stop();
+  }
+});
