@@ -269,3 +269,24 @@ test('npx claimlens analyze works in the checkout (the bundled sample, exit 0, v
   assert.ok(claim!.signals.some((s) => s.id === 'aigc.label'));
   assert.ok(!reference!.signals.some((s) => s.verdict === 'tampered' || s.verdict === 'ai_generated'), 'the sample reference is clean');
 });
+
+test('README demo with --reference: the crack is found where it was drawn, --out writes its heatmap PNG', async () => {
+  const out = join(tmp, 'demo');
+  const r = await claimlens(['--json', '--out', out, '--reference', 'samples/reference.jpg', 'samples/claim.jpg']);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as AnalysisReport;
+  assertValid(report, 'analyze --reference output');
+  const withHeatmap = report.images[0]!.signals.filter((s) => s.evidence.heatmap);
+  assert.ok(withHeatmap.length > 0, `no signal with a heatmap: ${report.images[0]!.signals.map((s) => s.id).join(', ')}`);
+  // scripts/make-sample.ts draws the crack inside x 466–566, y 262–517 of the 960×720 picture.
+  const crack = { x: 466, y: 262, width: 100, height: 255 };
+  const regions = report.images[0]!.signals.flatMap((s) => s.evidence.regions ?? []);
+  assert.ok(
+    regions.some((g) => g.x < crack.x + crack.width && crack.x < g.x + g.width && g.y < crack.y + crack.height && crack.y < g.y + g.height),
+    `no region over the crack: ${JSON.stringify(regions)}`,
+  );
+  const pngs = readdirSync(out).filter((f) => f.endsWith('.heatmap.png'));
+  assert.equal(pngs.length, withHeatmap.length);
+  for (const p of pngs) assert.equal((await sharp(join(out, p)).metadata()).format, 'png');
+  assert.ok(readFileSync(join(out, 'report.md'), 'utf8').includes(`](${pngs[0]})`));
+});
