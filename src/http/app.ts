@@ -9,7 +9,8 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { IntakeError } from '../forensics/errors.ts';
-import { intakeImage } from '../forensics/intake.ts';
+import { intakeImage, type IntakeLimits } from '../forensics/intake.ts';
+import type { IntakeSummary } from '../jobs/intake-pool.ts';
 import { canonicalJson, verifyAudit } from '../claims/audit.ts';
 import { ServiceError, forbidden, invalid } from '../claims/errors.ts';
 import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal, type Role } from '../claims/model.ts';
@@ -31,6 +32,8 @@ export interface AppOptions {
   maxFiles?: number;
   /** Largest total of the files of one request, bytes. */
   maxRequestBytes?: number;
+  /** Runs intake off the main thread (default: intake on this thread). */
+  intake?: (bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> }) => Promise<IntakeSummary>;
 }
 
 const INTAKE_STATUS: Record<string, number> = {
@@ -155,6 +158,10 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   const maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
+  const runIntake = opts.intake ?? (async (bytes: Uint8Array, o: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> }): Promise<IntakeSummary> => {
+    const im = await intakeImage(bytes, o);
+    return { sha256: im.sha256, width: im.width, height: im.height, format: im.format };
+  });
   const maxRequestBytes = opts.maxRequestBytes ?? 128 * 1024 * 1024;
   await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
   await app.register(swagger, {
@@ -268,9 +275,9 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     const files: AcceptedFile[] = [];
     for (const f of raw) {
       const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
-      let image;
+      let image: IntakeSummary;
       try {
-        image = await intakeImage(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } });
+        image = await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } });
       } catch (e) {
         if (e instanceof IntakeError) {
           throw new ServiceError(INTAKE_STATUS[e.code] ?? 422, e.code, `${f.filename || f.field}: ${e.message}`, { file: f.filename });

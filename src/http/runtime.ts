@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadPolicyFile, DEFAULT_POLICY, type Policy } from '../claims/policy.ts';
 import { ClaimsService, type ServiceOptions } from '../claims/service.ts';
 import { AnalysisPool } from '../jobs/pool.ts';
+import { IntakePool } from '../jobs/intake-pool.ts';
 import { JobRunner, type RunnerOptions } from '../jobs/runner.ts';
 import { openStore, type Store, type StoreSettings } from '../store/index.ts';
 import { buildApp } from './app.ts';
@@ -14,6 +15,8 @@ export interface RuntimeOptions extends StoreSettings {
   policyFile?: string;
   /** Analysis worker threads (default: one per core). 0 = no pool (submission only). */
   poolSize?: number;
+  /** Threads for upload intake (default: one per core; 0 = intake on the main thread). */
+  intakeThreads?: number;
   /** Start the job runner in this process (default true). */
   runJobs?: boolean;
   runner?: RunnerOptions;
@@ -53,7 +56,12 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     runner.start();
   }
-  const app = await buildApp(service, { adminToken: o.adminToken, logger: o.logger });
+  const intakePool = o.intakeThreads === 0 ? undefined : new IntakePool(o.intakeThreads);
+  const app = await buildApp(service, {
+    adminToken: o.adminToken,
+    logger: o.logger,
+    intake: intakePool ? (bytes, opts) => intakePool.intake(bytes, opts) : undefined,
+  });
   let closed = false;
   return {
     store,
@@ -70,6 +78,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
       await app.close();
       await runner?.stop();
       await pool?.close();
+      await intakePool?.close();
       await store.close();
     },
   };

@@ -25,7 +25,7 @@ export interface TestServer {
 /** A service on PGlite in a temporary folder, listening on 127.0.0.1, with a few keys. */
 export async function startTestServer(o: Partial<RuntimeOptions> = {}): Promise<TestServer> {
   const dataDir = o.dataDir ?? tempDir();
-  const rt = await startRuntime({ dataDir, memory: !o.dataDir, poolSize: 1, runner: { pollMs: 50, leaseMs: 5000, backoffBaseMs: 100 }, ...o });
+  const rt = await startRuntime({ dataDir, memory: !o.dataDir, poolSize: 1, intakeThreads: 1, runner: { pollMs: 50, leaseMs: 5000, backoffBaseMs: 100 }, ...o });
   const url = await rt.listen(0);
   const s = rt.service;
   const keys = {

@@ -1,0 +1,89 @@
+// A small pool of worker threads that run image intake for uploads. Intake decodes every
+// uploaded photo in full (that is how a truncated or bombed file is refused at the door);
+// doing it here keeps the decode's JavaScript work and its multi-megabyte pixel buffers
+// (and their garbage collection) off the thread that serves HTTP and runs the database.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { IntakeError, type IntakeErrorCode } from '../forensics/errors.ts';
+import type { IntakeLimits } from '../forensics/intake.ts';
+import type { ImageFormat } from '../forensics/types.ts';
+
+export interface IntakeRequest {
+  id: number;
+  bytes: Uint8Array;
+  name?: string;
+  contentType?: string;
+  limits?: Partial<IntakeLimits>;
+}
+
+export type IntakeReply =
+  | { id: number; ok: true; sha256: string; width: number; height: number; format: ImageFormat }
+  | { id: number; ok: false; intake: boolean; code: string; message: string };
+
+export interface IntakeSummary {
+  sha256: string;
+  width: number;
+  height: number;
+  format: ImageFormat;
+}
+
+export class IntakePool {
+  private workers: { w: Worker; load: number }[] = [];
+  private pending = new Map<number, { resolve: (r: IntakeSummary) => void; reject: (e: Error) => void; worker: Worker }>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly size = availableParallelism()) {
+    for (let i = 0; i < size; i++) this.spawn();
+  }
+
+  private spawn(): void {
+    const entry = { w: new Worker(new URL('./intake-worker.mjs', import.meta.url)), load: 0 };
+    entry.w.unref();
+    entry.w.on('message', (m: IntakeReply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      entry.load--;
+      if (m.ok) p.resolve({ sha256: m.sha256, width: m.width, height: m.height, format: m.format });
+      else if (m.intake) p.reject(new IntakeError(m.code as IntakeErrorCode, m.message));
+      else p.reject(new Error(m.message));
+    });
+    const onGone = (e: Error) => {
+      const i = this.workers.indexOf(entry);
+      if (i < 0) return;
+      this.workers.splice(i, 1);
+      for (const [id, p] of this.pending) {
+        if (p.worker === entry.w) {
+          this.pending.delete(id);
+          p.reject(e);
+        }
+      }
+      if (!this.closed) this.spawn();
+    };
+    entry.w.on('error', onGone);
+    entry.w.on('exit', () => onGone(new Error('intake worker exited')));
+    this.workers.push(entry);
+  }
+
+  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}): Promise<IntakeSummary> {
+    if (this.closed || this.workers.length === 0) return Promise.reject(new Error('intake pool closed'));
+    // The least busy worker takes it.
+    const entry = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
+    entry.load++;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker: entry.w });
+      entry.w.postMessage({ id, bytes, ...opts } satisfies IntakeRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(new Error('intake pool closed'));
+    this.pending.clear();
+    await Promise.all(this.workers.map((e) => e.w.terminate()));
+    this.workers = [];
+  }
+}
