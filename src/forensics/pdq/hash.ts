@@ -380,24 +380,51 @@ export function transformLuma(p: LumaPlane, v: number): LumaPlane {
   const swap = v === 1 || v === 3 || v === 6 || v === 7;
   const outRows = swap ? cols : rows;
   const outCols = swap ? rows : cols;
+  // Source index of output (r, c) = base + r·dr + c·dc for every variant.
+  const last = (rows - 1) * cols;
+  const steps: Array<[number, number, number]> = [
+    [0, cols, 1], // original
+    [cols - 1, -1, cols], // rotate90: (r, c) ← (c, cols−1−r)
+    [last + cols - 1, -cols, -1], // rotate180
+    [last, 1, -cols], // rotate270: (r, c) ← (rows−1−c, r)
+    [last, -cols, 1], // flipX: top ↔ bottom
+    [cols - 1, cols, -1], // flipY: left ↔ right
+    [0, 1, cols], // flipPlus1: transpose
+    [last + cols - 1, -1, -cols], // flipMinus1
+  ];
+  const step = steps[v];
+  if (!step) throw new RangeError(`dihedral variant ${v} is not 0–7`);
+  const [base, dr, dc] = step;
   const out = new Float32Array(rows * cols);
   for (let r = 0, k = 0; r < outRows; r++) {
-    for (let c = 0; c < outCols; c++, k++) {
-      let ir: number;
-      let ic: number;
-      switch (v) {
-        case 0: ir = r; ic = c; break;
-        case 1: ir = c; ic = cols - 1 - r; break;
-        case 2: ir = rows - 1 - r; ic = cols - 1 - c; break;
-        case 3: ir = rows - 1 - c; ic = r; break;
-        case 4: ir = rows - 1 - r; ic = c; break;
-        case 5: ir = r; ic = cols - 1 - c; break;
-        case 6: ir = c; ic = r; break;
-        case 7: ir = rows - 1 - c; ic = cols - 1 - r; break;
-        default: throw new RangeError(`dihedral variant ${v} is not 0–7`);
-      }
-      out[k] = data[ir * cols + ic]!;
-    }
+    let src = base + r * dr;
+    for (let c = 0; c < outCols; c++, k++, src += dc) out[k] = data[src]!;
   }
   return { data: out, rows: outRows, cols: outCols };
+}
+
+/**
+ * DCTs of the plane moved to each of the 8 dihedral geometries and hashed anew (see
+ * transformLuma), in variant order, plus the quality of the unmoved plane. Blurring is
+ * separable, so a transposed geometry needs no blur of its own: its 64×64 image is the
+ * transpose of the 64×64 image of the same plane mirrored, blurred in the other axis order
+ * (which changes only float rounding). So 4 blurs serve all 8 geometries.
+ */
+export function rehashedDcts(p: LumaPlane): { dcts: Float32Array[]; quality: number } | undefined {
+  if (p.rows < MIN_HASHABLE_DIM || p.cols < MIN_HASHABLE_DIM) return undefined;
+  const small = new Map<number, Float32Array>();
+  for (const v of [0, 2, 4, 5]) small.set(v, downsampleTo64(v === 0 ? p : transformLuma(p, v), true));
+  const transposeOf: Record<number, number> = { 1: 5, 3: 4, 6: 0, 7: 2 };
+  const dcts: Float32Array[] = [];
+  for (let v = 0; v < 8; v++) {
+    const from = transposeOf[v];
+    let a = small.get(v);
+    if (from !== undefined) {
+      const src = small.get(from)!;
+      a = new Float32Array(64 * 64);
+      for (let i = 0; i < 64; i++) for (let j = 0; j < 64; j++) a[j * 64 + i] = src[i * 64 + j]!;
+    }
+    dcts.push(dct64To16(a!));
+  }
+  return { dcts, quality: qualityOf64(small.get(0)!) };
 }

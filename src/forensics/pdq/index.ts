@@ -6,7 +6,7 @@
 
 import sharp from 'sharp';
 import type { DecodedImage, RawPixels } from '../types.ts';
-import { DIHEDRAL_NAMES, dctToBits, dihedralDct, pdqDctOf, storedFrameLuma, transformLuma, type LumaPlane } from './hash.ts';
+import { DIHEDRAL_NAMES, dctToBits, dihedralDct, pdqDctOf, rehashedDcts, storedFrameLuma, transformLuma, type LumaPlane } from './hash.ts';
 import { bitsToHex } from './hex.ts';
 import { embedsIccProfile } from './icc.ts';
 import { pngForDecode } from '../intake.ts';
@@ -143,8 +143,9 @@ function hashLuma(luma: LumaPlane, orientation: number, opts: PdqOptions): PdqRe
  * reference's variant order. The reference's `dihedral` variants (DCT sign flips) are exact
  * to other platforms' hashes, but PDQ's box filter and decimation grid are not symmetric, so
  * for a photo that was really rotated or mirrored they can be 30–50 bits off on small images
- * (e.g. 198 px listing photos); these re-hashed variants follow the pixels. 8× the filter and
- * DCT work (no second decode). Quality is the same for all.
+ * (e.g. 198 px listing photos); these re-hashed variants follow the pixels. 4× the blur work
+ * of one hash (transposed geometries reuse a blur) and 8 DCTs, no second decode. Quality is
+ * that of the unmoved image.
  */
 export async function pdqRehashedVariants(image: DecodedImage): Promise<PdqResult> {
   const stored = await storedPixelsIgnoringIcc(image);
@@ -154,13 +155,10 @@ export async function pdqRehashedVariants(image: DecodedImage): Promise<PdqResul
   // The plane as a viewer sees it: the stored-frame plane moved by the orientation's transform.
   const storedPlane = storedFrameLuma(pixels, stored ? 1 : o);
   const viewerPlane = transformLuma(storedPlane, ORIENTATION_VARIANT[o]!);
-  const hashes: string[] = [];
-  let quality = 0;
-  for (let v = 0; v < 8; v++) {
-    const r = pdqDctOf(transformLuma(viewerPlane, v), true);
-    if (v === 0) quality = r.quality;
-    hashes.push(r.dct ? bitsToHex(dctToBits(r.dct)) : ZERO_HASH);
-  }
+  const r = rehashedDcts(viewerPlane);
+  if (!r) return { hash: ZERO_HASH, quality: 0, dihedral: DIHEDRAL_NAMES.map(() => ZERO_HASH) };
+  const hashes = r.dcts.map((d) => bitsToHex(dctToBits(d)));
+  const quality = r.quality;
   return { hash: hashes[0]!, quality, dihedral: hashes };
 }
 
