@@ -18,8 +18,8 @@ const FLAT_CONTRAST = 6;
 /** Mean grey-level difference that flat pictures must exceed to count as different. */
 const FLAT_MEAN_DIFF = 60;
 const MAIN_SAMPLE_SIDE = 128;
-/** A window of the thumbnail this close to the main picture means the photo was cropped (unrelated pairs stay ≤ 0.87). */
-export const CROP_MATCH = 0.95;
+/** A window of the thumbnail this close to the main picture means the photo was cropped (eval: true crops ≥ 0.96, swapped thumbnails ≤ 0.87). */
+export const CROP_MATCH = 0.92;
 /** An EXIF thumbnail fits in a 64 KB APP1 segment; anything decoding larger is not one. */
 const MAX_THUMB_PIXELS = 2_000_000;
 
@@ -118,8 +118,10 @@ export const exifThumbnailDetector: Detector = {
     if (outcome === 'match' || outcome === 'flat_match') return [];
     // Before calling it another picture: is the photo a crop of the captured scene?
     let crop: CropMatch | undefined;
+    let cropSearch: number | undefined;
     if (outcome === 'mismatch' || outcome === 'doubtful') {
       const found = findCrop(thumb, main, variants);
+      cropSearch = found?.similarity;
       if (found && found.similarity >= CROP_MATCH) crop = found;
     }
     const evidence = {
@@ -140,6 +142,8 @@ export const exifThumbnailDetector: Detector = {
       bestAlignment: { variant: c.variant, framing: c.framing, trimmedBands: c.trimmed },
       contrast: { thumbnail: round(c.thumbnailContrast, 1), main: round(c.mainContrast, 1) },
       meanGrey: { thumbnail: round(c.thumbnailMean, 1), main: round(c.mainMean, 1) },
+      // Best match of the main picture with any window of the thumbnail (crop search).
+      ...(cropSearch !== undefined ? { cropSearchSimilarity: round(cropSearch), cropMatchAtLeast: CROP_MATCH } : {}),
     };
     const pct = Math.round(Math.max(0, c.similarity) * 100);
     if (crop) {

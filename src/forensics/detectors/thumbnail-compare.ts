@@ -234,19 +234,29 @@ export interface CropMatch {
   areaFraction: number;
 }
 
-const CROP_GRID = 16;
+const CROP_GRID = 12;
+const REFINE_GRID = 20;
 /** Smallest crop searched, as a fraction of the thumbnail's side (0.45 → about a fifth of the area). */
 const MIN_CROP_SCALE = 0.45;
+/**
+ * Aspect ratios the original shot may have had. Cameras stretch the whole frame into a
+ * 160×120 thumbnail, so a crop's shape inside the thumbnail depends on the original's
+ * aspect, which the edited file no longer tells.
+ */
+const SHOT_ASPECTS = [4 / 3, 3 / 2, 16 / 9, 1, 3 / 4, 2 / 3, 9 / 16];
 
 /**
  * Looks for the main picture inside the thumbnail: a photo cropped after capture by
- * software that kept the camera's thumbnail. Windows with the main picture's aspect are
- * slid over the thumbnail at several scales; box sums come from an integral image so
- * each window costs only its grid.
+ * software that kept the camera's thumbnail. Windows shaped like the main picture (for
+ * each plausible original aspect) are slid over the thumbnail at several scales; box
+ * sums come from an integral image so each window costs only its grid.
  */
 export function findCrop(thumbnail: GrayImage, main: GrayImage, variants: number[]): CropMatch | undefined {
   const mainGrid = sampleGrid(main, { x: 0, y: 0, w: main.width, h: main.height }, CROP_GRID);
-  const aspect = main.width / main.height;
+  // The refinement scores on a finer grid: a true crop keeps its correlation there,
+  // while a chance alignment of an unrelated picture loses it.
+  const fineMainGrid = sampleGrid(main, { x: 0, y: 0, w: main.width, h: main.height }, REFINE_GRID);
+  const mainAspect = main.width / main.height;
   let best: CropMatch | undefined;
   for (const v of variants) {
     const t = dihedral(thumbnail, v);
@@ -266,35 +276,68 @@ export function findCrop(thumbnail: GrayImage, main: GrayImage, variants: number
       const s = integral[by * (tw + 1) + bx]! - integral[ay * (tw + 1) + bx]! - integral[by * (tw + 1) + ax]! + integral[ay * (tw + 1) + ax]!;
       return s / ((bx - ax) * (by - ay));
     };
-    const maxW = Math.min(tw, th * aspect);
-    const grid = new Float32Array(CROP_GRID * CROP_GRID);
-    for (let scale = 1; scale >= MIN_CROP_SCALE - 1e-9; scale -= 0.075) {
-      const w = maxW * scale;
-      const h = w / aspect;
-      if (w < CROP_GRID || h < CROP_GRID) break;
-      const step = Math.max(1, Math.round(Math.min(w, h) / 16));
-      for (let y = 0; y + h <= th + 1e-6; y += step) {
-        for (let x = 0; x + w <= tw + 1e-6; x += step) {
-          for (let gy = 0; gy < CROP_GRID; gy++) {
-            for (let gx = 0; gx < CROP_GRID; gx++) {
-              grid[gy * CROP_GRID + gx] = boxMean(
-                x + (gx * w) / CROP_GRID,
-                y + (gy * h) / CROP_GRID,
-                x + ((gx + 1) * w) / CROP_GRID,
-                y + ((gy + 1) * h) / CROP_GRID,
-              );
-            }
-          }
-          const s = ncc(grid, mainGrid);
-          if (!best || s > best.similarity) {
-            best = {
-              similarity: s,
-              variant: v,
-              window: { x: Math.round(x), y: Math.round(y), width: Math.round(w), height: Math.round(h) },
-              areaFraction: (w * h) / (tw * th),
-            };
+    const grids = new Map<number, Float32Array>();
+    const score = (x: number, y: number, w: number, h: number, n = CROP_GRID): number => {
+      if (x < 0 || y < 0 || w < n || h < n || x + w > tw + 1e-6 || y + h > th + 1e-6) return -2;
+      let grid = grids.get(n);
+      if (!grid) grids.set(n, (grid = new Float32Array(n * n)));
+      for (let gy = 0; gy < n; gy++) {
+        for (let gx = 0; gx < n; gx++) {
+          grid[gy * n + gx] = boxMean(x + (gx * w) / n, y + (gy * h) / n, x + ((gx + 1) * w) / n, y + ((gy + 1) * h) / n);
+        }
+      }
+      return ncc(grid, n === CROP_GRID ? mainGrid : fineMainGrid);
+    };
+    const coarse: { s: number; x: number; y: number; w: number; aspect: number }[] = [];
+    // Window aspect in thumbnail pixels = main aspect × thumbnail aspect / shot aspect.
+    const windowAspects = [...new Set([mainAspect, ...SHOT_ASPECTS.map((a) => (mainAspect * (tw / th)) / a)].map((a) => Math.round(a * 100) / 100))];
+    for (const aspect of windowAspects) {
+      const maxW = Math.min(tw, th * aspect);
+      for (let scale = 1; scale >= MIN_CROP_SCALE - 1e-9; scale -= 0.075) {
+        const w = maxW * scale;
+        const h = w / aspect;
+        if (w < CROP_GRID || h < CROP_GRID || h > th + 1e-6) continue;
+        const step = Math.max(1, Math.round(Math.min(w, h) / 12));
+        for (let y = 0; y + h <= th + 1e-6; y += step) {
+          for (let x = 0; x + w <= tw + 1e-6; x += step) {
+            const sc = score(x, y, w, h);
+            coarse.push({ s: sc, x, y, w, aspect });
           }
         }
+      }
+    }
+    // Refine the best coarse windows: the coarse lattice can sit half a cell off the
+    // true crop, which costs a few points of correlation. Coordinate descent on x, y and
+    // size with halving steps, down to a quarter pixel.
+    coarse.sort((a, b) => b.s - a.s);
+    for (const c of coarse.slice(0, 4)) {
+      let { x, y, w } = c;
+      const h = () => w / c.aspect;
+      let cur = score(x, y, w, h(), REFINE_GRID);
+      for (let step = Math.max(1, Math.min(w, h()) / 12); step >= 0.25; step /= 2) {
+        let improved = true;
+        while (improved) {
+          improved = false;
+          for (const [dx, dy, dw] of [[step, 0, 0], [-step, 0, 0], [0, step, 0], [0, -step, 0], [0, 0, step], [0, 0, -step], [-step / 2, -step / 2 / c.aspect, step], [step / 2, step / 2 / c.aspect, -step]] as const) {
+            const nw = w + dw;
+            const sc = score(x + dx, y + dy, nw, nw / c.aspect, REFINE_GRID);
+            if (sc > cur + 1e-6) {
+              cur = sc;
+              x += dx;
+              y += dy;
+              w = nw;
+              improved = true;
+            }
+          }
+        }
+      }
+      if (!best || cur > best.similarity) {
+        best = {
+          similarity: cur,
+          variant: v,
+          window: { x: Math.round(x), y: Math.round(y), width: Math.round(w), height: Math.round(h()) },
+          areaFraction: (w * h()) / (tw * th),
+        };
       }
     }
   }
