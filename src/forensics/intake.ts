@@ -258,12 +258,17 @@ const { parentPort, workerData } = require('node:worker_threads');
 // libheif prints parse failures itself; the error we return says the same, once.
 console.log = console.warn = console.error = () => {};
 const { HeifDecoder } = require(workerData.libheifPath);
+// One decoder for the worker's life: each decode() frees the previous file's context,
+// while a new HeifDecoder per file would leak every context (and its copy of the file).
+const decoder = new HeifDecoder();
 parentPort.on('message', ({ id, bytes, maxPixels, maxSide }) => {
   let images = [];
+  let handedOver = false; // display() calls back later (setTimeout); the callback frees then
+  const release = (list) => { for (const im of list) { try { im.free && im.free(); } catch {} } };
   const fail = (code, message, recycle) => parentPort.postMessage({ id, error: { code, message }, recycle });
   try {
     try {
-      images = new HeifDecoder().decode(new Uint8Array(bytes));
+      images = decoder.decode(new Uint8Array(bytes));
     } catch (e) {
       return fail('corrupt', 'The HEIF container cannot be read (' + (e && e.message || String(e)) + ').', true);
     }
@@ -276,6 +281,7 @@ parentPort.on('message', ({ id, bytes, maxPixels, maxSide }) => {
       return parentPort.postMessage({ id, width, height, tooLarge: true });
     }
     const rgba = new Uint8ClampedArray(width * height * 4);
+    const all = images;
     primary.display({ data: rgba, width, height }, (r) => {
       try {
         if (!r) return fail('corrupt', 'The HEIF image data could not be decoded.');
@@ -284,15 +290,17 @@ parentPort.on('message', ({ id, bytes, maxPixels, maxSide }) => {
           rgb[i] = rgba[j]; rgb[i + 1] = rgba[j + 1]; rgb[i + 2] = rgba[j + 2];
         }
         parentPort.postMessage({ id, width, height, rgb: rgb.buffer }, [rgb.buffer]);
+      } catch (e) {
+        fail('corrupt', 'The HEIF image data could not be decoded (' + (e && e.message || String(e)) + ').', true);
       } finally {
-        for (const im of images) im.free && im.free();
+        release(all);
       }
     });
-    images = [];
+    handedOver = true;
   } catch (e) {
     fail('corrupt', 'The HEIF image data could not be decoded (' + (e && e.message || String(e)) + ').', true);
   } finally {
-    for (const im of images) im.free && im.free();
+    if (!handedOver) release(images);
   }
 });
 `;
@@ -330,7 +338,8 @@ class HeifWorker {
 
   private spawn(): Worker {
     const libheifPath = createRequire(import.meta.url).resolve('libheif-js/wasm-bundle');
-    const w = new Worker(HEIF_WORKER_SOURCE, { eval: true, workerData: { libheifPath } });
+    // execArgv []: the worker runs plain CommonJS and needs none of the parent's loaders (tsx).
+    const w = new Worker(HEIF_WORKER_SOURCE, { eval: true, workerData: { libheifPath }, execArgv: [] });
     w.on('message', (m: HeifReply) => this.onReply(w, m));
     w.on('error', (e) => this.onDeath(w, `the HEIF decoder crashed (${e.message})`));
     w.on('exit', (code) => this.onDeath(w, `the HEIF decoder stopped (exit code ${code})`));

@@ -419,16 +419,18 @@ async function buildSeeds(): Promise<Seed[]> {
   const { readShared } = await import('../helpers/shared.ts');
   const fx = (p: string) => new Uint8Array(readShared('fixtures', p));
   const picture = (w: number, h: number) => sharp(Buffer.from(pictureSvg(w, h)));
-  const tinyJpeg = new Uint8Array(await picture(48, 32).jpeg({ quality: 80 }).toBuffer());
   const tinyPng = new Uint8Array(await picture(40, 30).png().toBuffer());
 
   // JPEG seeds: real APPn metadata (EXIF with thumbnail, GPS, XMP label, C2PA JUMBF)
-  // spliced in front of a tiny picture, so each mutation decodes in about a millisecond.
-  const spliceJpeg = (source: Uint8Array) => {
+  // spliced in front of the same photo scaled down to 64 px wide, so each mutation decodes
+  // in about a millisecond and the EXIF thumbnail still shows the main picture (except
+  // where the fixture's thumbnail was swapped on purpose).
+  const spliceJpeg = async (source: Uint8Array) => {
     const meta = jpegSegments(source)
       .filter((s) => /^e[1-9a-f]$|^fe$/.test(s.type))
       .map((s) => source.subarray(s.start, s.end));
-    return concat(new Uint8Array([0xff, 0xd8]), ...meta, tinyJpeg.subarray(2));
+    const body = new Uint8Array(await sharp(source).resize({ width: 64 }).jpeg({ quality: 80 }).toBuffer());
+    return concat(new Uint8Array([0xff, 0xd8]), ...meta, body.subarray(2));
   };
   const splicePng = (...sources: Uint8Array[]) => {
     const extra = sources.flatMap((src) =>
@@ -452,14 +454,14 @@ async function buildSeeds(): Promise<Seed[]> {
   bombs(); // built before the memory baseline is taken
 
   return [
-    { name: 'jpeg-exif-gps-thumbnail', kind: 'jpeg', bytes: spliceJpeg(fx('camera/nikon_p6000_gps_0010.jpg')), weight: 4 },
-    { name: 'jpeg-swapped-thumbnail', kind: 'jpeg', bytes: spliceJpeg(fx('labels/thumbnail_swapped.jpg')), weight: 3 },
-    { name: 'jpeg-xmp-aigc-label', kind: 'jpeg', bytes: spliceJpeg(fx('labels/aigc_xmp_label1.jpg')), weight: 3 },
-    { name: 'jpeg-usercomment-label', kind: 'jpeg', bytes: spliceJpeg(fx('labels/aigc_exif_usercomment_label1.jpg')), weight: 2 },
-    { name: 'jpeg-iptc-trained', kind: 'jpeg', bytes: spliceJpeg(fx('labels/iptc_trained_algorithmic.jpg')), weight: 2 },
-    { name: 'jpeg-orientation-6', kind: 'jpeg', bytes: spliceJpeg(fx('camera/orient_6.jpg')), weight: 1 },
-    { name: 'jpeg-c2pa-jumbf', kind: 'jpeg', bytes: spliceJpeg(fx('c2pa/valid_C.jpg')), weight: 3 },
-    { name: 'jpeg-c2pa-ai-multisegment', kind: 'jpeg', bytes: spliceJpeg(fx('c2pa/ai_photoshop_firefly_fill.jpg')), weight: 1 },
+    { name: 'jpeg-exif-gps-thumbnail', kind: 'jpeg', bytes: await spliceJpeg(fx('camera/nikon_p6000_gps_0010.jpg')), weight: 4 },
+    { name: 'jpeg-swapped-thumbnail', kind: 'jpeg', bytes: await spliceJpeg(fx('labels/thumbnail_swapped.jpg')), weight: 3 },
+    { name: 'jpeg-xmp-aigc-label', kind: 'jpeg', bytes: await spliceJpeg(fx('labels/aigc_xmp_label1.jpg')), weight: 3 },
+    { name: 'jpeg-usercomment-label', kind: 'jpeg', bytes: await spliceJpeg(fx('labels/aigc_exif_usercomment_label1.jpg')), weight: 2 },
+    { name: 'jpeg-iptc-trained', kind: 'jpeg', bytes: await spliceJpeg(fx('labels/iptc_trained_algorithmic.jpg')), weight: 2 },
+    { name: 'jpeg-orientation-6', kind: 'jpeg', bytes: await spliceJpeg(fx('camera/orient_6.jpg')), weight: 1 },
+    { name: 'jpeg-c2pa-jumbf', kind: 'jpeg', bytes: await spliceJpeg(fx('c2pa/valid_C.jpg')), weight: 3 },
+    { name: 'jpeg-c2pa-ai-multisegment', kind: 'jpeg', bytes: await spliceJpeg(fx('c2pa/ai_photoshop_firefly_fill.jpg')), weight: 1 },
     { name: 'jpeg-c2pa-full', kind: 'jpeg', bytes: fx('c2pa/valid_CA.jpg'), weight: 0.3 },
     { name: 'png-aigc-text', kind: 'png', bytes: splicePng(fx('labels/aigc_png_text_label1.png')), weight: 3 },
     { name: 'png-comfyui', kind: 'png', bytes: splicePng(fx('generators/sd15_lora_workflow.png')), weight: 2 },
@@ -514,7 +516,7 @@ function makeCase(seeds: Seed[], seed: number, index: number): FuzzCase {
 
 type ChildMessage =
   | { t: 'start'; index: number; id: string; size: number }
-  | { t: 'done'; index: number; ms: number; rss: number; errorCode?: string; detectorErrors: string[]; signalIds: string[]; problem?: string }
+  | { t: 'done'; index: number; ms: number; rss: number; errorCode?: string; detectorErrors: string[]; signalIds: string[]; detectorMs: Record<string, number>; problem?: string }
   | { t: 'fatal'; index: number; what: string }
   | { t: 'end'; processed: number; planned: number; budgetHit: boolean; seedsMs: number };
 
@@ -628,7 +630,8 @@ async function runChild(): Promise<void> {
     const touchError = report?.detectors?.find((d) => d.id === touchAll.id)?.error;
     if (touchError && !problem) problem = `image accessors failed: ${touchError}`;
     const signalIds = [...new Set((report?.signals ?? []).map((x) => x.id))];
-    send({ t: 'done', index, ms: performance.now() - t, rss: process.memoryUsage.rss(), errorCode: report?.error?.code, detectorErrors, signalIds, problem });
+    const detectorMs = Object.fromEntries((report?.detectors ?? []).map((d) => [d.id, d.ms]));
+    send({ t: 'done', index, ms: performance.now() - t, rss: process.memoryUsage.rss(), errorCode: report?.error?.code, detectorErrors, signalIds, detectorMs, problem });
     processed++;
   }
   send({ t: 'end', processed, planned: indices.length, budgetHit, seedsMs });
@@ -645,6 +648,7 @@ interface RunResult {
   errorCodes: Map<string, number>;
   detectorErrors: Map<string, { count: number; example: string }>;
   signalCounts: Map<string, number>;
+  detectorMs: Map<string, number>;
   processed: number;
   analysed: number;
   budgetHit: boolean;
@@ -662,7 +666,7 @@ interface RunResult {
 function runInChild(): Promise<RunResult> {
   const self = fileURLToPath(import.meta.url);
   const res: RunResult = {
-    problems: [], fatals: [], errorCodes: new Map(), detectorErrors: new Map(), signalCounts: new Map(), processed: 0, analysed: 0,
+    problems: [], fatals: [], errorCodes: new Map(), detectorErrors: new Map(), signalCounts: new Map(), detectorMs: new Map(), processed: 0, analysed: 0,
     budgetHit: false, maxMs: 0, slowest: '', maxRss: 0, rssAfterWarmup: 0, finalRss: 0, wallMs: 0, stderrTail: '',
   };
   const t0 = performance.now();
@@ -701,6 +705,7 @@ function runInChild(): Promise<RunResult> {
           res.detectorErrors.set(key, e);
         }
         for (const id of m.signalIds) res.signalCounts.set(id, (res.signalCounts.get(id) ?? 0) + 1);
+        for (const [id, ms] of Object.entries(m.detectorMs)) res.detectorMs.set(id, (res.detectorMs.get(id) ?? 0) + ms);
         if (m.ms > res.maxMs) {
           res.maxMs = m.ms;
           res.slowest = `case ${m.index} (${id})`;
@@ -735,6 +740,7 @@ if (process.env.CLAIMLENS_FUZZ_CHILD) {
     t.diagnostic(`processed ${r.processed} files in ${(r.wallMs / 1000).toFixed(1)} s; analysed ${r.analysed}; refused ${[...r.errorCodes].map(([k, v]) => `${k}=${v}`).join(' ')}`);
     t.diagnostic(`slowest ${r.maxMs.toFixed(0)} ms (${r.slowest}); rss max ${mb(r.maxRss)}, after warm-up ${mb(r.rssAfterWarmup)}, final ${mb(r.finalRss)}`);
     t.diagnostic(`files with each signal: ${[...r.signalCounts].sort().map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`);
+    t.diagnostic(`time in each detector: ${[...r.detectorMs].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}s`).join(' ')}`);
     for (const [id, e] of r.detectorErrors) t.diagnostic(`detector ${id} threw on ${e.count} files (caught by the engine), e.g. ${e.example.slice(0, 300)}`);
     if (r.budgetHit) t.diagnostic(`time budget of ${BUDGET_S} s reached: the run stopped early`);
     if (r.hang || r.exit || r.fatals.length) t.diagnostic(`child stderr (tail):\n${r.stderrTail}`);
