@@ -48,7 +48,7 @@ const GENERATOR_NAMES: { name: string; re: RegExp }[] = [
   { name: 'Midjourney', re: /midjourney/i },
   { name: 'DALL·E', re: /dall[·\-\s.]?e\b|openai|chatgpt|gpt-image|gpt-4o/i },
   { name: 'Adobe Firefly', re: /firefly/i },
-  { name: 'Google Imagen / Gemini', re: /made with google ai|\bimagen\b|\bgemini\b|nano[\s-]?banana/i },
+  { name: 'Google Imagen / Gemini', re: /made with google ai|edited with google ai|google imagen|\bimagen[\s-]?[234]\b|\bgemini\b.*\b(image|flash|pro)\b|nano[\s-]?banana/i },
   { name: 'Stable Diffusion', re: /stable[\s-]?diffusion|stability\s?ai|dreamstudio|\bsdxl\b/i },
   { name: 'NovelAI', re: /novelai/i },
   { name: 'ComfyUI', re: /comfyui/i },
@@ -106,9 +106,14 @@ const EDITOR_NAMES: { name: string; zh: string; re: RegExp; score: number }[] = 
   { name: 'Capture One', zh: 'Capture One', re: /capture one/i, score: 0.3 },
   { name: 'darktable', zh: 'darktable', re: /darktable/i, score: 0.3 },
   { name: 'RawTherapee', zh: 'RawTherapee', re: /rawtherapee/i, score: 0.3 },
-  { name: 'Corel PaintShop', zh: 'Corel PaintShop', re: /paintshop|corel photo-paint/i, score: 0.4 },
-  { name: 'ACDSee', zh: 'ACDSee', re: /acdsee/i, score: 0.3 },
+  { name: 'Corel PaintShop', zh: 'Corel PaintShop', re: /paint ?shop|corel photo-paint/i, score: 0.4 },
+  { name: 'ACDSee', zh: 'ACDSee', re: /acdsee|acd systems/i, score: 0.3 },
+  { name: 'BeautyPlus', zh: 'BeautyPlus（美图）', re: /beautyplus/i, score: 0.4 },
+  { name: 'PhotoRoom', zh: 'PhotoRoom', re: /photoroom/i, score: 0.4 },
+  { name: 'Remini (AI enhancer)', zh: 'Remini（AI 画质增强）', re: /remini/i, score: 0.4 },
 ];
+
+const GOOGLE_AI_CREDIT = /made with google ai|edited with google ai/i;
 
 const MIDJOURNEY_JOB = /job id:\s*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
@@ -118,16 +123,21 @@ const MIDJOURNEY_JOB = /job id:\s*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 export function softwareFields(meta: ParsedMetadata, bytes?: Uint8Array): TextSource[] {
   const out: TextSource[] = [];
   const t = meta.tags;
-  for (const key of ['Software', 'ProcessingSoftware', 'HostComputer', 'Artist', 'ImageDescription', 'Credit']) {
+  // Free-text fields (ImageDescription, Artist, titles) are left out on purpose: a
+  // listing photo of a "Gemini" watch or a Spanish "imagen" must not read as a generator.
+  for (const key of ['Software', 'ProcessingSoftware', 'HostComputer']) {
     const v = tagText(t, key);
     if (v) out.push({ tag: `exif:${key}`, value: v });
   }
+  // Credit lines name agencies; only Google's fixed AI credit is read there (below).
+  const credit = tagText(t, 'Credit');
+  if (credit && GOOGLE_AI_CREDIT.test(credit)) out.push({ tag: 'iptc:Credit', value: credit });
   const xmp = meta.xmp;
   if (xmp) {
     for (const v of xmpTexts(xmp, NS.xmp, 'CreatorTool')) out.push({ tag: 'xmp:xmp:CreatorTool', value: v });
     for (const v of xmpTexts(xmp, NS.stEvt, 'softwareAgent')) out.push({ tag: 'xmp:xmpMM:History', value: v });
     for (const v of xmpTexts(xmp, NS.tiff, 'Software')) out.push({ tag: 'xmp:tiff:Software', value: v });
-    for (const v of xmpTexts(xmp, NS.photoshop, 'Credit')) out.push({ tag: 'xmp:photoshop:Credit', value: v });
+    for (const v of xmpTexts(xmp, NS.photoshop, 'Credit')) if (GOOGLE_AI_CREDIT.test(v)) out.push({ tag: 'xmp:photoshop:Credit', value: v });
     for (const v of xmpTexts(xmp, NS.photoshop, 'History')) out.push({ tag: 'xmp:photoshop:History', value: v });
   }
   for (const [k, v] of Object.entries(pngTexts(meta.pngText))) {
@@ -361,6 +371,7 @@ function otherToolTraces(meta: ParsedMetadata): GeneratorTrace[] {
   const descriptions: TextSource[] = [
     ...Object.entries(text).filter(([k]) => /^(description|comment|title)$/i.test(k)).map(([k, v]) => ({ tag: `png:text:${k}`, value: v })),
     ...xmpTexts(meta.xmp, NS.dc, 'description').map((v) => ({ tag: 'xmp:dc:description', value: v })),
+    ...(tagText(meta.tags, 'ImageDescription') ? [{ tag: 'exif:ImageDescription', value: tagText(meta.tags, 'ImageDescription')! }] : []),
   ];
   for (const d of descriptions) {
     if (MIDJOURNEY_JOB.test(d.value)) {

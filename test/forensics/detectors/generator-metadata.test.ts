@@ -161,6 +161,18 @@ test('camera firmware, transfer tools and phone OS versions are not flagged', as
   assert.deepEqual(await gen(jpegBase, 'a.jpg'), []);
 });
 
+test('free text and credits naming products or agencies are not generator traces', async () => {
+  const described = jpegWithExif(jpegBase, {
+    ifd0: { [TAG.Make]: ascii('Apple'), [TAG.ImageDescription]: ascii('Gemini smartwatch, imagen del producto, Firefly red') },
+  });
+  assert.deepEqual(await gen(described, 'a.jpg'), []);
+  const agency = jpegWithXmp(jpegBase, xmpPacket([{ prefix: 'photoshop', ns: 'http://ns.adobe.com/photoshop/1.0/', name: 'Credit', value: 'Gemini Photo Agency' }]));
+  assert.deepEqual(await gen(agency, 'a.jpg'), []);
+  // …while a Midjourney job id in the description is specific enough to count.
+  const mj = jpegWithExif(jpegBase, { ifd0: { [TAG.ImageDescription]: ascii('cracked vase --ar 4:3 Job ID: 0f3c1a2b-1234-4cde-9f00-123456789abc') } });
+  assert.equal((await gen(mj, 'a.jpg'))[0]?.evidence['generator'], 'Midjourney');
+});
+
 test('shared fixtures: every ComfyUI PNG → ai_generated naming a model; the input image without chunks → nothing', async () => {
   const files = readdirSync(sharedPath('fixtures', 'generators')).filter((f) => f.endsWith('.png'));
   const manifest = new Map(fixtureManifest().map((e) => [e.file, e]));
