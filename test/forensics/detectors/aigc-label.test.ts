@@ -221,3 +221,19 @@ test('hostile packets (thousands of unclosed tags, unterminated quotes) are read
   const t = await runDetector(aigcLabelDetector, wrapped, 'a.png');
   assert.ok(t.every((s) => s.id === 'aigc.label_tampered'));
 });
+
+test('test builders: PNG chunks carry correct CRC-32 (checked against the IEND constant and a fresh PNG)', async () => {
+  const { crc32, pngChunk } = await import('../../helpers/labels.ts');
+  assert.equal(crc32(Buffer.from('IEND', 'latin1')), 0xae426082);
+  const iend = pngChunk('IEND', new Uint8Array(0));
+  assert.deepEqual([...iend.subarray(8)], [0xae, 0x42, 0x60, 0x82]);
+  // Every chunk of a built file must pass a CRC check.
+  const png = pngWithText(pngBase, [{ type: 'iTXt', keyword: 'AIGC', text: JSON.stringify(aigcLabel()), compressed: true }]);
+  let off = 8;
+  while (off < png.length) {
+    const len = png.readUInt32BE(off);
+    const crc = png.readUInt32BE(off + 8 + len);
+    assert.equal(crc32(png.subarray(off + 4, off + 8 + len)), crc, `chunk at ${off}`);
+    off += 12 + len;
+  }
+});
