@@ -42,7 +42,17 @@ fi
 # since the last install (npm writes node_modules/.package-lock.json on every install).
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci) …"
-  npm ci --no-audit --no-fund
+  if ! npm ci --no-audit --no-fund; then
+    # npm ci refuses a lock that lacks entries for optional platform packages the registry
+    # could not serve when the lock was made (cbor-extract's prebuilt binaries: cbor-x then
+    # uses its pure-JS decoder). npm install resolves the same locked versions and skips
+    # what it cannot fetch.
+    say "npm ci refused the lock file; falling back to npm install (same locked versions) …"
+    npm install --no-audit --no-fund
+    if command -v git >/dev/null 2>&1 && git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet -- package-lock.json; then
+      say "WARNING: npm install changed package-lock.json; review and commit it, or restore it with git checkout."
+    fi
+  fi
 fi
 # The image decoder ships as a prebuilt platform package; say so clearly if it is missing.
 if ! node -e "require('sharp')" >/dev/null 2>&1; then
