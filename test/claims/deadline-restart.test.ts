@@ -1,7 +1,7 @@
 // Durable deadlines on the default embedded storage: the merchant window is stored as a
 // job; the service is stopped before it expires and started again on the same data
 // folder after it did, and the deadline fires then. Then `claimlens audit verify`
-// checks the chain, and finds an altered or deleted entry.
+// checks the chain, and finds an altered entry.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,15 +62,10 @@ test('a merchant deadline fires after a restart; audit verify detects tampering'
   const db = await openPglite(join(dataDir, 'pgdata'));
   await db.query(`UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3`);
   await db.close();
-  const altered = cli('audit', 'verify', '--data', dataDir);
+  const altered = cli('audit', 'verify', '--data', dataDir, '--json');
   assert.equal(altered.status, 1, altered.stdout + altered.stderr);
-  assert.match(altered.stdout, /entry 3: altered/);
+  const v = JSON.parse(altered.stdout);
+  assert.ok(v.problems.some((p: any) => p.problem === 'altered' && p.seq === 3));
+  // (Deleted entries: the same verifier, tested on both databases in test/store.)
 
-  const db2 = await openPglite(join(dataDir, 'pgdata'));
-  await db2.query(`DELETE FROM audit_log WHERE seq = 5`);
-  await db2.close();
-  const deleted = cli('audit', 'verify', '--data', dataDir, '--json');
-  assert.equal(deleted.status, 1);
-  const v = JSON.parse(deleted.stdout);
-  assert.ok(v.problems.some((p: any) => p.problem === 'missing' && p.seq === 5));
 });

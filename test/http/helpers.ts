@@ -10,6 +10,10 @@ import { readShared } from '../helpers/shared.ts';
 
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+// New PGlite databases start from a cached empty cluster instead of running initdb each time
+// (inherited by the CLI processes the tests spawn). See src/store/pglite.ts.
+process.env.CLAIMLENS_PGLITE_TEMPLATE_DIR ??= join(tmpdir(), `claimlens-test-pglite-${process.getuid?.() ?? 'u'}`);
+
 export function tempDir(prefix = 'claimlens-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -81,7 +85,7 @@ export function form(json: Record<string, unknown>, files: { field: string; name
 }
 
 /** Polls a claim until its state is one of `states`. */
-export async function waitForState(base: string, key: string, id: string, states: string[], timeoutMs = 30_000): Promise<any> {
+export async function waitForState(base: string, key: string, id: string, states: string[], timeoutMs = 120_000): Promise<any> {
   const t0 = Date.now();
   let last: any;
   while (Date.now() - t0 < timeoutMs) {
