@@ -210,7 +210,7 @@ export class ClaimsService {
     const merchantId = this.merchantFor(p, merchantIdParam);
     if (!sku || sku.length > 200) throw invalid('bad sku');
     if (files.length === 0) throw invalid('at least one file part is required');
-    const ids = await this.insertMedia(tx, { tenantId: p.tenantId, merchantId, ownerType: 'sku', ownerId: `${merchantId}/${sku}`, kind }, files);
+    const ids = await this.insertMedia(tx, { tenantId: p.tenantId, merchantId, ownerType: 'sku', ownerId: sku, kind }, files);
     await appendAudit(tx, { tenantId: p.tenantId, actor: p.keyId, action: 'sku.references_added', data: { merchantId, sku, media: ids, sha256: files.map((f) => f.sha256) } });
     return { status: 201, body: { sku, merchantId, references: ids.map((id, i) => ({ id, sha256: files[i]!.sha256, filename: files[i]!.filename })) } };
   }
@@ -220,8 +220,8 @@ export class ClaimsService {
     if (!merchantId) throw invalid('merchantId is required');
     const r = await this.db.query(
       `SELECT id, kind, blob_sha256, filename, width, height, format, created_at FROM media
-       WHERE tenant_id = $1 AND owner_type = 'sku' AND owner_id = $2 ORDER BY created_at, id`,
-      [p.tenantId, `${merchantId}/${sku}`],
+       WHERE tenant_id = $1 AND owner_type = 'sku' AND merchant_id = $2 AND owner_id = $3 ORDER BY created_at, id`,
+      [p.tenantId, merchantId, sku],
     );
     return { sku, merchantId, references: r.rows.map(mediaView) };
   }
@@ -611,8 +611,8 @@ export class ClaimsService {
     ]);
     const refRows = (
       await this.db.query(
-        `SELECT * FROM media WHERE tenant_id = $1 AND ((owner_type = 'sku' AND owner_id = $2) OR (owner_type = 'order' AND owner_id = $3)) ORDER BY created_at, id`,
-        [c.tenant_id, `${c.merchant_id}/${c.sku}`, c.order_id],
+        `SELECT * FROM media WHERE tenant_id = $1 AND ((owner_type = 'sku' AND merchant_id = $2 AND owner_id = $3) OR (owner_type = 'order' AND owner_id = $4)) ORDER BY created_at, id`,
+        [c.tenant_id, c.merchant_id, c.sku, c.order_id],
       )
     ).rows;
     const images = await Promise.all(

@@ -47,6 +47,14 @@ test('a merchant never sees or changes another merchant’s claims, orders or me
   assert.equal(r.status, 403);
   const refs = await api(s.url, s.keys.merchant, 'GET', '/v1/skus/SKU/references?merchantId=m2');
   assert.equal(refs.body.merchantId, 'm1', 'a merchant key reads its own references whatever merchantId says');
+  // Two merchants with the same SKU code keep separate references (the analysis of m2's claims never sees m1's).
+  assert.deepEqual(refs.body.references.map((r: any) => r.filename), ['m1.jpg']);
+  const refs2 = await api(s.url, s.keys.platform, 'GET', '/v1/skus/SKU/references?merchantId=m2');
+  assert.deepEqual(refs2.body.references.map((r: any) => r.filename), ['m2.jpg']);
+  // A SKU code with a slash cannot reach into another merchant's references.
+  await api(s.url, s.keys.merchant, 'POST', '/v1/skus/x%2FSKU/references', form({}, [{ field: 'file', name: 'sneaky.jpg', bytes: photos.listing() }]));
+  const refs3 = await api(s.url, s.keys.platform, 'GET', '/v1/skus/SKU/references?merchantId=m1%2Fx');
+  assert.deepEqual(refs3.body.references, []);
   // A merchant cannot submit claims or make decisions.
   assert.equal((await api(s.url, s.keys.merchant, 'POST', `/v1/claims/${claims.m1}/decisions`, { decision: 'approve', reason: 'mine' })).status, 403);
   assert.equal((await api(s.url, s.keys.merchant, 'GET', '/v1/review-queue')).status, 403);
