@@ -58,9 +58,11 @@ export default async function (): Promise<Record<string, number>> {
   const decode = median(rounds.decode);
   const ratio = median(rounds.ratio);
   const cpuRatio = median(rounds.hashCpu) / median(rounds.decodeCpu);
+  await hashMs(image, 10, true); // warm-up of the dihedral path
   const hashDih = await hashMs(image, 15, true);
+  for (let i = 0; i < 5; i++) await pdqRehashedVariants(image); // warm-up
   const rehashTimes: number[] = [];
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 9; i++) {
     const t0 = performance.now();
     await pdqRehashedVariants(image);
     rehashTimes.push(performance.now() - t0);
