@@ -9,6 +9,7 @@ import { generatorMetadataDetector } from './detectors/generator-metadata.ts';
 import { exifThumbnailDetector } from './detectors/exif-thumbnail.ts';
 import { exifConsistencyDetector } from './detectors/exif-consistency.ts';
 import { reuseDetector } from './detectors/reuse.ts';
+import { referenceDetector } from './detectors/reference.ts';
 
 export const DETECTORS: readonly Detector[] = [
   c2paDetector,
@@ -18,4 +19,5 @@ export const DETECTORS: readonly Detector[] = [
   exifThumbnailDetector,
   exifConsistencyDetector,
   reuseDetector,
+  referenceDetector,
 ];

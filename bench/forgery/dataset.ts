@@ -1,0 +1,166 @@
+// Labelled sets for the reference check, generated in code from ../shared/photos at run
+// time: forgeries (a reference photo, realistically upscaled, with one local damage edit,
+// then put through one forger's transformation) with their true edit masks, and genuine
+// counterparts (independent photos of the same product, photos of other products).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { objectMask } from '../../src/forensics/reference/residual.ts';
+import { luma } from '../../src/forensics/reference/working.ts';
+import { SHARED } from '../photos.ts';
+import { applyEdit, type EditKind, type Rgb } from './edits.ts';
+import { Rng, hashSeed } from './random.ts';
+import { applyTransform, type TransformName } from './transforms.ts';
+
+export const PHOTOS = join(SHARED, 'photos');
+
+export interface PhotoClass {
+  name: string;
+  listing: string;
+  natural: string[];
+}
+
+export function photoClasses(): PhotoClass[] {
+  const m = JSON.parse(readFileSync(join(PHOTOS, 'manifest.json'), 'utf8')) as {
+    classes: { class: string; listing: string; natural: { file: string }[] }[];
+  };
+  return m.classes.map((c) => ({ name: c.class, listing: join(PHOTOS, c.listing), natural: c.natural.map((n) => join(PHOTOS, n.file)) }));
+}
+
+export interface ForgeryCase {
+  id: string;
+  label: 'derived';
+  referencePath: string;
+  referenceKind: 'listing' | 'natural';
+  kind: EditKind;
+  style: string;
+  transform: TransformName;
+  claim: Buffer;
+  mask: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export async function decodeRgb(path: string): Promise<Rgb> {
+  const { data, info } = await sharp(readFileSync(path)).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+/**
+ * The forger's starting point: the reference upscaled the way image tools do it (Lanczos
+ * to about 800–900 px, a touch of sharpening), since listing photos are only 198 px.
+ */
+export async function upscaledBase(path: string): Promise<Rgb> {
+  const src = await decodeRgb(path);
+  const k = 860 / Math.max(src.width, src.height);
+  const w = Math.round(src.width * k);
+  const h = Math.round(src.height * k);
+  const data = await sharp(src.data, { raw: { width: src.width, height: src.height, channels: 3 } })
+    .resize(w, h, { kernel: 'lanczos3' })
+    .sharpen({ sigma: 0.8 })
+    .raw()
+    .toBuffer();
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: w, height: h };
+}
+
+function backdrop(img: Rgb): [number, number, number] {
+  const vals: number[][] = [[], [], []];
+  const { width: w, height: h, data } = img;
+  for (let x = 0; x < w; x++) for (const y of [0, h - 1]) for (let c = 0; c < 3; c++) vals[c]!.push(data[3 * (y * w + x) + c]!);
+  return vals.map((a) => a.sort((p, q) => p - q)[a.length >> 1]!) as [number, number, number];
+}
+
+export async function makeForgery(
+  referencePath: string,
+  referenceKind: 'listing' | 'natural',
+  kind: EditKind,
+  transform: TransformName,
+  seedKey: string,
+): Promise<ForgeryCase> {
+  const rng = new Rng(hashSeed(seedKey));
+  const base = await upscaledBase(referencePath);
+  const object = objectMask({ rgb: base.data, gray: luma(base.data, base.width * base.height), width: base.width, height: base.height, scale: 1 });
+  const edit = await applyEdit(base, object, kind, rng, backdrop(base));
+  const claim = await applyTransform(edit.image, edit.mask, transform, rng);
+  return {
+    id: seedKey,
+    label: 'derived',
+    referencePath,
+    referenceKind,
+    kind,
+    style: edit.style,
+    transform,
+    claim: claim.bytes,
+    mask: claim.mask,
+    width: claim.width,
+    height: claim.height,
+  };
+}
+
+/** A genuine photo re-encoded the way a phone app uploads it. */
+export async function genuineClaim(path: string, seedKey: string): Promise<Buffer> {
+  const rng = new Rng(hashSeed(seedKey));
+  return sharp(readFileSync(path)).rotate().jpeg({ quality: rng.int(70, 92) }).toBuffer();
+}
+
+/** Bounding boxes of the mask's connected parts, as a raster (for box-level IoU). */
+export function maskBoxes(mask: Uint8Array, w: number, h: number, reach = Math.max(2, Math.round(0.02 * Math.max(w, h)))): Uint8Array {
+  const lab = new Int32Array(w * h);
+  const out = new Uint8Array(w * h);
+  let next = 0;
+  const stack: number[] = [];
+  for (let i = 0; i < w * h; i++) {
+    if (!mask[i] || lab[i]) continue;
+    next++;
+    let x0 = w, y0 = h, x1 = -1, y1 = -1, area = 0;
+    stack.push(i);
+    lab[i] = next;
+    while (stack.length) {
+      const p = stack.pop()!;
+      const x = p % w, y = (p - x) / w;
+      area++;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+      // parts closer than `reach` (2 % of the frame, as the detector merges its boxes) form
+      // one edit: dirt specks, crack pieces
+      for (let dy = -reach; dy <= reach; dy += Math.max(1, reach >> 2)) for (let dx = -reach; dx <= reach; dx += Math.max(1, reach >> 2)) {
+        const nx = x + dx, ny = y + dy;
+        if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+        const q = ny * w + nx;
+        if (mask[q] && !lab[q]) {
+          lab[q] = next;
+          stack.push(q);
+        }
+      }
+    }
+    if (area < 4) continue;
+    for (let y = y0; y <= y1; y++) out.fill(1, y * w + x0, y * w + x1 + 1);
+  }
+  return out;
+}
+
+/** IoU of the union of reported boxes with the union of the true edit's part boxes. */
+export function boxIoU(regions: { x: number; y: number; width: number; height: number }[], mask: Uint8Array, w: number, h: number): number {
+  const truth = maskBoxes(mask, w, h);
+  const pred = new Uint8Array(w * h);
+  for (const r of regions) {
+    for (let y = Math.max(0, r.y); y < Math.min(h, r.y + r.height); y++) pred.fill(1, y * w + Math.max(0, r.x), y * w + Math.min(w, r.x + r.width));
+  }
+  let inter = 0, uni = 0;
+  for (let i = 0; i < w * h; i++) {
+    if (pred[i] && truth[i]) inter++;
+    if (pred[i] || truth[i]) uni++;
+  }
+  return uni ? inter / uni : 0;
+}
+
+/** Whether any reported box touches the true edit. */
+export function overlapsMask(regions: { x: number; y: number; width: number; height: number }[], mask: Uint8Array, w: number): boolean {
+  for (const r of regions) {
+    for (let y = r.y; y < r.y + r.height; y++) for (let x = r.x; x < r.x + r.width; x++) if (mask[y * w + x]) return true;
+  }
+  return false;
+}

@@ -1,0 +1,288 @@
+// Geometric alignment of a reference onto a claim photo: ORB features (rotation- and
+// scale-invariant) matched with a ratio test, and a RANSAC homography. ORB descriptors are
+// not mirror-invariant, so the claim is described twice (as is and mirrored left–right);
+// with rotation invariance that covers all 8 rotations/flips a forger can apply.
+
+import { loadOpenCv, type CV } from './opencv.ts';
+import { mirrorGray } from './working.ts';
+
+export interface Features {
+  /** x,y pairs of keypoints in working pixels. */
+  points: Float32Array;
+  /** 32 bytes per keypoint. */
+  descriptors: Uint8Array;
+  count: number;
+  width: number;
+  height: number;
+}
+
+/** Row-major 3×3 homography. */
+export type Homography = number[];
+
+export interface Alignment {
+  /** Maps reference working pixels to claim working pixels. */
+  homography: Homography;
+  mirrored: boolean;
+  inliers: number;
+  matches: number;
+  /** Inlier points in the claim (working px), for spread checks. */
+  inlierSpread: number;
+}
+
+const MAX_FEATURES = 1000;
+
+export async function detectFeatures(gray: Uint8Array, width: number, height: number, mirrored = false, maxFeatures = MAX_FEATURES): Promise<Features> {
+  const cv: CV = await loadOpenCv();
+  const src = mirrored ? mirrorGray(gray, width, height) : gray;
+  const mat = new cv.Mat(height, width, cv.CV_8UC1);
+  mat.data.set(src);
+  const orb = new cv.ORB(maxFeatures, 1.2, 8, 19, 0, 2, cv.ORB_HARRIS_SCORE, 19, 12);
+  const kps = new cv.KeyPointVector();
+  const desc = new cv.Mat();
+  const none = new cv.Mat();
+  try {
+    orb.detectAndCompute(mat, none, kps, desc);
+    const n = kps.size();
+    const points = new Float32Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      const kp = kps.get(i);
+      points[2 * i] = mirrored ? width - 1 - kp.pt.x : kp.pt.x;
+      points[2 * i + 1] = kp.pt.y;
+    }
+    const descriptors = n > 0 ? new Uint8Array(desc.data.slice(0, n * 32)) : new Uint8Array(0);
+    return { points, descriptors, count: n, width, height };
+  } finally {
+    mat.delete();
+    orb.delete();
+    kps.delete();
+    desc.delete();
+    none.delete();
+  }
+}
+
+/**
+ * Matches reference features to claim features (as is, and mirrored) in one pass — the
+ * two claim descriptor sets are stacked — and fits a homography per variant. Returns the
+ * better one, or undefined when neither has a geometric consensus.
+ */
+export async function alignReference(
+  ref: Features,
+  claim: Features,
+  claimMirrored: Features,
+  minInliers = 12,
+): Promise<Alignment | undefined> {
+  if (ref.count < 8 || claim.count + claimMirrored.count < 8) return undefined;
+  const cv: CV = await loadOpenCv();
+  const n0 = claim.count;
+  const d1 = new cv.Mat(ref.count, 32, cv.CV_8UC1);
+  d1.data.set(ref.descriptors);
+  const d2 = new cv.Mat(n0 + claimMirrored.count, 32, cv.CV_8UC1);
+  d2.data.set(claim.descriptors);
+  d2.data.set(claimMirrored.descriptors, n0 * 32);
+  const matcher = new cv.BFMatcher(cv.NORM_HAMMING, false);
+  const knn = new cv.DMatchVectorVector();
+  // best match per claim point, per variant
+  const best: Map<number, { q: number; d: number }>[] = [new Map(), new Map()];
+  try {
+    matcher.knnMatch(d1, d2, knn, 2);
+    const size = knn.size();
+    for (let i = 0; i < size; i++) {
+      const m = knn.get(i);
+      try {
+        if (m.size() < 2) continue;
+        const m0 = m.get(0);
+        const m1 = m.get(1);
+        if (m0.distance > 64 || m0.distance > 0.8 * m1.distance) continue;
+        const variant = m0.trainIdx < n0 ? 0 : 1;
+        const t = variant === 0 ? m0.trainIdx : m0.trainIdx - n0;
+        const prev = best[variant]!.get(t);
+        if (!prev || prev.d > m0.distance) best[variant]!.set(t, { q: m0.queryIdx, d: m0.distance });
+      } finally {
+        m.delete();
+      }
+    }
+  } finally {
+    d1.delete();
+    d2.delete();
+    matcher.delete();
+    knn.delete();
+  }
+  const a = best[0]!.size >= minInliers ? await fit(ref, claim, best[0]!, false) : undefined;
+  // a clear direct fit makes the mirrored one moot
+  const clear = a && a.inliers >= 40 && a.inliers >= 0.5 * a.matches;
+  const b = !clear && best[1]!.size >= minInliers ? await fit(ref, claimMirrored, best[1]!, true) : undefined;
+  const winner = !a ? b : !b ? a : b.inliers > a.inliers ? b : a;
+  if (!winner || winner.inliers < minInliers) return undefined;
+  return winner;
+}
+
+async function fit(ref: Features, claim: Features, used: Map<number, { q: number; d: number }>, mirrored: boolean): Promise<Alignment | undefined> {
+  const cv: CV = await loadOpenCv();
+  const pairs: [number, number][] = [];
+  for (const [t, { q }] of used) pairs.push([q, t]);
+  if (pairs.length < 8) return undefined;
+  const srcArr: number[] = [];
+  const dstArr: number[] = [];
+  for (const [q, t] of pairs) {
+    srcArr.push(ref.points[2 * q]!, ref.points[2 * q + 1]!);
+    dstArr.push(claim.points[2 * t]!, claim.points[2 * t + 1]!);
+  }
+  const src = cv.matFromArray(pairs.length, 1, cv.CV_32FC2, srcArr);
+  const dst = cv.matFromArray(pairs.length, 1, cv.CV_32FC2, dstArr);
+  const mask = new cv.Mat();
+  let H: CV | undefined;
+  try {
+    const thr = Math.max(3, 0.006 * Math.max(claim.width, claim.height));
+    // A copy of the reference has a high inlier ratio and RANSAC stops early; capping the
+    // iterations bounds the time spent on unrelated pictures.
+    H = cv.findHomography(src, dst, cv.RANSAC, thr, mask, 600, 0.995);
+    if (!H || H.rows !== 3) return undefined;
+    const h = Array.from(H.data64F as Float64Array);
+    let inliers = 0;
+    let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+    for (let i = 0; i < pairs.length; i++) {
+      if (!mask.data[i]) continue;
+      inliers++;
+      const x = dstArr[2 * i]!, y = dstArr[2 * i + 1]!;
+      if (x < minX) minX = x;
+      if (x > maxX) maxX = x;
+      if (y < minY) minY = y;
+      if (y > maxY) maxY = y;
+    }
+    if (!plausible(h, mirrored)) return undefined;
+    const spread = inliers ? ((maxX - minX) * (maxY - minY)) / (claim.width * claim.height) : 0;
+    return { homography: mirrored ? h : h, mirrored, inliers, matches: pairs.length, inlierSpread: spread };
+  } finally {
+    src.delete();
+    dst.delete();
+    mask.delete();
+    H?.delete();
+  }
+}
+
+/**
+ * Rejects degenerate fits: the linear part must keep (or, for the mirrored variant, flip)
+ * orientation, the scale must stay within what resizing does, and the perspective must be
+ * mild. Points were mapped back to unmirrored claim coordinates, so a mirrored claim gives
+ * an orientation-reversing homography.
+ */
+function plausible(h: number[], mirrored: boolean): boolean {
+  if (h.some((v) => !Number.isFinite(v))) return false;
+  const det = h[0]! * h[4]! - h[1]! * h[3]!;
+  if (mirrored ? det >= 0 : det <= 0) return false;
+  const s = Math.sqrt(Math.abs(det));
+  if (s < 0.05 || s > 20) return false;
+  // anisotropy of the linear part
+  const sx = Math.hypot(h[0]!, h[3]!);
+  const sy = Math.hypot(h[1]!, h[4]!);
+  if (sx / sy > 3 || sy / sx > 3) return false;
+  if (Math.abs(h[6]!) > 0.005 || Math.abs(h[7]!) > 0.005) return false;
+  return true;
+}
+
+/**
+ * Refines a feature-based homography by direct image alignment (OpenCV's ECC, which
+ * maximises the correlation of the two images and so ignores global brightness/contrast
+ * changes), on half-size blurred greyscale copies. Feature inliers can cluster on one part
+ * of the picture (a logo, an edited patch); ECC uses every pixel. Returns the refined
+ * matrix, or the input when ECC does not converge or moves too far.
+ */
+export async function refineHomography(
+  h: Homography,
+  refGray: Uint8Array,
+  refW: number,
+  refH: number,
+  claimGray: Uint8Array,
+  claimW: number,
+  claimH: number,
+): Promise<{ homography: Homography; correlation: number }> {
+  const cv: CV = await loadOpenCv();
+  const k = Math.min(1, 400 / Math.max(claimW, claimH));
+  const kr = Math.min(1, 400 / Math.max(refW, refH));
+  const mats: CV[] = [];
+  const track = <T>(m: T): T => {
+    mats.push(m);
+    return m;
+  };
+  try {
+    const c0 = track(new cv.Mat(claimH, claimW, cv.CV_8UC1));
+    c0.data.set(claimGray);
+    const r0 = track(new cv.Mat(refH, refW, cv.CV_8UC1));
+    r0.data.set(refGray);
+    const c1 = track(new cv.Mat());
+    const r1 = track(new cv.Mat());
+    const cw = Math.round(claimW * k), ch = Math.round(claimH * k);
+    const rw = Math.round(refW * kr), rh = Math.round(refH * kr);
+    cv.resize(c0, c1, new cv.Size(cw, ch), 0, 0, cv.INTER_AREA);
+    cv.resize(r0, r1, new cv.Size(rw, rh), 0, 0, cv.INTER_AREA);
+    const cf = track(new cv.Mat());
+    const rf = track(new cv.Mat());
+    c1.convertTo(cf, cv.CV_32F);
+    r1.convertTo(rf, cv.CV_32F);
+    // the homography in the small frames: S_c · H · S_r⁻¹; ECC wants claim → ref, so invert
+    const hs = mul3([k, 0, 0, 0, k, 0, 0, 0, 1], mul3(h, [1 / kr, 0, 0, 0, 1 / kr, 0, 0, 0, 1]));
+    const inv = invert3(hs);
+    if (!inv) return { homography: h, correlation: 0 };
+    const warp = track(cv.matFromArray(3, 3, cv.CV_32F, inv.map((v) => v / inv[8]!)));
+    // mask (in the reference's frame, as ECC wants it): reference pixels inside the claim
+    const ones = track(new cv.Mat(ch, cw, cv.CV_8UC1, new cv.Scalar(255)));
+    const mask = track(new cv.Mat());
+    const invM = track(cv.matFromArray(3, 3, cv.CV_64FC1, inv));
+    cv.warpPerspective(ones, mask, invM, new cv.Size(rw, rh), cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));
+    const criteria = new cv.TermCriteria(cv.TermCriteria_COUNT + cv.TermCriteria_EPS, 60, 1e-5);
+    let correlation = 0;
+    try {
+      correlation = cv.findTransformECC(cf, rf, warp, cv.MOTION_HOMOGRAPHY, criteria, mask, 5);
+    } catch (e) {
+      if (process.env.CL_DEBUG) console.error('ECC failed', typeof e === 'number' ? cvErr(cv, e) : e);
+      return { homography: h, correlation: 0 };
+    }
+    const w = Array.from(warp.data32F as Float32Array);
+    const back = invert3(w);
+    if (!back) return { homography: h, correlation };
+    const full = mul3([1 / k, 0, 0, 0, 1 / k, 0, 0, 0, 1], mul3(back, [kr, 0, 0, 0, kr, 0, 0, 0, 1]));
+    const norm = full.map((v) => v / full[8]!);
+    // sanity: ECC must not wander far from the feature fit. A clustered feature fit can be
+    // off by a lot at the far corners, so a high final correlation earns a longer leash.
+    if (!(correlation > 0.5)) return { homography: h, correlation };
+    const limit = (correlation > 0.85 ? 0.15 : 0.04) * Math.max(claimW, claimH);
+    for (const [x, y] of [[0, 0], [refW, 0], [0, refH], [refW, refH]] as const) {
+      const [ax, ay] = applyHomography(h, x, y);
+      const [bx, by] = applyHomography(norm, x, y);
+      if (!(Math.hypot(ax - bx, ay - by) <= limit)) {
+        if (process.env.CL_DEBUG) console.error('ECC moved too far', correlation, Math.hypot(ax - bx, ay - by));
+        return { homography: h, correlation };
+      }
+    }
+    return { homography: norm, correlation };
+  } finally {
+    for (const m of mats) m.delete();
+  }
+}
+
+function cvErr(cv: CV, e: number): string {
+  try {
+    return String(cv.exceptionFromPtr(e).msg);
+  } catch {
+    return String(e);
+  }
+}
+
+function mul3(a: number[], b: number[]): number[] {
+  const o = new Array(9).fill(0);
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) for (let k = 0; k < 3; k++) o[r * 3 + c] += a[r * 3 + k]! * b[k * 3 + c]!;
+  return o;
+}
+
+function invert3(m: number[]): number[] | undefined {
+  const [a, b, c, d, e, f, g, h, i] = m as [number, number, number, number, number, number, number, number, number];
+  const A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
+  const det = a * A + b * B + c * C;
+  if (!Number.isFinite(det) || Math.abs(det) < 1e-12) return undefined;
+  return [A / det, -(b * i - c * h) / det, (b * f - c * e) / det, B / det, (a * i - c * g) / det, -(a * f - c * d) / det, C / det, -(a * h - b * g) / det, (a * e - b * d) / det];
+}
+
+export function applyHomography(h: Homography, x: number, y: number): [number, number] {
+  const w = h[6]! * x + h[7]! * y + h[8]!;
+  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
+}

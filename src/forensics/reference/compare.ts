@@ -1,0 +1,156 @@
+// The reference check's core: for one claim photo and the merchant's candidate references,
+// shortlist, align, match photometrically, and classify each candidate as
+//   derived       – the reference with localized edits,
+//   copy          – the reference re-encoded/resized/cropped with no local change,
+//   same_product  – an independent photo that shows the same printed design,
+//   unrelated     – nothing in common.
+
+import type { DecodedImage, ReferenceMedia } from '../types.ts';
+import { alignReference, applyHomography, detectFeatures, refineHomography, type Alignment, type Features } from './align.ts';
+import { computeResidual, findChanges, objectMask, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { shortlist, type ShortlistEntry } from './shortlist.ts';
+import { workingImage, type WorkingImage } from './working.ts';
+
+/** Long side of the claim's working copy, px. */
+export const CLAIM_WORKING_SIDE = 800;
+/** Small images are upscaled to this long side so that ORB finds enough corners. */
+const MIN_WORKING_SIDE = 560;
+const REF_WORKING_SIDE = 800;
+/** Features per reference (the claim gets more, since it may hold the reference small). */
+const REF_FEATURES = 700;
+/** At most this many candidates go through geometric alignment (best shortlist first). */
+export const MAX_ALIGNED_CANDIDATES = 24;
+
+/** Thresholds of the decision, in one place (see docs/reference.md for how they were set). */
+export const LIMITS = {
+  minInliers: 14,
+  /** mean residual (0–255, after blur and tone matching) of the unchanged object */
+  maxFitResidual: 8,
+  /** share of unchanged object pixels still off by more than the low threshold */
+  maxDiffuseShare: 0.15,
+  /** the edits may not cover more than this share of the object (else it is another photo) */
+  maxChangedShare: 0.5,
+  /** the reference must cover this much of the claim frame… */
+  minOverlapShareOfClaim: 0.12,
+  /** …and this much of the reference must be visible in the claim */
+  minReferenceVisible: 0.45,
+};
+
+export type Relation = 'derived' | 'copy' | 'same_product' | 'unrelated';
+
+export interface ReferenceFinding {
+  reference: ReferenceMedia;
+  relation: Relation;
+  shortlist: ShortlistEntry;
+  alignment?: Alignment;
+  residual?: ResidualResult;
+  changes?: ChangeAnalysis;
+  referenceVisible?: number;
+  /** Regions in the claim's full-resolution oriented pixels. */
+  regions: { x: number; y: number; width: number; height: number; score: number }[];
+  claimScale: number;
+}
+
+export interface CompareResult {
+  findings: ReferenceFinding[];
+  claim: WorkingImage;
+}
+
+export async function compareWithReferences(image: DecodedImage, references: readonly ReferenceMedia[]): Promise<CompareResult> {
+  const claim = await workingImage(image, CLAIM_WORKING_SIDE, MIN_WORKING_SIDE);
+  const withWorking = [];
+  for (const reference of references) withWorking.push({ reference, working: await workingImage(reference.image, REF_WORKING_SIDE, MIN_WORKING_SIDE) });
+  const ranked = await shortlist(claim, withWorking);
+  const claimFeatures = await detectFeatures(claim.gray, claim.width, claim.height, false);
+  const claimMirrored = await detectFeatures(claim.gray, claim.width, claim.height, true);
+  const findings: ReferenceFinding[] = [];
+  for (const [rank, entry] of ranked.entries()) {
+    const finding: ReferenceFinding = { reference: entry.reference, relation: 'unrelated', shortlist: entry, regions: [], claimScale: claim.scale };
+    findings.push(finding);
+    if (rank >= MAX_ALIGNED_CANDIDATES) continue;
+    await examine(finding, entry.working, claim, claimFeatures, claimMirrored);
+  }
+  return { findings, claim };
+}
+
+async function examine(f: ReferenceFinding, ref: WorkingImage, claim: WorkingImage, cf: Features, cfm: Features): Promise<void> {
+  const rf = await detectFeatures(ref.gray, ref.width, ref.height, false, REF_FEATURES);
+  const alignment = await alignReference(rf, cf, cfm, LIMITS.minInliers);
+  if (!alignment) return;
+  const refined = await refineHomography(alignment.homography, ref.gray, ref.width, ref.height, claim.gray, claim.width, claim.height);
+  alignment.homography = refined.homography;
+  f.alignment = alignment;
+  const object = objectMask(ref);
+  // coarsest real pixel of either image, in claim working pixels
+  const h = alignment.homography;
+  const det = Math.abs(h[0]! * h[4]! - h[1]! * h[3]!);
+  const refNativePx = (ref.width / f.reference.image.width) * Math.sqrt(det);
+  const claimNativePx = 1 / claim.scale;
+  const residual = await computeResidual(claim, ref, object, h, Math.max(1, refNativePx, claimNativePx));
+  f.residual = residual;
+  f.referenceVisible = Math.min(1, residual.validArea / Math.max(1, det * ref.width * ref.height * 0.97));
+  const changes = await findChanges(residual);
+  f.changes = changes;
+  const fits =
+    changes.fitResidual <= LIMITS.maxFitResidual &&
+    changes.diffuseShare <= LIMITS.maxDiffuseShare &&
+    residual.overlapShareOfClaim >= LIMITS.minOverlapShareOfClaim &&
+    f.referenceVisible >= LIMITS.minReferenceVisible;
+  if (!fits) {
+    f.relation = 'same_product';
+    return;
+  }
+  if (changes.regions.length === 0) {
+    f.relation = 'copy';
+    return;
+  }
+  if (changes.changedShareOfObject > LIMITS.maxChangedShare) {
+    f.relation = 'same_product';
+    return;
+  }
+  f.relation = 'derived';
+  const s = claim.scale;
+  const merged = mergeNearby(changes.regions, 0.02 * Math.max(claim.width, claim.height));
+  const maxStrength = Math.max(...merged.map((r) => r.strength));
+  f.regions = merged.map((r) => ({
+    x: Math.round(r.x * s),
+    y: Math.round(r.y * s),
+    width: Math.round(r.width * s),
+    height: Math.round(r.height * s),
+    score: Math.round((r.strength / Math.max(1, maxStrength)) * 1000) / 1000,
+  }));
+}
+
+/**
+ * Boxes closer than `gap` describe one edit (dirt specks, the pieces of a crack): merge
+ * them so that a reviewer sees one box per edit.
+ */
+export function mergeNearby(regions: readonly ChangeRegion[], gap: number): ChangeRegion[] {
+  const out = regions.map((r) => ({ ...r }));
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let i = 0; i < out.length && !changed; i++) {
+      for (let j = i + 1; j < out.length; j++) {
+        const a = out[i]!, b = out[j]!;
+        if (a.x - gap > b.x + b.width || b.x - gap > a.x + a.width || a.y - gap > b.y + b.height || b.y - gap > a.y + a.height) continue;
+        const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+        const area = a.area + b.area;
+        out[i] = {
+          x,
+          y,
+          width: Math.max(a.x + a.width, b.x + b.width) - x,
+          height: Math.max(a.y + a.height, b.y + b.height) - y,
+          area,
+          strength: (a.strength * a.area + b.strength * b.area) / area,
+        };
+        out.splice(j, 1);
+        changed = true;
+        break;
+      }
+    }
+  }
+  return out.sort((a, b) => b.area * b.strength - a.area * a.strength);
+}
+
+export { residualHeatmap, applyHomography };

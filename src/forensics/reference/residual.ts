@@ -1,0 +1,542 @@
+// After alignment: warp the reference into the claim's working frame, match its colours to
+// the claim (per-channel monotone tone curves fitted robustly inside the overlap, which
+// absorbs brightness/contrast/gamma/colour changes), and compute a structure-aware residual:
+// each claim pixel is compared with the *range* of the aligned reference over a small
+// neighbourhood, after blurring both, so that sub-pixel misalignment at edges and JPEG
+// noise do not count as change. Large connected residual regions are candidate edits.
+
+import sharp from 'sharp';
+import type { Homography } from './align.ts';
+import { loadOpenCv, type CV } from './opencv.ts';
+import type { WorkingImage } from './working.ts';
+
+export interface ResidualResult {
+  width: number;
+  height: number;
+  /** Per-pixel residual 0–255 (0 outside the overlap). */
+  residual: Uint8Array;
+  /** 1 where the warped reference covers the claim (eroded). */
+  valid: Uint8Array;
+  /** 1 where the reference's object (not its plain backdrop) lands. */
+  object: Uint8Array;
+  validArea: number;
+  objectArea: number;
+  /** Share of the claim frame covered by the reference. */
+  overlapShareOfClaim: number;
+  /** Median and 75th percentile of the residual over the overlap (the noise level; edits
+   * can cover a tenth or more of the overlap, so higher percentiles would measure them). */
+  median: number;
+  p75: number;
+}
+
+export interface ChangeRegion {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  area: number;
+  /** Mean residual inside the component. */
+  strength: number;
+}
+
+export interface ChangeAnalysis {
+  regions: ChangeRegion[];
+  changedMask: Uint8Array;
+  changedArea: number;
+  changedShareOfObject: number;
+  /** Mean residual over the object outside the changed regions: how well the rest fits. */
+  fitResidual: number;
+  /** Share of object pixels outside the regions whose residual is above the low threshold. */
+  diffuseShare: number;
+  threshold: number;
+}
+
+/**
+ * `detailPx`: the size, in claim working pixels, of the coarsest pixel either image really
+ * has (an upscaled 198 px listing photo or a claim shrunk to 25 % carry no finer detail);
+ * blur and neighbourhood tolerance scale with it.
+ */
+export async function computeResidual(
+  claim: WorkingImage,
+  ref: WorkingImage,
+  refObject: Uint8Array,
+  H: Homography,
+  detailPx = 1,
+): Promise<ResidualResult> {
+  const cv: CV = await loadOpenCv();
+  const W = claim.width;
+  const Hh = claim.height;
+  const mats: CV[] = [];
+  const track = <T>(m: T): T => {
+    mats.push(m);
+    return m;
+  };
+  try {
+    // Downscaling through warpPerspective aliases; pre-shrink the reference to about the
+    // scale it has in the claim.
+    const s = Math.sqrt(Math.abs(H[0]! * H[4]! - H[1]! * H[3]!));
+    let refRgb = track(new cv.Mat(ref.height, ref.width, cv.CV_8UC3));
+    refRgb.data.set(ref.rgb);
+    let refObj = track(new cv.Mat(ref.height, ref.width, cv.CV_8UC1));
+    refObj.data.set(refObject);
+    let h = H.slice();
+    if (s < 0.7) {
+      const w2 = Math.max(2, Math.round(ref.width * s));
+      const h2 = Math.max(2, Math.round(ref.height * s));
+      const small = track(new cv.Mat());
+      cv.resize(refRgb, small, new cv.Size(w2, h2), 0, 0, cv.INTER_AREA);
+      const smallObj = track(new cv.Mat());
+      cv.resize(refObj, smallObj, new cv.Size(w2, h2), 0, 0, cv.INTER_NEAREST);
+      const kx = ref.width / w2;
+      const ky = ref.height / h2;
+      h = [h[0]! * kx, h[1]! * ky, h[2]!, h[3]! * kx, h[4]! * ky, h[5]!, h[6]! * kx, h[7]! * ky, h[8]!];
+      refRgb = small;
+      refObj = smallObj;
+    }
+    const M = track(cv.matFromArray(3, 3, cv.CV_64FC1, h));
+    const size = new cv.Size(W, Hh);
+    const warped = track(new cv.Mat());
+    // replicate the reference's edge so that blurring near the overlap's border does not
+    // mix in black
+    cv.warpPerspective(refRgb, warped, M, size, cv.INTER_LINEAR, cv.BORDER_REPLICATE);
+    const ones = track(new cv.Mat(refRgb.rows, refRgb.cols, cv.CV_8UC1, new cv.Scalar(255)));
+    const validM = track(new cv.Mat());
+    cv.warpPerspective(ones, validM, M, size, cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));
+    const sigma = Math.min(4, 1.1 * Math.max(1, detailPx));
+    // stay clear of the overlap's border by the blur's reach
+    const margin = 2 * Math.ceil(2.5 * sigma) + 3;
+    const kernel = track(cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(margin, margin)));
+    cv.erode(validM, validM, kernel);
+    const objM = track(new cv.Mat());
+    cv.warpPerspective(refObj, objM, M, size, cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));
+
+    const claimM = track(new cv.Mat(Hh, W, cv.CV_8UC3));
+    claimM.data.set(claim.rgb);
+    const blurC = track(new cv.Mat());
+    const blurR = track(new cv.Mat());
+    const ks = new cv.Size(0, 0);
+    cv.GaussianBlur(claimM, blurC, ks, sigma, sigma, cv.BORDER_REPLICATE);
+    cv.GaussianBlur(warped, blurR, ks, sigma, sigma, cv.BORDER_REPLICATE);
+
+    const valid = new Uint8Array(validM.data);
+    const n = W * Hh;
+    for (let i = 0; i < n; i++) valid[i] = valid[i] ? 1 : 0;
+    const object = new Uint8Array(objM.data);
+    for (let i = 0; i < n; i++) object[i] = object[i] && valid[i] ? 1 : 0;
+
+    const C = blurC.data as Uint8Array;
+    const R = new Uint8Array(blurR.data as Uint8Array);
+    // Colour: an affine colour transform (white balance, saturation, gain/offset), then
+    // tone curves per channel (gamma, contrast curves), both fitted inside the overlap.
+    const colourMatrix = fitColourMatrix(R, C, valid);
+    applyColourMatrix(R, colourMatrix, valid);
+    for (let c = 0; c < 3; c++) {
+      const lut = fitToneCurve(R, C, valid, c);
+      for (let i = 0, j = c; i < n; i++, j += 3) R[j] = lut[R[j]!]!;
+    }
+    // Neighbourhood range of the tone-mapped reference (3×3 min/max).
+    const Rm = track(new cv.Mat(Hh, W, cv.CV_8UC3));
+    Rm.data.set(R);
+    const lo = track(new cv.Mat());
+    const hi = track(new cv.Mat());
+    const reach = 2 * Math.max(1, Math.min(3, Math.round(0.6 * detailPx))) + 1;
+    const k3 = track(cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(reach, reach)));
+    cv.erode(Rm, lo, k3);
+    cv.dilate(Rm, hi, k3);
+    const L = lo.data as Uint8Array;
+    const U = hi.data as Uint8Array;
+    const residual = new Uint8Array(n);
+    const hist = new Uint32Array(256);
+    let validArea = 0;
+    let objectArea = 0;
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      if (!valid[i]) continue;
+      validArea++;
+      if (object[i]) objectArea++;
+      let m = 0;
+      for (let c = 0; c < 3; c++) {
+        const v = C[j + c]!;
+        const d = v > U[j + c]! ? v - U[j + c]! : v < L[j + c]! ? L[j + c]! - v : 0;
+        if (d > m) m = d;
+      }
+      residual[i] = m;
+      hist[m]++;
+    }
+    return {
+      width: W,
+      height: Hh,
+      residual,
+      valid,
+      object,
+      validArea,
+      objectArea,
+      overlapShareOfClaim: validArea / n,
+      median: histPercentile(hist, validArea, 0.5),
+      p75: histPercentile(hist, validArea, 0.75),
+    };
+  } finally {
+    for (const m of mats) m.delete();
+  }
+}
+
+/**
+ * Least-squares affine colour map claim ≈ M·[r g b 1] over the overlap, refitted once
+ * without the worst-fitting tenth of the pixels so that edits do not pull it.
+ */
+export function fitColourMatrix(R: Uint8Array, C: Uint8Array, valid: Uint8Array): number[][] {
+  const n = valid.length;
+  const step = Math.max(1, Math.floor(n / 60000));
+  let rows: number[] = [];
+  for (let i = 0; i < n; i += step) if (valid[i]) rows.push(i);
+  let M = solveAffine(R, C, rows);
+  for (let pass = 0; pass < 2 && M; pass++) {
+    const errs = rows.map((i) => colourError(R, C, i, M!));
+    const sorted = [...errs].sort((a, b) => a - b);
+    // drop only clear outliers (edits): a plain quantile cut would, on a photo that is mostly
+    // white backdrop, discard the object itself and fit the backdrop alone
+    const cut = Math.max(sorted[Math.floor(sorted.length * 0.9)]!, 4 * sorted[sorted.length >> 1]! + 15);
+    rows = rows.filter((_, k) => errs[k]! <= cut);
+    M = solveAffine(R, C, rows) ?? M;
+  }
+  return M ?? [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]];
+}
+
+function colourError(R: Uint8Array, C: Uint8Array, i: number, M: number[][]): number {
+  let e = 0;
+  for (let c = 0; c < 3; c++) {
+    const m = M[c]!;
+    const v = m[0]! * R[3 * i]! + m[1]! * R[3 * i + 1]! + m[2]! * R[3 * i + 2]! + m[3]!;
+    e += Math.abs(v - C[3 * i + c]!);
+  }
+  return e;
+}
+
+function solveAffine(R: Uint8Array, C: Uint8Array, rows: number[]): number[][] | undefined {
+  if (rows.length < 50) return undefined;
+  const A = Array.from({ length: 4 }, () => new Float64Array(4));
+  const B = Array.from({ length: 3 }, () => new Float64Array(4));
+  for (const i of rows) {
+    const x = [R[3 * i]!, R[3 * i + 1]!, R[3 * i + 2]!, 1];
+    for (let a = 0; a < 4; a++) {
+      for (let b = 0; b < 4; b++) A[a]![b]! += x[a]! * x[b]!;
+      for (let c = 0; c < 3; c++) B[c]![a]! += x[a]! * C[3 * i + c]!;
+    }
+  }
+  // tiny ridge towards identity keeps flat (e.g. all-white) overlaps well posed
+  const lambda = rows.length * 4;
+  const out: number[][] = [];
+  for (let c = 0; c < 3; c++) {
+    const m = A.map((row) => Array.from(row));
+    const rhs = Array.from(B[c]!);
+    for (let a = 0; a < 3; a++) {
+      m[a]![a]! += lambda;
+      rhs[a]! += lambda * (a === c ? 1 : 0);
+    }
+    const sol = solve4(m, rhs);
+    if (!sol) return undefined;
+    out.push(sol);
+  }
+  return out;
+}
+
+function solve4(m: number[][], rhs: number[]): number[] | undefined {
+  const n = 4;
+  for (let col = 0; col < n; col++) {
+    let piv = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(m[r]![col]!) > Math.abs(m[piv]![col]!)) piv = r;
+    if (Math.abs(m[piv]![col]!) < 1e-9) return undefined;
+    [m[col], m[piv]] = [m[piv]!, m[col]!];
+    [rhs[col], rhs[piv]] = [rhs[piv]!, rhs[col]!];
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = m[r]![col]! / m[col]![col]!;
+      for (let k = col; k < n; k++) m[r]![k]! -= f * m[col]![k]!;
+      rhs[r]! -= f * rhs[col]!;
+    }
+  }
+  return rhs.map((v, i) => v / m[i]![i]!);
+}
+
+function applyColourMatrix(R: Uint8Array, M: number[][], valid: Uint8Array): void {
+  const n = valid.length;
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const r = R[j]!, g = R[j + 1]!, b = R[j + 2]!;
+    for (let c = 0; c < 3; c++) {
+      const m = M[c]!;
+      const v = m[0]! * r + m[1]! * g + m[2]! * b + m[3]!;
+      R[j + c] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+    }
+  }
+}
+
+function histPercentile(hist: Uint32Array, total: number, p: number): number {
+  if (!total) return 0;
+  const target = p * total;
+  let acc = 0;
+  for (let v = 0; v < 256; v++) {
+    acc += hist[v]!;
+    if (acc >= target) return v;
+  }
+  return 255;
+}
+
+/**
+ * Monotone tone curve mapping reference values to claim values for channel `c`: the median
+ * claim value for each reference value (robust to the minority of edited pixels),
+ * interpolated where a value is rare, then made non-decreasing.
+ */
+export function fitToneCurve(R: Uint8Array, C: Uint8Array, valid: Uint8Array, c: number): Uint8Array {
+  const joint = new Uint32Array(256 * 256);
+  const count = new Uint32Array(256);
+  const n = valid.length;
+  for (let i = 0, j = c; i < n; i++, j += 3) {
+    if (!valid[i]) continue;
+    joint[R[j]! * 256 + C[j]!]++;
+    count[R[j]!]++;
+  }
+  const med = new Float64Array(256).fill(NaN);
+  for (let r = 0; r < 256; r++) {
+    if (count[r]! < 4) continue;
+    const half = count[r]! / 2;
+    let acc = 0;
+    for (let v = 0; v < 256; v++) {
+      acc += joint[r * 256 + v]!;
+      if (acc >= half) {
+        med[r] = v;
+        break;
+      }
+    }
+  }
+  // fill gaps by linear interpolation; extrapolate with identity offset
+  const known: number[] = [];
+  for (let r = 0; r < 256; r++) if (!Number.isNaN(med[r]!)) known.push(r);
+  const lut = new Uint8Array(256);
+  if (known.length === 0) {
+    for (let r = 0; r < 256; r++) lut[r] = r;
+    return lut;
+  }
+  const out = new Float64Array(256);
+  for (let r = 0; r < 256; r++) {
+    if (!Number.isNaN(med[r]!)) {
+      out[r] = med[r]!;
+      continue;
+    }
+    let a = -1;
+    let b = -1;
+    for (const k of known) {
+      if (k < r) a = k;
+      else {
+        b = k;
+        break;
+      }
+    }
+    if (a < 0) out[r] = med[b]! - (b - r);
+    else if (b < 0) out[r] = med[a]! + (r - a);
+    else out[r] = med[a]! + ((med[b]! - med[a]!) * (r - a)) / (b - a);
+  }
+  // light smoothing, then monotone
+  const sm = new Float64Array(256);
+  for (let r = 0; r < 256; r++) {
+    let s = 0;
+    let w = 0;
+    for (let d = -3; d <= 3; d++) {
+      const k = r + d;
+      if (k < 0 || k > 255) continue;
+      const wt = count[k]! + 1;
+      s += out[k]! * wt;
+      w += wt;
+    }
+    sm[r] = s / w;
+  }
+  // Weighted isotonic regression (pool adjacent violators): a running maximum would let one
+  // sparse, edit-dominated value lift the whole rest of the curve.
+  const vals: number[] = [];
+  const wts: number[] = [];
+  const lens: number[] = [];
+  for (let r = 0; r < 256; r++) {
+    vals.push(sm[r]!);
+    wts.push(count[r]! + 0.5);
+    lens.push(1);
+    while (vals.length > 1 && vals[vals.length - 2]! > vals[vals.length - 1]!) {
+      const v2 = vals.pop()!, w2 = wts.pop()!, l2 = lens.pop()!;
+      const v1 = vals.pop()!, w1 = wts.pop()!, l1 = lens.pop()!;
+      vals.push((v1 * w1 + v2 * w2) / (w1 + w2));
+      wts.push(w1 + w2);
+      lens.push(l1 + l2);
+    }
+  }
+  let r = 0;
+  for (let k = 0; k < vals.length; k++) {
+    for (let t = 0; t < lens[k]!; t++, r++) lut[r] = Math.max(0, Math.min(255, Math.round(vals[k]!)));
+  }
+  return lut;
+}
+
+/**
+ * Connected regions of large residual. The threshold adapts to the overlap's own residual
+ * level (re-encoding at low quality raises it everywhere) but never drops below an absolute
+ * floor, so faint global noise is not an edit.
+ */
+export async function findChanges(r: ResidualResult, opts: { floor?: number; minAreaShare?: number } = {}): Promise<ChangeAnalysis> {
+  const cv: CV = await loadOpenCv();
+  const floor = opts.floor ?? 26;
+  const threshold = Math.max(floor, 5 * r.p75);
+  const low = Math.max(floor * 0.6, 3 * r.p75);
+  const n = r.width * r.height;
+  const strong = new Uint8Array(n);
+  const weak = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = r.residual[i]!;
+    if (v >= low) weak[i] = 255;
+    if (v >= threshold) strong[i] = 255;
+  }
+  const mats: CV[] = [];
+  const track = <T>(m: T): T => {
+    mats.push(m);
+    return m;
+  };
+  try {
+    // hysteresis: weak pixels connected to strong ones
+    const weakM = track(new cv.Mat(r.height, r.width, cv.CV_8UC1));
+    weakM.data.set(weak);
+    const k3 = track(cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(3, 3)));
+    const k5 = track(cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(5, 5)));
+    cv.morphologyEx(weakM, weakM, cv.MORPH_OPEN, k3);
+    // join the pieces of one edit (a crack's segments, a stain's blotches)
+    cv.morphologyEx(weakM, weakM, cv.MORPH_CLOSE, k5);
+    const labels = track(new cv.Mat());
+    const stats = track(new cv.Mat());
+    const cents = track(new cv.Mat());
+    const count = cv.connectedComponentsWithStats(weakM, labels, stats, cents, 8, cv.CV_32S);
+    const lab = labels.data32S as Int32Array;
+    const st = stats.data32S as Int32Array;
+    const hasStrong = new Uint8Array(count);
+    const sum = new Float64Array(count);
+    for (let i = 0; i < n; i++) {
+      const l = lab[i]!;
+      if (l > 0) {
+        if (strong[i]) hasStrong[l] = 1;
+        sum[l] += r.residual[i]!;
+      }
+    }
+    const base = Math.max(r.objectArea, 0.05 * r.validArea, 1);
+    const minArea = Math.max(24, (opts.minAreaShare ?? 0.0015) * base);
+    const keep = new Uint8Array(count);
+    const regions: ChangeRegion[] = [];
+    for (let l = 1; l < count; l++) {
+      const area = st[l * 5 + 4]!;
+      if (!hasStrong[l] || area < minArea) continue;
+      keep[l] = 1;
+      regions.push({ x: st[l * 5]!, y: st[l * 5 + 1]!, width: st[l * 5 + 2]!, height: st[l * 5 + 3]!, area, strength: sum[l]! / area });
+    }
+    const changedMask = new Uint8Array(n);
+    let changedArea = 0;
+    let changedInObject = 0;
+    for (let i = 0; i < n; i++) {
+      if (keep[lab[i]!]) {
+        changedMask[i] = 1;
+        changedArea++;
+        if (r.object[i]) changedInObject++;
+      }
+    }
+    // fit of the rest: dilate the changes so their soft edges do not count
+    const cm = track(new cv.Mat(r.height, r.width, cv.CV_8UC1));
+    cm.data.set(changedMask);
+    const k9 = track(cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(9, 9)));
+    cv.dilate(cm, cm, k9);
+    const around = cm.data as Uint8Array;
+    let fitSum = 0;
+    let fitN = 0;
+    let diffuse = 0;
+    const useObject = r.objectArea > 0.02 * r.validArea;
+    for (let i = 0; i < n; i++) {
+      if (!r.valid[i] || around[i] || (useObject && !r.object[i])) continue;
+      fitSum += r.residual[i]!;
+      fitN++;
+      if (r.residual[i]! >= floor * 0.6) diffuse++;
+    }
+    regions.sort((a, b) => b.area * b.strength - a.area * a.strength);
+    return {
+      regions,
+      changedMask,
+      changedArea,
+      changedShareOfObject: changedInObject / Math.max(1, useObject ? r.objectArea : r.validArea),
+      fitResidual: fitN ? fitSum / fitN : 255,
+      diffuseShare: fitN ? diffuse / fitN : 1,
+      threshold,
+    };
+  } finally {
+    for (const m of mats) m.delete();
+  }
+}
+
+/** Greyscale PNG of the residual at working resolution (brighter = larger change). */
+export async function residualHeatmap(r: ResidualResult): Promise<{ width: number; height: number; mime: 'image/png'; data: string }> {
+  const n = r.width * r.height;
+  const g = new Uint8Array(n);
+  for (let i = 0; i < n; i++) g[i] = Math.min(255, r.residual[i]! * 4);
+  const png = await sharp(g, { raw: { width: r.width, height: r.height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer();
+  return { width: r.width, height: r.height, mime: 'image/png', data: png.toString('base64') };
+}
+
+/**
+ * The reference's object: pixels that differ from a plain backdrop when the reference has
+ * one (listing photos on white), else the whole frame.
+ */
+export function objectMask(ref: WorkingImage): Uint8Array {
+  const { rgb, width: w, height: h } = ref;
+  const n = w * h;
+  const border: number[][] = [[], [], []];
+  const push = (i: number) => {
+    for (let c = 0; c < 3; c++) border[c]!.push(rgb[3 * i + c]!);
+  };
+  for (let x = 0; x < w; x++) {
+    push(x);
+    push((h - 1) * w + x);
+  }
+  for (let y = 0; y < h; y++) {
+    push(y * w);
+    push(y * w + w - 1);
+  }
+  const med = border.map((a) => a.sort((p, q) => p - q)[a.length >> 1]!);
+  let near = 0;
+  const total = border[0]!.length;
+  for (let k = 0; k < total; k++) {
+    if (Math.abs(border[0]![k]! - med[0]!) + Math.abs(border[1]![k]! - med[1]!) + Math.abs(border[2]![k]! - med[2]!) < 30) near++;
+  }
+  const mask = new Uint8Array(n);
+  if (near / total < 0.8) {
+    mask.fill(1);
+    return mask;
+  }
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const d = Math.abs(rgb[j]! - med[0]!) + Math.abs(rgb[j + 1]! - med[1]!) + Math.abs(rgb[j + 2]! - med[2]!);
+    mask[i] = d > 36 ? 1 : 0;
+  }
+  // fill: bounding rows — keep it simple with a row/column span fill so that white
+  // highlights inside the object still count as object
+  const filled = new Uint8Array(n);
+  for (let y = 0; y < h; y++) {
+    let a = -1;
+    let b = -1;
+    for (let x = 0; x < w; x++) if (mask[y * w + x]) {
+      if (a < 0) a = x;
+      b = x;
+    }
+    if (a >= 0) for (let x = a; x <= b; x++) filled[y * w + x] = 1;
+  }
+  for (let x = 0; x < w; x++) {
+    let a = -1;
+    let b = -1;
+    for (let y = 0; y < h; y++) if (mask[y * w + x]) {
+      if (a < 0) a = y;
+      b = y;
+    }
+    for (let y = 0; y < h; y++) if (filled[y * w + x] && (y < a || y > b || a < 0)) filled[y * w + x] = 0;
+  }
+  let area = 0;
+  for (let i = 0; i < n; i++) area += filled[i]!;
+  if (area < 0.01 * n) mask.fill(1);
+  else mask.set(filled);
+  return mask;
+}

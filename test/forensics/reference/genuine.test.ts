@@ -1,0 +1,59 @@
+// Genuine counterparts must not be called derived; a plain re-encode of the reference is a
+// copy; an unrelated photo gives nothing.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { genuineClaim, photoClasses, reference, runCheck } from './helpers.ts';
+
+const classes = photoClasses();
+const byName = (n: string) => classes.find((c) => c.name === n)!;
+
+test('independent photos of the same product are not derived from the listing photo', async () => {
+  for (const name of ['Alpro-Blueberry-Soyghurt', 'Arla-Sour-Cream', 'Banana']) {
+    const c = byName(name);
+    const signals = await runCheck(await genuineClaim(c.natural[1]!, name), [await reference(c.listing)]);
+    assert.ok(!signals.some((s) => s.id === 'reference.derived' || s.id === 'reuse.reference_copy'), `${name}: ${signals.map((s) => s.id)}`);
+  }
+});
+
+test('in-store photos of the same shelf taken seconds apart are not derived from each other', async () => {
+  for (const name of ['Garant-Ecological-Medium-Fat-Milk', 'Arla-Ecological-Sour-Cream']) {
+    const c = byName(name);
+    const signals = await runCheck(await genuineClaim(c.natural[2]!, name), [await reference(c.natural[0]!), await reference(c.natural[1]!, 'b.jpg')]);
+    assert.ok(!signals.some((s) => s.id === 'reference.derived' || s.id === 'reuse.reference_copy'), `${name}: ${signals.map((s) => s.id)}`);
+  }
+});
+
+test('a carton photographed in a store is reported as the same product (info)', async () => {
+  const c = byName('Tropicana-Mandarin-Morning');
+  const signals = await runCheck(await genuineClaim(c.natural[0]!, 'x'), [await reference(c.natural[1]!, 'shelf.jpg')]);
+  const s = signals.find((x) => x.id === 'reference.same_product');
+  assert.ok(s, `got ${signals.map((x) => x.id)}`);
+  assert.equal(s.verdict, 'info');
+});
+
+test('the reference re-encoded, resized and cropped is reuse.reference_copy', async () => {
+  const c = byName('Oatly-Oat-Milk');
+  const big = await sharp(readFileSync(c.listing)).resize(700, 700, { kernel: 'lanczos3' }).jpeg({ quality: 95 }).toBuffer();
+  const claims = [
+    await sharp(big).jpeg({ quality: 30 }).toBuffer(),
+    await sharp(big).extract({ left: 60, top: 40, width: 560, height: 600 }).resize(400).jpeg({ quality: 80 }).toBuffer(),
+    await sharp(big).flop().jpeg({ quality: 85 }).toBuffer(),
+  ];
+  for (const claim of claims) {
+    const signals = await runCheck(claim, [await reference(c.listing)]);
+    const copy = signals.find((s) => s.id === 'reuse.reference_copy');
+    assert.ok(copy, `got ${signals.map((s) => s.id)}`);
+    assert.equal(copy.verdict, 'suspicious');
+    assert.ok(!signals.some((s) => s.id === 'reference.derived'));
+  }
+});
+
+test('an unrelated photo gives no signal; no references gives no signal', async () => {
+  const a = byName('Alpro-Shelf-Soy-Milk');
+  const b = byName('Red-Beet');
+  assert.deepEqual(await runCheck(await genuineClaim(b.natural[0]!, 'y'), [await reference(a.listing), await reference(a.natural[0]!, 'p.jpg')]), []);
+  assert.deepEqual(await runCheck(await genuineClaim(b.natural[0]!, 'y'), []), []);
+});
