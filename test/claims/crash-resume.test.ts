@@ -64,5 +64,15 @@ test('a job whose worker process died is picked up again after its lease', async
   assert.notEqual(j.locked_by, 'doomed');
   const audit = (await api(url2, key, 'GET', `/v1/claims/${sub.body.id}/audit`)).body.entries.map((e: any) => e.toState);
   assert.deepEqual(audit, ['submitted', 'analysing', 'awaiting_merchant'], 'analysis resumed, not restarted from scratch');
+
+  // The rest of the workflow on PostgreSQL: the merchant answers, a reviewer decides.
+  const merchantKey = (await rt.service.createApiKey('t1', 'merchant', 'm1')).key;
+  const reviewerKey = (await rt.service.createApiKey('t1', 'reviewer')).key;
+  const resp = await api(url2, merchantKey, 'POST', `/v1/claims/${sub.body.id}/responses`, { text: 'packed intact' }, { 'idempotency-key': 'r1' });
+  assert.equal(resp.status, 201);
+  assert.equal((await api(url2, merchantKey, 'POST', `/v1/claims/${sub.body.id}/responses`, { text: 'packed intact' }, { 'idempotency-key': 'r1' })).body.id, resp.body.id);
+  const dec = await api(url2, reviewerKey, 'POST', `/v1/claims/${sub.body.id}/decisions`, { decision: 'reject', reason: 'photo predates delivery' });
+  assert.equal(dec.status, 201);
+  assert.equal((await api(url2, key, 'GET', `/v1/claims/${sub.body.id}`)).body.state, 'rejected');
   assert.equal((await verifyAudit(rt.store.db)).ok, true);
 });
