@@ -495,13 +495,14 @@ export class ClaimsService {
     let code = '';
     for (let i = 0; i < this.policy.moreEvidence.codeLength; i++) code += String(randomInt(10));
     const deadline = new Date(Date.now() + this.policy.moreEvidence.windowHours * 3_600_000);
-    await enqueue(tx, 'fire_deadline', { claimId: c.id, kind: 'evidence', round: c.round }, { runAt: deadline, dedupeKey: `deadline:evidence:${c.id}:${c.round}`, maxAttempts: 10 });
+    // Evidence can be requested more than once in a round (policy, then a reviewer): one job per deadline.
+    await enqueue(tx, 'fire_deadline', { claimId: c.id, kind: 'evidence', round: c.round, deadline: deadline.toISOString() }, { runAt: deadline, dedupeKey: `deadline:evidence:${c.id}:${c.round}:${deadline.getTime()}`, maxAttempts: 10 });
     return { evidence_code: code, evidence_deadline: deadline.toISOString() };
   }
 
   private async openMerchantWindow(tx: SqlQueryable, c: any): Promise<Record<string, unknown>> {
     const deadline = new Date(Date.now() + this.policy.merchantResponseWindowHours * 3_600_000);
-    await enqueue(tx, 'fire_deadline', { claimId: c.id, kind: 'merchant', round: c.round }, { runAt: deadline, dedupeKey: `deadline:merchant:${c.id}:${c.round}`, maxAttempts: 10 });
+    await enqueue(tx, 'fire_deadline', { claimId: c.id, kind: 'merchant', round: c.round, deadline: deadline.toISOString() }, { runAt: deadline, dedupeKey: `deadline:merchant:${c.id}:${c.round}:${deadline.getTime()}`, maxAttempts: 10 });
     return { merchant_deadline: deadline.toISOString() };
   }
 
@@ -730,10 +731,13 @@ export class ClaimsService {
   }
 
   private async fireDeadline(job: Job): Promise<void> {
-    const { claimId, kind, round } = job.payload as { claimId: string; kind: 'merchant' | 'evidence'; round: number };
+    const { claimId, kind, round, deadline } = job.payload as { claimId: string; kind: 'merchant' | 'evidence'; round: number; deadline?: string };
     await this.db.transaction(async (tx) => {
       const c = (await tx.query('SELECT * FROM claims WHERE id = $1 FOR UPDATE', [claimId])).rows[0];
       if (!c || c.round !== round) return;
+      // A deadline that was replaced by a later one (a new request for evidence) does nothing.
+      const current = iso(kind === 'merchant' ? c.merchant_deadline : c.evidence_deadline);
+      if (deadline && current !== new Date(deadline).toISOString()) return;
       if (kind === 'merchant' && c.state === 'awaiting_merchant') {
         await this.transition(tx, c, 'in_review', 'deadline', 'deadline.merchant_response_expired', { deadline: iso(c.merchant_deadline), firedAt: new Date().toISOString() });
       } else if (kind === 'evidence' && c.state === 'more_evidence_requested') {
