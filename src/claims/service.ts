@@ -392,7 +392,6 @@ export class ClaimsService {
       decisions: decisions.rows.map((d: any) => ({ id: d.id, decision: d.decision, reason: d.reason, actor: d.actor, createdAt: iso(d.created_at) })),
       createdAt: iso(c.created_at),
       updatedAt: iso(c.updated_at),
-      ...(p.role === 'merchant' ? {} : {}),
     };
   }
 

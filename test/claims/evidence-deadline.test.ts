@@ -32,7 +32,7 @@ test('evidence deadlines fire, also when evidence is requested again in the same
   assert.equal(asked2.state, 'more_evidence_requested');
   assert.match(asked2.evidenceRequest.code, /^\d{6}$/);
   assert.notEqual(asked2.deadlines.moreEvidence, asked.deadlines.moreEvidence);
-  void firstCode;
+  assert.ok(firstCode, 'the first request had a code too');
   await waitForState(s.url, s.keys.platform, sub.body.id, ['in_review']);
   audit = (await api(s.url, s.keys.platform, 'GET', `/v1/claims/${sub.body.id}/audit`)).body.entries;
   assert.deepEqual(audit.slice(-2).map((e: any) => e.action), ['decision.request_more_evidence', 'deadline.more_evidence_expired']);
