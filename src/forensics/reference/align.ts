@@ -29,7 +29,7 @@ export interface Alignment {
   inlierSpread: number;
 }
 
-const MAX_FEATURES = 1000;
+const MAX_FEATURES = 800;
 
 export async function detectFeatures(gray: Uint8Array, width: number, height: number, mirrored = false, maxFeatures = MAX_FEATURES): Promise<Features> {
   const cv: CV = await loadOpenCv();
@@ -197,8 +197,8 @@ export async function refineHomography(
   claimH: number,
 ): Promise<{ homography: Homography; correlation: number }> {
   const cv: CV = await loadOpenCv();
-  const k = Math.min(1, 400 / Math.max(claimW, claimH));
-  const kr = Math.min(1, 400 / Math.max(refW, refH));
+  const k = Math.min(1, 280 / Math.max(claimW, claimH));
+  const kr = Math.min(1, 280 / Math.max(refW, refH));
   const mats: CV[] = [];
   const track = <T>(m: T): T => {
     mats.push(m);
@@ -229,7 +229,7 @@ export async function refineHomography(
     const mask = track(new cv.Mat());
     const invM = track(cv.matFromArray(3, 3, cv.CV_64FC1, inv));
     cv.warpPerspective(ones, mask, invM, new cv.Size(rw, rh), cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));
-    const criteria = new cv.TermCriteria(cv.TermCriteria_COUNT + cv.TermCriteria_EPS, 60, 1e-5);
+    const criteria = new cv.TermCriteria(cv.TermCriteria_COUNT + cv.TermCriteria_EPS, 30, 1e-5);
     let correlation = 0;
     try {
       correlation = cv.findTransformECC(cf, rf, warp, cv.MOTION_HOMOGRAPHY, criteria, mask, 5);

@@ -15,9 +15,9 @@ import { workingImage, type WorkingImage } from './working.ts';
 export const CLAIM_WORKING_SIDE = 800;
 /** Small images are upscaled to this long side so that ORB finds enough corners. */
 const MIN_WORKING_SIDE = 560;
-const REF_WORKING_SIDE = 800;
+const REF_WORKING_SIDE = 640;
 /** Features per reference (the claim gets more, since it may hold the reference small). */
-const REF_FEATURES = 700;
+const REF_FEATURES = 500;
 /** At most this many candidates go through geometric alignment (best shortlist first). */
 export const MAX_ALIGNED_CANDIDATES = 24;
 
@@ -33,7 +33,7 @@ export const LIMITS = {
   /** the reference must cover this much of the claim frame… */
   minOverlapShareOfClaim: 0.12,
   /** …and this much of the reference must be visible in the claim */
-  minReferenceVisible: 0.45,
+  minReferenceVisible: 0.35,
 };
 
 export type Relation = 'derived' | 'copy' | 'same_product' | 'unrelated';
@@ -88,7 +88,7 @@ async function examine(f: ReferenceFinding, ref: WorkingImage, claim: WorkingIma
   const claimNativePx = 1 / claim.scale;
   const residual = await computeResidual(claim, ref, object, h, Math.max(1, refNativePx, claimNativePx));
   f.residual = residual;
-  f.referenceVisible = Math.min(1, residual.validArea / Math.max(1, det * ref.width * ref.height * 0.97));
+  f.referenceVisible = Math.min(1, (residual.validArea * residual.scale ** 2) / Math.max(1, det * ref.width * ref.height * 0.97));
   const changes = await findChanges(residual);
   f.changes = changes;
   const fits =
@@ -109,9 +109,10 @@ async function examine(f: ReferenceFinding, ref: WorkingImage, claim: WorkingIma
     return;
   }
   f.relation = 'derived';
-  const s = claim.scale;
-  const merged = mergeNearby(changes.regions, 0.02 * Math.max(claim.width, claim.height));
+  const merged = mergeNearby(changes.regions, 0.02 * Math.max(residual.width, residual.height));
   const maxStrength = Math.max(...merged.map((r) => r.strength));
+  // residual px → claim working px → claim full-resolution px
+  const s = claim.scale * residual.scale;
   f.regions = merged.map((r) => ({
     x: Math.round(r.x * s),
     y: Math.round(r.y * s),

@@ -13,6 +13,8 @@ import type { WorkingImage } from './working.ts';
 export interface ResidualResult {
   width: number;
   height: number;
+  /** Claim working pixels per residual pixel (the residual runs at the images' real detail). */
+  scale: number;
   /** Per-pixel residual 0–255 (0 outside the overlap). */
   residual: Uint8Array;
   /** 1 where the warped reference covers the claim (eroded). */
@@ -64,8 +66,15 @@ export async function computeResidual(
   detailPx = 1,
 ): Promise<ResidualResult> {
   const cv: CV = await loadOpenCv();
-  const W = claim.width;
-  const Hh = claim.height;
+  // When the finer of the two images carries no detail below `detailPx` (an upscaled
+  // listing photo, a shrunken claim), compare at a resolution where that detail is about
+  // 1.5 px: nothing is lost and the work drops with the square of the factor.
+  const k = Math.min(1, 1.5 / Math.max(1, detailPx));
+  const W = Math.max(16, Math.round(claim.width * k));
+  const Hh = Math.max(16, Math.round(claim.height * k));
+  const kx = W / claim.width;
+  const ky = Hh / claim.height;
+  detailPx = Math.max(1, detailPx * k);
   const mats: CV[] = [];
   const track = <T>(m: T): T => {
     mats.push(m);
@@ -74,12 +83,13 @@ export async function computeResidual(
   try {
     // Downscaling through warpPerspective aliases; pre-shrink the reference to about the
     // scale it has in the claim.
-    const s = Math.sqrt(Math.abs(H[0]! * H[4]! - H[1]! * H[3]!));
+    const s = Math.sqrt(Math.abs(H[0]! * H[4]! - H[1]! * H[3]!) * kx * ky);
     let refRgb = track(new cv.Mat(ref.height, ref.width, cv.CV_8UC3));
     refRgb.data.set(ref.rgb);
     let refObj = track(new cv.Mat(ref.height, ref.width, cv.CV_8UC1));
     refObj.data.set(refObject);
-    let h = H.slice();
+    // homography into the residual's frame
+    let h = [H[0]! * kx, H[1]! * kx, H[2]! * kx, H[3]! * ky, H[4]! * ky, H[5]! * ky, H[6]!, H[7]!, H[8]!];
     if (s < 0.7) {
       const w2 = Math.max(2, Math.round(ref.width * s));
       const h2 = Math.max(2, Math.round(ref.height * s));
@@ -110,8 +120,13 @@ export async function computeResidual(
     const objM = track(new cv.Mat());
     cv.warpPerspective(refObj, objM, M, size, cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));
 
-    const claimM = track(new cv.Mat(Hh, W, cv.CV_8UC3));
-    claimM.data.set(claim.rgb);
+    const claimFull = track(new cv.Mat(claim.height, claim.width, cv.CV_8UC3));
+    claimFull.data.set(claim.rgb);
+    let claimM = claimFull;
+    if (W !== claim.width || Hh !== claim.height) {
+      claimM = track(new cv.Mat());
+      cv.resize(claimFull, claimM, new cv.Size(W, Hh), 0, 0, cv.INTER_AREA);
+    }
     const blurC = track(new cv.Mat());
     const blurR = track(new cv.Mat());
     const ks = new cv.Size(0, 0);
@@ -165,6 +180,7 @@ export async function computeResidual(
     return {
       width: W,
       height: Hh,
+      scale: claim.width / W,
       residual,
       valid,
       object,
@@ -185,16 +201,27 @@ export async function computeResidual(
  */
 export function fitColourMatrix(R: Uint8Array, C: Uint8Array, valid: Uint8Array): number[][] {
   const n = valid.length;
-  const step = Math.max(1, Math.floor(n / 60000));
+  const step = Math.max(1, Math.floor(n / 20000));
   let rows: number[] = [];
   for (let i = 0; i < n; i += step) if (valid[i]) rows.push(i);
   let M = solveAffine(R, C, rows);
   for (let pass = 0; pass < 2 && M; pass++) {
-    const errs = rows.map((i) => colourError(R, C, i, M!));
-    const sorted = [...errs].sort((a, b) => a - b);
+    // error quantiles from a histogram (errors are integers-ish in 0…765)
+    const errs = new Float32Array(rows.length);
+    const hist = new Uint32Array(800);
+    for (let k = 0; k < rows.length; k++) {
+      const e = colourError(R, C, rows[k]!, M);
+      errs[k] = e;
+      hist[Math.min(799, Math.round(e))]++;
+    }
+    const q = (p: number) => {
+      let acc = 0;
+      for (let v = 0; v < 800; v++) if ((acc += hist[v]!) >= p * rows.length) return v;
+      return 799;
+    };
     // drop only clear outliers (edits): a plain quantile cut would, on a photo that is mostly
     // white backdrop, discard the object itself and fit the backdrop alone
-    const cut = Math.max(sorted[Math.floor(sorted.length * 0.9)]!, 4 * sorted[sorted.length >> 1]! + 15);
+    const cut = Math.max(q(0.9), 4 * q(0.5) + 15);
     rows = rows.filter((_, k) => errs[k]! <= cut);
     M = solveAffine(R, C, rows) ?? M;
   }
@@ -202,13 +229,13 @@ export function fitColourMatrix(R: Uint8Array, C: Uint8Array, valid: Uint8Array)
 }
 
 function colourError(R: Uint8Array, C: Uint8Array, i: number, M: number[][]): number {
-  let e = 0;
-  for (let c = 0; c < 3; c++) {
-    const m = M[c]!;
-    const v = m[0]! * R[3 * i]! + m[1]! * R[3 * i + 1]! + m[2]! * R[3 * i + 2]! + m[3]!;
-    e += Math.abs(v - C[3 * i + c]!);
-  }
-  return e;
+  const r = R[3 * i]!, g = R[3 * i + 1]!, b = R[3 * i + 2]!;
+  const m0 = M[0]!, m1 = M[1]!, m2 = M[2]!;
+  return (
+    Math.abs(m0[0]! * r + m0[1]! * g + m0[2]! * b + m0[3]! - C[3 * i]!) +
+    Math.abs(m1[0]! * r + m1[1]! * g + m1[2]! * b + m1[3]! - C[3 * i + 1]!) +
+    Math.abs(m2[0]! * r + m2[1]! * g + m2[2]! * b + m2[3]! - C[3 * i + 2]!)
+  );
 }
 
 function solveAffine(R: Uint8Array, C: Uint8Array, rows: number[]): number[][] | undefined {
@@ -259,13 +286,16 @@ function solve4(m: number[][], rhs: number[]): number[] | undefined {
 
 function applyColourMatrix(R: Uint8Array, M: number[][], valid: Uint8Array): void {
   const n = valid.length;
+  const [a0, a1, a2, a3] = M[0]! as [number, number, number, number];
+  const [b0, b1, b2, b3] = M[1]! as [number, number, number, number];
+  const [c0, c1, c2, c3] = M[2]! as [number, number, number, number];
+  // a Uint8ClampedArray view rounds and clamps on store
+  const out = new Uint8ClampedArray(R.buffer, R.byteOffset, R.length);
   for (let i = 0, j = 0; i < n; i++, j += 3) {
     const r = R[j]!, g = R[j + 1]!, b = R[j + 2]!;
-    for (let c = 0; c < 3; c++) {
-      const m = M[c]!;
-      const v = m[0]! * r + m[1]! * g + m[2]! * b + m[3]!;
-      R[j + c] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
-    }
+    out[j] = a0 * r + a1 * g + a2 * b + a3;
+    out[j + 1] = b0 * r + b1 * g + b2 * b + b3;
+    out[j + 2] = c0 * r + c1 * g + c2 * b + c3;
   }
 }
 

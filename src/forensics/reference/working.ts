@@ -44,6 +44,30 @@ export async function workingFromPixels(p: RawPixels, maxSide: number, minSide =
 }
 
 export async function workingImage(image: DecodedImage, maxSide: number, minSide = 0): Promise<WorkingImage> {
+  const long = Math.max(image.width, image.height);
+  if (long > 2 * maxSide && (image.format === 'jpeg' || image.format === 'webp' || image.format === 'png')) {
+    // Large photo: let libvips shrink while decoding (JPEG scales in the DCT domain), which
+    // costs a fraction of resizing the already decoded full-resolution pixels. `.rotate()`
+    // applies EXIF orientation exactly as intake did, so coordinates agree.
+    try {
+      const k = maxSide / long;
+      const width = Math.max(1, Math.round(image.width * k));
+      const height = Math.max(1, Math.round(image.height * k));
+      const buf = await sharp(image.bytes, { failOn: 'none' })
+        .rotate()
+        .toColourspace('srgb')
+        .removeAlpha()
+        .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+        .raw()
+        .toBuffer();
+      if (buf.length === width * height * 3) {
+        const rgb = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+        return { rgb, gray: luma(rgb, width * height), width, height, scale: image.width / width };
+      }
+    } catch {
+      // fall through to the decoded pixels
+    }
+  }
   return workingFromPixels(await image.rgb(), maxSide, minSide);
 }
 
