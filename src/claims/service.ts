@@ -623,7 +623,7 @@ export class ClaimsService {
     );
     const o = order.rows[0];
     const result = await pool.analyze(
-      { images, references, context: { claimId: c.id, deliveredAt: o?.delivered_at ? new Date(o.delivered_at).toISOString() : undefined, uploadedAt: new Date(c.created_at).toISOString() }, hashes: true },
+      { images, references, context: { claimId: c.id, buyerId: c.buyer_id ?? undefined, deliveredAt: o?.delivered_at ? new Date(o.delivered_at).toISOString() : undefined, uploadedAt: new Date(c.created_at).toISOString() }, hashes: true },
       this.opts.reuseFor?.(c.tenant_id),
     );
     const reports = result.reports;

@@ -38,6 +38,7 @@ async function run(task: AnalysisTask): Promise<AnalysisResult> {
   }
   const ctx: AnalysisContext = {
     claimId: task.context.claimId,
+    buyerId: task.context.buyerId,
     deliveredAt: task.context.deliveredAt ? new Date(task.context.deliveredAt) : undefined,
     uploadedAt: task.context.uploadedAt ? new Date(task.context.uploadedAt) : undefined,
     references,

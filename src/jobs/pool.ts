@@ -10,7 +10,7 @@ export interface AnalysisTask {
   id: number;
   images: { file: string; bytes: Uint8Array; contentType?: string }[];
   references: { id: string; kind: ReferenceMedia['kind']; filename?: string; bytes: Uint8Array }[];
-  context: { claimId?: string; deliveredAt?: string; uploadedAt?: string };
+  context: { claimId?: string; buyerId?: string; deliveredAt?: string; uploadedAt?: string };
   /** Whether a reuse lookup is available (answered by the main thread). */
   reuse: boolean;
   /** Also return the PDQ hash of every image and reference. */

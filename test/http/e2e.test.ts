@@ -173,6 +173,9 @@ test('a photo already used in an earlier claim is found through the reuse index'
   const c = await waitForState(s.url, s.keys.platform, second.body.id, ['awaiting_merchant', 'approved', 'more_evidence_requested']);
   const ids = c.analysis.images[0].signals.map((x: any) => x.id);
   assert.ok(ids.includes('reuse.seen_before'), `signals: ${ids.join(', ')}`);
+  // The analysis context carries the claim's buyer, so the earlier claim is told apart as another buyer's.
+  const seen = c.analysis.images[0].signals.find((x: any) => x.id === 'reuse.seen_before');
+  assert.equal(seen.evidence.buyer, 'other_buyer');
   assert.notEqual(c.state, 'approved');
   // Another tenant's claims never match: its lookup sees its own hashes only.
   const rows = (await s.rt.store.db.query(`SELECT DISTINCT tenant_id FROM reuse_hashes`)).rows.map((r: any) => r.tenant_id);

@@ -5,7 +5,8 @@
 // same buyer may legitimately resubmit a photo of the same parcel, and PDQ can match two
 // genuinely different photos of a near-identical scene.
 
-import { DIHEDRAL_NAMES, pdqHashImage } from '../pdq/index.ts';
+import { DIHEDRAL_NAMES } from '../pdq/index.ts';
+import { reuseQueryHashes, variantOfQuery } from '../reuse/query-hashes.ts';
 import { round, signal } from '../signal.ts';
 import type { AnalysisContext, DecodedImage, Detector, LocalizedText, ReuseMatch, Signal } from '../types.ts';
 
@@ -14,20 +15,25 @@ export const DEFAULT_MIN_QUALITY = 50;
 /** Matches listed in a signal's evidence (closest first). */
 const MAX_LISTED = 10;
 
-const VARIANT_ZH: Record<string, string> = {
-  original: '原图',
-  rotate90: '旋转 90°',
-  rotate180: '旋转 180°',
-  rotate270: '旋转 270°',
-  flipX: '水平镜像',
-  flipY: '垂直镜像',
-  flipPlus1: '沿主对角线镜像',
-  flipMinus1: '沿副对角线镜像',
+/**
+ * What a match on query variant v means: the stored photo looks like this photo turned by
+ * dihedral transform v (reference order and geometry, see pdq/hash.ts transformLuma; e.g.
+ * rotate90 turns anticlockwise: a copy turned 90° clockwise matches on rotate90).
+ */
+const VARIANT_TEXT: Record<string, LocalizedText> = {
+  original: { en: 'as is', zh: '原样' },
+  rotate90: { en: 'this photo turned 90° anticlockwise', zh: '本图逆时针旋转 90° 后比对' },
+  rotate180: { en: 'this photo turned 180°', zh: '本图旋转 180° 后比对' },
+  rotate270: { en: 'this photo turned 90° clockwise', zh: '本图顺时针旋转 90° 后比对' },
+  flipX: { en: 'this photo mirrored top to bottom', zh: '本图上下镜像后比对' },
+  flipY: { en: 'this photo mirrored left to right', zh: '本图左右镜像后比对' },
+  flipPlus1: { en: 'this photo mirrored across its main diagonal', zh: '本图沿主对角线镜像后比对' },
+  flipMinus1: { en: 'this photo mirrored across its anti-diagonal', zh: '本图沿副对角线镜像后比对' },
 };
 
 function variantText(v: number): LocalizedText {
   const name = DIHEDRAL_NAMES[v] ?? `variant ${v}`;
-  return { en: v === 0 ? 'as is' : name, zh: v === 0 ? '原样' : VARIANT_ZH[name] ?? name };
+  return VARIANT_TEXT[name] ?? { en: name, zh: name };
 }
 
 type BuyerRelation = 'same_buyer' | 'other_buyer' | 'unknown';
@@ -151,11 +157,13 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
 
 export const reuseDetector: Detector = {
   id: 'reuse',
-  version: '1.0.0',
+  version: '1.1.0',
   async run(image: DecodedImage, ctx: AnalysisContext): Promise<Signal[]> {
     const reuse = ctx.reuse;
     if (!reuse) return [];
-    const pdq = await pdqHashImage(image, { dihedral: true });
+    // The 8 orientations re-hashed from the pixels (see reuse/query-hashes.ts): a rotated or
+    // mirrored copy of a small photo is 28–50 bits off with the reference's DCT variants.
+    const pdq = await reuseQueryHashes(image, 'rehashed');
     const minQuality = reuse.minQuality ?? DEFAULT_MIN_QUALITY;
     if (pdq.quality < minQuality) {
       return [
@@ -176,8 +184,8 @@ export const reuseDetector: Detector = {
         ),
       ];
     }
-    const variants = pdq.dihedral ?? [pdq.hash];
-    const matches = await reuse.lookup(variants, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE);
+    const found = await reuse.lookup(pdq.queries, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE);
+    const matches = found.map((m) => ({ ...m, variant: variantOfQuery(pdq, m.variant) }));
     return reuseSignals(ctx, pdq.hash, round(pdq.quality, 0), matches);
   },
 };

@@ -5,7 +5,8 @@ import { readdirSync } from 'node:fs';
 import { reuseDetector } from '../../../src/forensics/detectors/reuse.ts';
 import { DETECTORS } from '../../../src/forensics/registry.ts';
 import { intakeImage } from '../../../src/forensics/intake.ts';
-import { pdqHashImage } from '../../../src/forensics/pdq/index.ts';
+import { hammingDistance, pdqHashImage } from '../../../src/forensics/pdq/index.ts';
+import { reuseQueryHashes } from '../../../src/forensics/reuse/query-hashes.ts';
 import { MemoryReuseLookup } from '../../../src/forensics/reuse/memory-lookup.ts';
 import type { AnalysisContext, DecodedImage, ReferenceMedia, Signal } from '../../../src/forensics/types.ts';
 import { readShared, sharedPath } from '../../helpers/shared.ts';
@@ -109,4 +110,51 @@ test('an unrelated photo gives no signal; no index gives none; a flat picture is
 
 test('the reuse detector is registered', () => {
   assert.ok(DETECTORS.includes(reuseDetector));
+});
+
+// Small (198 px) listing photos whose turned/mirrored copies the reference's DCT variants
+// miss (36 bits; measured) while the re-hashed orientations find them within a few bits.
+test('a 90°-rotated and a mirrored copy of a small real photo are found (re-hashed orientations)', async () => {
+  const cases = [
+    { file: 'Satsumas.jpg', turn: (s: ReturnType<typeof sharp>) => s.rotate(90), variantName: 'rotate90', text: /90° anticlockwise/ },
+    { file: 'Cantaloupe.jpg', turn: (s: ReturnType<typeof sharp>) => s.flop(), variantName: 'flipY', text: /mirrored left to right/ },
+  ];
+  for (const c of cases) {
+    const original = readShared('photos', 'listing', c.file);
+    const earlier = await hashOf(original);
+    const reuse = new MemoryReuseLookup();
+    reuse.add(earlier.hash, { type: 'claim', id: 'claim-first', buyerId: 'buyer-a' }, earlier.quality);
+    const copy = await image(await c.turn(sharp(original)).jpeg({ quality: 90 }).toBuffer());
+    // the reference's DCT variants of the copy are too far: the case this test is about
+    const dct = await reuseQueryHashes(copy, 'dct');
+    assert.ok(Math.min(...dct.queries.map((h) => hammingDistance(h, earlier.hash))) > 31, `${c.file}: DCT variants already match`);
+    const signals = await reuseDetector.run(copy, { reuse, claimId: 'claim-second', buyerId: 'buyer-b' });
+    const s = byId(signals, 'reuse.seen_before');
+    assert.ok(s, `${c.file}: ${JSON.stringify(signals)}`);
+    const m = (s.evidence.matches as any[])[0];
+    assert.equal(m.ownerId, 'claim-first');
+    assert.equal(m.variantName, c.variantName);
+    assert.ok(m.distance <= 10, `${c.file}: distance ${m.distance}`);
+    assert.match(s.summary.en, c.text);
+  }
+});
+
+test('reuse query hashes: the re-hashed original is the exchange hash; an EXIF-rotated file matches itself at 0', async () => {
+  const bytes = readShared('photos', 'listing', 'Banana.jpg');
+  const plain = await image(bytes);
+  const q = await reuseQueryHashes(plain);
+  assert.equal(q.queries.length, 8);
+  assert.equal(q.queries[0], (await hashOf(bytes)).hash);
+  // the same pixels stored turned, with EXIF orientation 6 telling the viewer to turn them back
+  const stored = await sharp(bytes).rotate(270).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+  const exif = await image(stored);
+  assert.equal(exif.orientation, 6);
+  const qe = await reuseQueryHashes(exif);
+  const exchange = (await hashOf(stored)).hash;
+  assert.equal(qe.hash, exchange);
+  const reuse = new MemoryReuseLookup();
+  reuse.add(exchange, { type: 'claim', id: 'claim-exif' }, qe.quality);
+  const s = byId(await reuseDetector.run(exif, { reuse, claimId: 'claim-new' }), 'reuse.seen_before')!;
+  assert.equal((s.evidence.matches as any[])[0].distance, 0);
+  assert.equal((s.evidence.matches as any[])[0].variant, 0);
 });
