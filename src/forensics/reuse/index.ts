@@ -31,8 +31,9 @@
 //   larger than a scan is slow, so the index scans linearly instead (still exact).
 //
 // Cost for D = 31 (r = 3): per query hash and slot 1 + 16 + 120 + 560 = 697 buckets; inside
-// the 560 buckets with k = 3 only an exact low match counts (binary search), the others are
-// scanned with a 64 K popcount table. Random hashes collide with a 32-bit slot within 3 bits
+// the 560 buckets with k = 3 only an exact low match counts (interpolation lookup), in the
+// 120 with k = 2 the 17 values within one bit (one block scan + 4 lookups, see probeSlot),
+// the 17 others are scanned. Random hashes collide with a 32-bit slot within 3 bits
 // with probability 5489 / 2³², so at 10 M hashes about 100 candidates per query hash need
 // the full verification.
 
@@ -119,7 +120,6 @@ export class ReuseIndex {
   private nextId = 0;
   private readonly scratchStarts = new Int32Array(VOLUME_16[MAX_RADIUS]!);
   private readonly scratchEnds = new Int32Array(VOLUME_16[MAX_RADIUS]!);
-  private readonly hits: number[] = [];
   private readonly fixedDeltaLimit: number | undefined;
   private readonly fixedCompactLimit: number | undefined;
 
@@ -443,12 +443,12 @@ export class ReuseIndex {
 
   /** Multi-index probe of the postings for query variant v (see the exactness note above). */
   private probe(q: Query, v: number, radius: number, best: Map<number, number>): void {
-    const hits = this.hits;
-    hits.length = 0;
+    let nh = 0;
     for (let s = 0; s < SLOTS; s++) {
-      probeSlot(this.offsets[s]!, this.lows[s]!, this.prow[s]!, q.words[v * HASH_WORDS + s]!, radius, this.scratchStarts, this.scratchEnds, hits);
+      nh = probeSlot(this.offsets[s]!, this.lows[s]!, this.prow[s]!, q.words[v * HASH_WORDS + s]!, radius, this.scratchStarts, this.scratchEnds, nh);
     }
-    for (let i = 0; i < hits.length; i++) this.verify(hits[i]!, q, v, best);
+    const hits = hitBuf;
+    for (let i = 0; i < nh; i++) this.verify(hits[i]!, q, v, best);
   }
 
   private verify(row: number, q: Query, v: number, best: Map<number, number>): void {
@@ -485,14 +485,54 @@ export class ReuseIndex {
 }
 
 /**
- * Collects into `hits` the rows of every posting of one slot whose 32-bit slot value lies
- * within `radius` bits of `word`. Written as passes so that the CPU overlaps the cache
- * misses: first the bounds of every bucket (independent loads), then the filtering.
- * Inside a bucket the low 16 bits are sorted and close to uniform, so an exact value is
- * found by interpolation plus a short walk (one cache line, usually).
+ * Candidate rows found by the probes of one query hash. Module-level scratch (searches are
+ * synchronous, so never shared by two at once); a typed buffer instead of a JS array keeps
+ * the hot loops free of array growth checks and boxed numbers. Grown on demand.
  */
+let hitBuf: Int32Array = new Int32Array(1 << 14);
+
+function growHits(): Int32Array {
+  const bigger = new Int32Array(hitBuf.length * 2);
+  bigger.set(hitBuf);
+  hitBuf = bigger;
+  return hitBuf;
+}
+
+/** The one-bit neighbours of the query's low bits below this bit are found by scanning one block. */
+const BLOCK_BITS = 12;
+
+/** First position in lows[st, end) whose value is ≥ t (end if none): interpolation, then a short walk. */
+function lowerBound(lows: Uint16Array, st: number, end: number, t: number): number {
+  let p = (st + ((end - st) * t) / BUCKETS) | 0; // < end, since t < BUCKETS
+  if (lows[p]! < t) {
+    do p++;
+    while (p < end && lows[p]! < t);
+  } else {
+    while (p > st && lows[p - 1]! >= t) p--;
+  }
+  return p;
+}
+
 let touchSink = 0;
 
+/**
+ * Appends to hitBuf (from position nh; returns the new count) the rows of every posting of
+ * one slot whose 32-bit slot value lies within `radius` bits of `word`. Written as passes so
+ * that the CPU overlaps the cache misses: first the bounds of every bucket (independent
+ * loads), then a branch-free pass touching every line the filter will read, then the
+ * filtering. Inside a bucket the low 16 bits are sorted and close to uniform, so a value is
+ * found by interpolation plus a short walk (one cache line, usually).
+ *
+ * Filtering a bucket whose high bits differ in k bits keeps the postings whose low bits are
+ * within allow = radius − k bits of the query's low bits qlo:
+ *   allow = 0: the run equal to qlo;
+ *   allow = 1 in a large bucket: the values within one bit of qlo are qlo itself, qlo with a
+ *     bit < BLOCK_BITS flipped — all inside qlo's aligned block of 2^BLOCK_BITS values, which
+ *     is scanned (≈ 2 % of the bucket) — and qlo with a bit ≥ BLOCK_BITS flipped, each looked
+ *     up exactly; together every value within one bit, nothing missed;
+ *   otherwise the whole bucket is scanned with an exact popcount test (bit tricks for 1 and
+ *   2: x & (x − 1) clears the lowest set bit).
+ */
 function probeSlot(
   offsets: Uint32Array,
   lows: Uint16Array,
@@ -501,21 +541,27 @@ function probeSlot(
   radius: number,
   starts: Int32Array,
   ends: Int32Array,
-  hits: number[],
-): void {
-  if (lows.length === 0) return;
+  nh: number,
+): number {
+  if (lows.length === 0) return nh;
   const qhi = word >>> 16;
   const qlo = word & 0xffff;
   let n = 0;
+  let room = 0; // most postings the filter below can append
   for (let k = 0; k <= radius; k++) {
     const masks = MASKS_BY_WEIGHT[k]!;
     for (let mi = 0; mi < masks.length; mi++) {
       const b = qhi ^ masks[mi]!;
-      starts[n] = offsets[b]!;
-      ends[n] = offsets[b + 1]!;
+      const st = offsets[b]!;
+      const end = offsets[b + 1]!;
+      starts[n] = st;
+      ends[n] = end;
+      room += end - st;
       n++;
     }
   }
+  let hits = hitBuf;
+  while (nh + room > hits.length) hits = growHits();
   // Touch every cache line the filtering below will read, in a branch-free loop whose
   // loads do not depend on each other, so that the misses overlap instead of queueing.
   let touched = 0;
@@ -530,6 +576,9 @@ function probeSlot(
     for (let p = starts[i]! + 32, end = ends[i]!; p < end; p += 32) touched += lows[p]!;
   }
   touchSink ^= touched;
+  const blockMask = (1 << BLOCK_BITS) - 1;
+  const blockLo = qlo & ~blockMask;
+  const blockHi = qlo | blockMask;
   let j = 0;
   for (let k = 0; k <= radius; k++) {
     const count = MASKS_BY_WEIGHT[k]!.length;
@@ -537,26 +586,35 @@ function probeSlot(
     for (let c = 0; c < count; c++, j++) {
       const st = starts[j]!;
       const end = ends[j]!;
-      const len = end - st;
-      if (len === 0) continue;
-      if (allow === 0 || (allow === 1 && len > LOOKUP_MIN)) {
-        // exact low bits (and, for allow = 1 in a large bucket, each one-bit neighbour)
-        for (let bit = 0; bit <= (allow === 0 ? 0 : 16); bit++) {
-          const t = bit === 0 ? qlo : qlo ^ (1 << (bit - 1));
-          let p = st + ((len * t) / BUCKETS) | 0;
-          if (lows[p]! < t) {
-            do p++;
-            while (p < end && lows[p]! < t);
-          } else {
-            while (p > st && lows[p - 1]! >= t) p--;
-          }
-          for (; p < end && lows[p] === t; p++) hits.push(prow[p]!);
+      if (end === st) continue;
+      if (allow === 0) {
+        for (let p = lowerBound(lows, st, end, qlo); p < end && lows[p] === qlo; p++) hits[nh++] = prow[p]!;
+      } else if (allow === 1 && end - st > LOOKUP_MIN) {
+        for (let p = lowerBound(lows, st, end, blockLo); p < end && lows[p]! <= blockHi; p++) {
+          const x = lows[p]! ^ qlo;
+          if ((x & (x - 1)) === 0) hits[nh++] = prow[p]!;
+        }
+        for (let bit = BLOCK_BITS; bit < 16; bit++) {
+          const t = qlo ^ (1 << bit);
+          for (let p = lowerBound(lows, st, end, t); p < end && lows[p] === t; p++) hits[nh++] = prow[p]!;
+        }
+      } else if (allow === 1) {
+        for (let i = st; i < end; i++) {
+          const x = lows[i]! ^ qlo;
+          if ((x & (x - 1)) === 0) hits[nh++] = prow[i]!;
+        }
+      } else if (allow === 2) {
+        for (let i = st; i < end; i++) {
+          let x = lows[i]! ^ qlo;
+          x &= x - 1;
+          if ((x & (x - 1)) === 0) hits[nh++] = prow[i]!;
         }
       } else {
-        for (let i = st; i < end; i++) if (POP16[lows[i]! ^ qlo]! <= allow) hits.push(prow[i]!);
+        for (let i = st; i < end; i++) if (POP16[lows[i]! ^ qlo]! <= allow) hits[nh++] = prow[i]!;
       }
     }
   }
+  return nh;
 }
 
 /**

@@ -182,3 +182,52 @@ test('memory beyond the hashes stays under 64 bytes per hash for a bulk-built in
   const perHash = (mem.overheadBytes - 8 * 65537 * 4) / n;
   assert.ok(perHash <= 64, `overhead ${perHash} B/hash`);
 });
+
+// With 20 000 random hashes every bucket holds less than one posting, so the paths for large
+// buckets (the block scan and one-bit lookups, taken above 48 postings) would go untested.
+// Here each slot's high 16 bits take only 8 values per query (buckets of hundreds), and the
+// planted neighbours are at distance exactly 31 or 32 with one slot within 3 bits (k of them
+// in the high half, 3 − k in the low half, anywhere — both sides of the block boundary) and
+// 4 bits (or 5) in each other slot, so that the one close slot alone decides whether a
+// neighbour is found.
+test('search equals a linear scan when buckets are large (crowded high bits, one close slot)', () => {
+  const next = rng(424242);
+  const queries = Array.from({ length: 8 }, () => randomWords(next));
+  const all: Uint32Array[] = [];
+  for (let i = 0; i < 24_000; i++) {
+    const w = randomWords(next);
+    const q = queries[i % queries.length]!;
+    for (let s = 0; s < HASH_WORDS; s++) w[s] = ((((q[s]! >>> 16) ^ (next() & 0x7)) << 16) | (w[s]! & 0xffff)) >>> 0;
+    all.push(w);
+  }
+  const flipIn = (w: Uint32Array, s: number, count: number, from: number, span: number) => {
+    const bits = new Set<number>();
+    while (bits.size < count) bits.add(from + (next() % span));
+    for (const b of bits) w[s]! ^= 1 << b;
+  };
+  const planted: number[] = [];
+  for (let i = 0; i < 4_000; i++) {
+    const q = queries[i % queries.length]!;
+    const w = q.slice();
+    const s = next() & 7;
+    const k = next() % 4;
+    flipIn(w, s, k, 16, 3); // high-half flips among the crowded bits: a large bucket
+    flipIn(w, s, 3 - k, 0, 16);
+    const far = i % 5 === 4; // every fifth at distance 32: must not be found at 31
+    for (let o = 0; o < HASH_WORDS; o++) if (o !== s) flipIn(w, o, far && o === (s + 1) % 8 ? 5 : 4, 0, 32);
+    planted.push(all.length);
+    all.push(w);
+  }
+  const idx = ReuseIndex.fromWords(Uint32Array.from(all.flatMap((w) => [...w])));
+  const live = new Map(all.map((w, i) => [i, w] as const));
+  let found = 0;
+  for (const d of [23, 31, 39]) {
+    for (let v = 0; v < queries.length; v += 4) {
+      const qs = queries.slice(v, v + 4);
+      const got = idx.search(qs, d);
+      assert.deepEqual(got, bruteForce(live, qs, d), `max distance ${d}, queries ${v}..`);
+      if (d === 31) found += got.filter((m) => planted.includes(m.id)).length;
+    }
+  }
+  assert.equal(found, 3_200, 'every planted neighbour at distance 31 is found, none at 32');
+});
