@@ -5,19 +5,30 @@
 // second, p99 submission latency, and checks that every 202 is a claim row in the database
 // (submit_lost). Baseline measured in the same run: GET /healthz on the same server, and
 // the intake (sniff + full decode) of the same photo alone.
+//
+// Runs: (1) `serve` as configured — PGlite, analysis running in-process: submit_per_s,
+// submit_p99_ms; (2) API only on PGlite; (3) API only on PostgreSQL 127.0.0.1 (one
+// process); (4) PostgreSQL with SUBMIT_BENCH_PROCESSES (default 2) API processes (this file
+// started again as children, autocannon spreading connections over them). submit_lost sums
+// every run. SUBMIT_BENCH_GROUP_COMMIT=0 turns group commit off (for comparison).
 
-import { rmSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { startRuntime } from '../src/http/runtime.ts';
+import { ClaimsService } from '../src/claims/service.ts';
+import { openStore } from '../src/store/index.ts';
 import { median, photo12mp } from './photos.ts';
 
 const DURATION_S = Number(process.env.SUBMIT_BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.SUBMIT_BENCH_CONNECTIONS ?? 16);
+const PROCESSES = Number(process.env.SUBMIT_BENCH_PROCESSES ?? 2);
+const GROUP_COMMIT = process.env.SUBMIT_BENCH_GROUP_COMMIT !== '0';
+const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A ~300 KB JPEG: the 12 MP phone-like photo scaled to 1600×1200. */
 async function photo300k(): Promise<Buffer> {
@@ -48,20 +59,24 @@ export default async function (): Promise<Record<string, number>> {
   const photo = await photo300k();
   const withWorkers = await measure(photo, 'serve');
   const apiOnly = await measure(photo, 'api');
-  const pgOnly = await measure(photo, 'pg').catch((e) => {
+  const skipped = (e: unknown) => {
     console.log(`PostgreSQL run skipped: ${(e as Error).message}`);
     return undefined;
-  });
+  };
+  const pgOnly = await measure(photo, 'pg').catch(skipped);
+  const pgMulti = PROCESSES > 1 ? await measureProcesses(photo, PROCESSES).catch(skipped) : undefined;
   return {
-    ...(pgOnly ? { submit_pg_api_only_per_s: pgOnly.submit_per_s!, submit_pg_api_only_p99_ms: pgOnly.submit_p99_ms!, } : {}),
+    ...(pgOnly ? { submit_pg_api_only_per_s: pgOnly.submit_per_s!, submit_pg_api_only_p99_ms: pgOnly.submit_p99_ms! } : {}),
+    ...(pgMulti ? { submit_pg_processes_per_s: pgMulti.submit_per_s!, submit_pg_processes_p99_ms: pgMulti.submit_p99_ms! } : {}),
     submit_per_s: withWorkers.submit_per_s!,
     submit_p99_ms: withWorkers.submit_p99_ms!,
-    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost! + (pgOnly?.submit_lost ?? 0),
-    submit_errors: withWorkers.submit_errors! + apiOnly.submit_errors! + (pgOnly?.submit_errors ?? 0),
+    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost! + (pgOnly?.submit_lost ?? 0) + (pgMulti?.submit_lost ?? 0),
+    submit_errors: withWorkers.submit_errors! + apiOnly.submit_errors! + (pgOnly?.submit_errors ?? 0) + (pgMulti?.submit_errors ?? 0),
     submit_api_only_per_s: apiOnly.submit_per_s!,
     submit_api_only_p99_ms: apiOnly.submit_p99_ms!,
     submit_intake_ms: withWorkers.submit_intake_ms!,
     submit_healthz_per_s: withWorkers.submit_healthz_per_s!,
+    submit_per_healthz: withWorkers.submit_per_healthz!,
   };
 }
 
@@ -73,10 +88,10 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
   const schema = `bench_submit_${process.pid}`;
   const rt = await startRuntime(
     mode === 'serve'
-      ? { dataDir }
+      ? { dataDir, groupCommit: GROUP_COMMIT }
       : mode === 'api'
-        ? { dataDir, runJobs: false, poolSize: 0 }
-        : { dataDir, runJobs: false, poolSize: 0, databaseUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', schema },
+        ? { dataDir, runJobs: false, poolSize: 0, groupCommit: GROUP_COMMIT }
+        : { dataDir, runJobs: false, poolSize: 0, databaseUrl: PG_URL, schema, groupCommit: GROUP_COMMIT },
   );
   try {
     const url = await rt.listen(0);
@@ -127,8 +142,9 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const p99 = r.latency.p99;
     const lost = accepted - found;
     const analysed = (await rt.store.db.query(`SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim' AND state = 'done'`)).rows[0].n;
+    const groups = (rt.app as any).submitBatcher?.stats as { batches: number; claims: number } | undefined;
     console.log(
-      `[${workers ? `serve as configured: ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
+      `[${workers ? `default = serve as configured (PGlite): ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}; group commit ${groups ? `on, ${(groups.claims / Math.max(1, groups.batches)).toFixed(1)} claims per transaction` : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
     );
     console.log(
       `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); analysed meanwhile ${analysed}`,
@@ -143,10 +159,98 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       submit_errors: other,
       submit_intake_ms: Math.round(intakeMs * 10) / 10,
       submit_healthz_per_s: Math.round(health.requests.average),
+      submit_per_healthz: Math.round((perS / health.requests.average) * 1000) / 1000,
     };
   } finally {
     if (mode === 'pg') await rt.store.db.exec(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+
     await rt.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * PostgreSQL with several API processes: this file started again as children
+ * (SUBMIT_BENCH_CHILD), each an API-only runtime on the same schema and blob folder,
+ * autocannon spreading its connections over their URLs (as a load balancer would).
+ */
+async function measureProcesses(photo: Buffer, n: number): Promise<Record<string, number>> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'claimlens-bench-'));
+  const schema = `bench_submit_multi_${process.pid}`;
+  const store = await openStore({ dataDir, databaseUrl: PG_URL, schema });
+  const children: ChildProcess[] = [];
+  try {
+    const service = new ClaimsService(store, {});
+    const key = (await service.createApiKey('bench', 'platform')).key;
+    const p = (await service.authenticate(key))!;
+    await store.db.transaction((tx) => service.createOrder(tx, p, { id: 'o-bench', buyerId: 'b', merchantId: 'm', sku: 'S', amount: 1000, currency: 'CNY' } as any, []));
+    const urls = await Promise.all(
+      Array.from({ length: n }, () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+            env: { ...process.env, SUBMIT_BENCH_CHILD: '1', SUBMIT_BENCH_DATA: dataDir, SUBMIT_BENCH_SCHEMA: schema },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          children.push(child);
+          let out = '';
+          child.stdout!.on('data', (d) => {
+            out += d;
+            const m = /^listening (\S+)$/m.exec(out);
+            if (m) resolve(m[1]!);
+          });
+          child.on('exit', (code) => reject(new Error(`API process exited (${code})`)));
+        }),
+      ),
+    );
+    const boundary = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
+    const body = multipartBody(boundary, { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 }, photo);
+    const health = await run({ url: urls.map((u) => `${u}/healthz`) as any, connections: CONNECTIONS, duration: 3 });
+    const acceptedIds: string[] = [];
+    const r = await run({
+      url: urls.map((u) => `${u}/v1/claims`) as any,
+      connections: CONNECTIONS,
+      duration: DURATION_S,
+      requests: [
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+          body,
+          onResponse: (status: number, resBody: string) => {
+            if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
+          },
+        } as any,
+      ],
+    });
+    const found = (await store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
+    const perS = acceptedIds.length / DURATION_S;
+    const other = r.non2xx + r.errors + r.timeouts;
+    console.log(`[PostgreSQL 127.0.0.1, ${n} API processes, group commit ${GROUP_COMMIT ? 'on' : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s`);
+    console.log(`submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; other responses/errors ${other}; of the ${acceptedIds.length} accepted ids ${found} found (lost ${acceptedIds.length - found})`);
+    console.log(`baseline: GET /healthz over the ${n} processes ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`);
+    return { submit_per_s: Math.round(perS), submit_p99_ms: r.latency.p99, submit_lost: acceptedIds.length - found, submit_errors: other };
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((res) => c.once('exit', res)))));
+    await store.db.exec(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.env.SUBMIT_BENCH_CHILD) {
+  // One API process of measureProcesses.
+  const rt = await startRuntime({
+    dataDir: process.env.SUBMIT_BENCH_DATA!,
+    databaseUrl: PG_URL,
+    schema: process.env.SUBMIT_BENCH_SCHEMA,
+    runJobs: false,
+    poolSize: 0,
+    intakeThreads: 1,
+    groupCommit: GROUP_COMMIT,
+  });
+  const url = await rt.listen(0);
+  process.stdout.write(`listening ${url}\n`);
+  process.on('SIGTERM', () => {
+    void rt.close().finally(() => process.exit(0));
+  });
 }

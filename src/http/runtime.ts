@@ -23,6 +23,8 @@ export interface RuntimeOptions extends StoreSettings {
   adminToken?: string;
   logger?: boolean;
   service?: Partial<ServiceOptions>;
+  /** Group commit of claim submissions (default true; see src/claims/submit-batch.ts). */
+  groupCommit?: boolean;
 }
 
 export interface Runtime {
@@ -61,6 +63,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     adminToken: o.adminToken,
     logger: o.logger,
     intake: intakePool ? (bytes, opts) => intakePool.intake(bytes, opts) : undefined,
+    groupCommit: o.groupCommit,
   });
   let closed = false;
   return {
