@@ -50,11 +50,18 @@ export async function applyTransform(img: Rgb, mask: Uint8Array, name: Transform
   let colour = false;
   let frame = false;
   const crop = (f: number) => {
-    // remove up to f of each dimension, split between the two sides at random
-    const cw = Math.round(w * (1 - f * rng.range(0.6, 1)));
-    const ch = Math.round(h * (1 - f * rng.range(0.6, 1)));
-    const ox = Math.round((w - cw) * rng.next());
-    const oy = Math.round((h - ch) * rng.next());
+    // remove up to f of each dimension, split between the two sides at random, but keep the
+    // damage in the picture: a forger crops to show it, not to cut it off
+    const cw = Math.round(W * (1 - f * rng.range(0.6, 1)));
+    const ch = Math.round(H * (1 - f * rng.range(0.6, 1)));
+    const b = maskBox(mask, w, h, M);
+    const pick = (lo: number, hi: number, span: number) => {
+      const a = Math.max(0, lo);
+      const z = Math.min(span, hi);
+      return a <= z ? Math.round(a + (z - a) * rng.next()) : Math.round(span * rng.next());
+    };
+    const ox = b ? pick(b.x1 - cw + 2, b.x0 - 2, W - cw) : Math.round((W - cw) * rng.next());
+    const oy = b ? pick(b.y1 - ch + 2, b.y0 - 2, H - ch) : Math.round((H - ch) * rng.next());
     M = mul([1, 0, -ox, 0, 1, -oy, 0, 0, 1], M);
     W = cw;
     H = ch;
@@ -108,6 +115,22 @@ export async function applyTransform(img: Rgb, mask: Uint8Array, name: Transform
   if (frame) ({ image: out, mask: outMask } = await screenshotFrame(out, outMask, rng));
   const bytes = await sharp(out.data, { raw: { width: out.width, height: out.height, channels: 3 } }).jpeg({ quality }).toBuffer();
   return { bytes, mask: outMask, width: out.width, height: out.height };
+}
+
+/** Bounding box of the mask after the geometry so far (undefined when the mask is empty). */
+function maskBox(mask: Uint8Array, w: number, h: number, M: M3): { x0: number; y0: number; x1: number; y1: number } | undefined {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    if (!mask[y * w + x]) continue;
+    const d = M[6]! * x + M[7]! * y + M[8]!;
+    const u = (M[0]! * x + M[1]! * y + M[2]!) / d;
+    const v = (M[3]! * x + M[4]! * y + M[5]!) / d;
+    if (u < x0) x0 = u;
+    if (u > x1) x1 = u;
+    if (v < y0) y0 = v;
+    if (v > y1) y1 = v;
+  }
+  return x1 >= x0 ? { x0, y0, x1, y1 } : undefined;
 }
 
 async function perspectiveMatrix(src: number[][], dst: number[][]): Promise<M3> {

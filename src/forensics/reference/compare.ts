@@ -49,6 +49,8 @@ export interface ReferenceFinding {
   /** Regions in the claim's full-resolution oriented pixels. */
   regions: { x: number; y: number; width: number; height: number; score: number }[];
   claimScale: number;
+  /** Set when examining this reference failed. */
+  error?: string;
 }
 
 export interface CompareResult {
@@ -68,7 +70,15 @@ export async function compareWithReferences(image: DecodedImage, references: rea
     const finding: ReferenceFinding = { reference: entry.reference, relation: 'unrelated', shortlist: entry, regions: [], claimScale: claim.scale };
     findings.push(finding);
     if (rank >= MAX_ALIGNED_CANDIDATES) continue;
-    await examine(finding, entry.working, claim, claimFeatures, claimMirrored);
+    try {
+      await examine(finding, entry.working, claim, claimFeatures, claimMirrored);
+    } catch (e) {
+      // one odd reference (degenerate geometry, an OpenCV assertion) must not sink the check
+      // against the others; it simply counts as unrelated, and the reason is kept
+      finding.relation = 'unrelated';
+      finding.regions = [];
+      finding.error = e instanceof Error ? e.message : typeof e === 'number' ? `OpenCV exception ${e}` : String(e);
+    }
   }
   return { findings, claim };
 }

@@ -409,7 +409,7 @@ export function fitToneCurve(R: Uint8Array, C: Uint8Array, valid: Uint8Array, c:
  */
 export async function findChanges(r: ResidualResult, opts: { floor?: number; minAreaShare?: number } = {}): Promise<ChangeAnalysis> {
   const cv: CV = await loadOpenCv();
-  const floor = opts.floor ?? 26;
+  const floor = opts.floor ?? 22;
   const threshold = Math.max(floor, 5 * r.p75);
   const low = Math.max(floor * 0.6, 3 * r.p75);
   const n = r.width * r.height;
@@ -450,7 +450,7 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
       }
     }
     const base = Math.max(r.objectArea, 0.05 * r.validArea, 1);
-    const minArea = Math.max(24, (opts.minAreaShare ?? 0.0015) * base);
+    const minArea = Math.max(24, (opts.minAreaShare ?? 0.0008) * base);
     const keep = new Uint8Array(count);
     const regions: ChangeRegion[] = [];
     for (let l = 1; l < count; l++) {
