@@ -5,6 +5,7 @@
 // (speed-up = scan p50 / index p50), build time and memory per hash beyond the hash itself.
 
 import { HASH_WORDS, ReuseIndex, linearScan, type IndexMatch } from '../src/forensics/reuse/index.ts';
+import { ParallelSearch } from '../src/forensics/reuse/parallel.ts';
 import { median, percentile } from './photos.ts';
 
 const MAX_DISTANCE = 31;
@@ -34,12 +35,17 @@ interface Run {
   bytesPerHash: number;
   processBytesPerHash: number;
   buildS: number;
+  parP50: number;
+  parP99: number;
+  serialP50InParRun: number;
+  parCpuMs: number;
 }
 
 async function runAt(n: number, queries: number, scanSamples: number, label: string): Promise<Run> {
   const next = xorshift(0x5eed + n);
   const mem0 = process.memoryUsage();
-  const words = new Uint32Array(n * HASH_WORDS);
+  // in shared memory, so that the index (built { shared: true }) uses it without a copy
+  const words = new Uint32Array(new SharedArrayBuffer(n * HASH_WORDS * 4));
   for (let i = 0; i < words.length; i++) words[i] = next();
 
   // Query photos: 8 random variants each. For every photo, plant neighbours of one of its
@@ -66,7 +72,7 @@ async function runAt(n: number, queries: number, scanSamples: number, label: str
   for (const pl of planted) lastPlant.set(pl.row, pl);
 
   const t0 = performance.now();
-  const index = ReuseIndex.fromWords(words);
+  const index = ReuseIndex.fromWords(words, undefined, { shared: true });
   const buildS = (performance.now() - t0) / 1000;
   const mem1 = process.memoryUsage();
   const m = index.memory();
@@ -117,6 +123,41 @@ async function runAt(n: number, queries: number, scanSamples: number, label: str
     if (got.size !== truth.length) throw new Error(`${label}: index reported ${got.size} matches, linear scan ${truth.length}`);
   }
   const recall = expected ? found / expected : 1;
+
+  // The same queries split over this thread and a worker (ParallelSearch, 4 variants each),
+  // alternating photo by photo with the single-thread search so both meet the same load.
+  const par = new ParallelSearch(index);
+  for (let i = 0; i < 20; i++) await par.search(photos[i % photos.length]!, MAX_DISTANCE);
+  const parTimes: number[] = [];
+  const serTimes: number[] = [];
+  let parCpu = 0;
+  for (let i = 0; i < photos.length; i++) {
+    const photo = photos[i]!;
+    const runPar = async () => {
+      const c = process.cpuUsage();
+      const t = performance.now();
+      const got = await par.search(photo, MAX_DISTANCE);
+      parTimes.push(performance.now() - t);
+      const cu = process.cpuUsage(c);
+      parCpu += (cu.user + cu.system) / 1000;
+      if (got.length !== results[i]!.length || got.some((m, k) => m.id !== results[i]![k]!.id || m.distance !== results[i]![k]!.distance)) {
+        throw new Error(`${label}: parallel search differs from index.search for photo ${i}`);
+      }
+    };
+    const runSer = () => {
+      const t = performance.now();
+      index.search(photo, MAX_DISTANCE);
+      serTimes.push(performance.now() - t);
+    };
+    if (i % 2) {
+      runSer();
+      await runPar();
+    } else {
+      await runPar();
+      runSer();
+    }
+  }
+  await par.close();
   const run: Run = {
     p50: median(times),
     p99: percentile(times, 99),
@@ -129,6 +170,10 @@ async function runAt(n: number, queries: number, scanSamples: number, label: str
     bytesPerHash,
     processBytesPerHash,
     buildS,
+    parP50: median(parTimes),
+    parP99: percentile(parTimes, 99),
+    serialP50InParRun: median(serTimes),
+    parCpuMs: parCpu / photos.length,
   };
   console.log(
     `${label}: build ${buildS.toFixed(1)} s; query (8 variants, d ≤ ${MAX_DISTANCE}) p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms ` +
@@ -136,6 +181,10 @@ async function runAt(n: number, queries: number, scanSamples: number, label: str
       `linear scan p50 ${run.scanMs.toFixed(0)} ms (CPU ${run.scanCpuMs.toFixed(0)} ms) over ${scanSamples} photos ` +
       `→ speed-up ${(run.scanMs / run.p50).toFixed(0)}× wall, ${(run.scanCpuMs / run.cpuP50).toFixed(0)}× CPU; recall ${recall.toFixed(4)} (${found}/${expected}); ` +
       `memory beyond the hashes ${bytesPerHash.toFixed(1)} B/hash (typed arrays), ${processBytesPerHash.toFixed(1)} B/hash (process arrayBuffers)`,
+  );
+  console.log(
+    `${label}: 2 threads (ParallelSearch, same answers): p50 ${run.parP50.toFixed(2)} ms, p99 ${run.parP99.toFixed(2)} ms, CPU ${run.parCpuMs.toFixed(2)} ms/query (both threads); ` +
+      `single thread alternating with it: p50 ${run.serialP50InParRun.toFixed(2)} ms → ${(run.serialP50InParRun / run.parP50).toFixed(2)}× faster`,
   );
   return run;
 }
@@ -159,6 +208,9 @@ export default async function (): Promise<Record<string, number>> {
     reuse_10m_recall: ten.recall,
     reuse_10m_build_s: r2(ten.buildS),
     reuse_bytes_per_hash: r2(ten.bytesPerHash),
+    reuse_10m_parallel_p50_ms: r2(ten.parP50),
+    reuse_10m_parallel_p99_ms: r2(ten.parP99),
+    reuse_10m_parallel_gain: r2(ten.serialP50InParRun / ten.parP50),
   };
 }
 

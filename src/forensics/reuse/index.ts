@@ -52,6 +52,8 @@ export { HASH_WORDS, ReuseInputError, hexToWords, wordsToHex, hexDistance, isHas
 export const DEFAULT_MAX_DISTANCE = 31;
 /** PDQ hashes below this quality are too unreliable to match on (upstream: discard ≤ 49). */
 export const DEFAULT_MIN_QUALITY = 50;
+/** Largest per-slot radius searched through the postings (D ≤ 39); beyond it a linear scan. */
+export const MAX_POSTING_RADIUS = 4;
 
 const SLOTS = 8;
 const BUCKETS = 1 << 16;
@@ -94,6 +96,22 @@ export interface ReuseIndexOptions {
   deltaLimit?: number;
   /** Deleted rows tolerated before the arrays are compacted. */
   compactLimit?: number;
+  /**
+   * Keep the hashes, tombstones and postings in SharedArrayBuffers, so that a worker thread
+   * can search them too (see parallel.ts). Costs a copy of each array when it is (re)built.
+   */
+  shared?: boolean;
+}
+
+/** The arrays a search reads, as handed to a worker thread (valid while `version` holds). */
+export interface SearchState {
+  words: Uint32Array;
+  dead: Uint32Array;
+  offsets: Uint32Array[];
+  lows: Uint16Array[];
+  prow: Uint32Array[];
+  built: number;
+  version: number;
 }
 
 export interface IndexMemory {
@@ -118,18 +136,20 @@ export class ReuseIndex {
   private lows: Uint16Array[] = [];
   private prow: Uint32Array[] = [];
   private nextId = 0;
-  private readonly scratchStarts = new Int32Array(VOLUME_16[MAX_RADIUS]!);
-  private readonly scratchEnds = new Int32Array(VOLUME_16[MAX_RADIUS]!);
   private readonly fixedDeltaLimit: number | undefined;
   private readonly fixedCompactLimit: number | undefined;
+  private readonly shared: boolean;
+  /** Bumped whenever the postings or row numbers change (build, merge, compaction). */
+  private version = 0;
 
   constructor(options: ReuseIndexOptions = {}) {
     this.fixedDeltaLimit = options.deltaLimit;
     this.fixedCompactLimit = options.compactLimit;
-    this.words = new Uint32Array(1024 * HASH_WORDS);
+    this.shared = options.shared === true;
+    this.words = this.share(new Uint32Array(1024 * HASH_WORDS));
     this.rowIds = new Uint32Array(1024);
     this.idRows = new Int32Array(1024).fill(-1);
-    this.dead = new Uint32Array(32);
+    this.dead = this.share(new Uint32Array(32));
     this.buildPostings();
   }
 
@@ -142,7 +162,7 @@ export class ReuseIndex {
     const n = words.length / HASH_WORDS;
     if (ids && ids.length !== n) throw new ReuseInputError('bad_id', `${ids.length} ids for ${n} hashes`);
     const idx = new ReuseIndex(options);
-    idx.words = words;
+    idx.words = idx.share(words);
     idx.rowIds = new Uint32Array(n);
     let maxId = n - 1;
     if (ids) {
@@ -161,7 +181,7 @@ export class ReuseIndex {
       idx.idRows[id] = i;
       idx.rowIds[i] = id;
     }
-    idx.dead = new Uint32Array((n >>> 5) + 1);
+    idx.dead = idx.share(new Uint32Array((n >>> 5) + 1));
     idx.rowCount = n;
     idx.nextId = maxId + 1;
     idx.buildPostings();
@@ -240,12 +260,44 @@ export class ReuseIndex {
     if (radius > MAX_RADIUS) {
       this.scanRows(0, this.rowCount, q, best);
     } else {
-      for (let v = 0; v < q.count; v++) this.probe(q, v, radius, best);
+      probeVariants(this.searchState(), q.words, 0, q.count, radius, maxDistance, best);
       this.scanRows(this.built, this.rowCount, q, best);
     }
+    return this.matchesOf(best);
+  }
+
+  /** The arrays a search reads (for parallel.ts; shared memory only if built with `shared`). */
+  searchState(): SearchState {
+    return { words: this.words, dead: this.dead, offsets: this.offsets, lows: this.lows, prow: this.prow, built: this.built, version: this.version };
+  }
+
+  get isShared(): boolean {
+    return this.shared;
+  }
+
+  /** Rows not yet in the postings, scanned against the query words into `best` (for parallel.ts). */
+  scanUnbuilt(queryWords: Uint32Array, count: number, maxDistance: number, best: Map<number, number>): void {
+    this.scanRows(this.built, this.rowCount, { words: queryWords, count, maxDistance }, best);
+  }
+
+  /** row → packed (distance·256 + variant) turned into sorted matches by id (for parallel.ts). */
+  matchesOf(best: Map<number, number>): IndexMatch[] {
     const out: IndexMatch[] = [];
     for (const [row, packed] of best) out.push({ id: this.rowIds[row]!, distance: packed >>> 8, variant: packed & 255 });
     out.sort((a, b) => a.distance - b.distance || a.id - b.id);
+    return out;
+  }
+
+  get currentVersion(): number {
+    return this.version;
+  }
+
+  /** A copy of `a` in a SharedArrayBuffer when the index is shared (else `a` itself). */
+  private share<T extends Uint32Array | Uint16Array>(a: T): T {
+    if (!this.shared || a.buffer instanceof SharedArrayBuffer) return a;
+    const ctor = a.constructor as { new (b: SharedArrayBuffer): T };
+    const out = new ctor(new SharedArrayBuffer(a.byteLength));
+    out.set(a as never);
     return out;
   }
 
@@ -303,7 +355,7 @@ export class ReuseIndex {
       return;
     }
     const cap = Math.max(n, Math.ceil(this.rowIds.length * 1.5));
-    const words = new Uint32Array(cap * HASH_WORDS);
+    const words = this.share(new Uint32Array(cap * HASH_WORDS));
     words.set(this.words.subarray(0, this.rowCount * HASH_WORDS));
     this.words = words;
     const rowIds = new Uint32Array(cap);
@@ -315,7 +367,7 @@ export class ReuseIndex {
   private growDead(rows: number): void {
     const need = (rows >>> 5) + 1;
     if (need <= this.dead.length) return;
-    const dead = new Uint32Array(Math.max(need, this.dead.length * 2));
+    const dead = this.share(new Uint32Array(Math.max(need, this.dead.length * 2)));
     dead.set(this.dead);
     this.dead = dead;
   }
@@ -382,11 +434,12 @@ export class ReuseIndex {
         added += b === 0 ? 0 : offsets[b]!;
         offsets[b] = oldOffsets[b]! + added;
       }
-      this.offsets[s] = offsets;
-      this.lows[s] = lows;
-      this.prow[s] = prow;
+      this.offsets[s] = this.share(offsets);
+      this.lows[s] = this.share(lows);
+      this.prow[s] = this.share(prow);
     }
     this.built = to;
+    this.version++;
   }
 
   /**
@@ -433,36 +486,13 @@ export class ReuseIndex {
         lows[i] = k & 0xffff;
       }
       for (let b = 0; b < BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
-      this.offsets[s] = offsets;
-      this.lows[s] = lows;
-      this.prow[s] = rowsA;
+      this.offsets[s] = this.share(offsets);
+      this.lows[s] = this.share(lows);
+      this.prow[s] = this.share(rowsA);
       // rowsA now belongs to the postings; rowsB is free scratch for the next slot.
     }
     this.built = n;
-  }
-
-  /** Multi-index probe of the postings for query variant v (see the exactness note above). */
-  private probe(q: Query, v: number, radius: number, best: Map<number, number>): void {
-    let nh = 0;
-    for (let s = 0; s < SLOTS; s++) {
-      nh = probeSlot(this.offsets[s]!, this.lows[s]!, this.prow[s]!, q.words[v * HASH_WORDS + s]!, radius, this.scratchStarts, this.scratchEnds, nh);
-    }
-    const hits = hitBuf;
-    for (let i = 0; i < nh; i++) this.verify(hits[i]!, q, v, best);
-  }
-
-  private verify(row: number, q: Query, v: number, best: Map<number, number>): void {
-    if ((this.dead[row >>> 5]! & (1 << (row & 31))) !== 0) return;
-    const w = this.words;
-    const a = row * HASH_WORDS;
-    const b = v * HASH_WORDS;
-    const qw = q.words;
-    let d = 0;
-    for (let k = 0; k < HASH_WORDS; k++) d += popcount32((w[a + k]! ^ qw[b + k]!) >>> 0);
-    if (d > q.maxDistance) return;
-    const packed = d * 256 + v;
-    const prev = best.get(row);
-    if (prev === undefined || packed < prev) best.set(row, packed);
+    this.version++;
   }
 
   /** Linear scan of rows [from, to) against every query hash. */
@@ -616,6 +646,46 @@ function probeSlot(
   }
   return nh;
 }
+
+/**
+ * Multi-index probe of the postings for query variants [vFrom, vTo) of `queryWords` (8 words
+ * each), verifying every candidate with its full distance into `best` (row → distance·256 +
+ * variant, the smallest kept). Rows [built, …) are not covered (the caller scans them).
+ * Standalone so that a worker thread can run it on the shared arrays (parallel.ts).
+ */
+export function probeVariants(
+  st: SearchState,
+  queryWords: Uint32Array,
+  vFrom: number,
+  vTo: number,
+  radius: number,
+  maxDistance: number,
+  best: Map<number, number>,
+): void {
+  const { words, dead } = st;
+  for (let v = vFrom; v < vTo; v++) {
+    let nh = 0;
+    for (let s = 0; s < SLOTS; s++) {
+      nh = probeSlot(st.offsets[s]!, st.lows[s]!, st.prow[s]!, queryWords[v * HASH_WORDS + s]!, radius, scratchStarts, scratchEnds, nh);
+    }
+    const hits = hitBuf;
+    const b = v * HASH_WORDS;
+    for (let i = 0; i < nh; i++) {
+      const row = hits[i]!;
+      if ((dead[row >>> 5]! & (1 << (row & 31))) !== 0) continue;
+      const a = row * HASH_WORDS;
+      let d = 0;
+      for (let k = 0; k < HASH_WORDS; k++) d += popcount32((words[a + k]! ^ queryWords[b + k]!) >>> 0);
+      if (d > maxDistance) continue;
+      const packed = d * 256 + v;
+      const prev = best.get(row);
+      if (prev === undefined || packed < prev) best.set(row, packed);
+    }
+  }
+}
+
+const scratchStarts = new Int32Array(VOLUME_16[MAX_RADIUS]!);
+const scratchEnds = new Int32Array(VOLUME_16[MAX_RADIUS]!);
 
 /**
  * Distance between the hashes at a[ai..) and b[bi..), stopping after the first half when

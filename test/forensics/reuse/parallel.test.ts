@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HASH_WORDS, ReuseIndex, linearScan } from '../../../src/forensics/reuse/index.ts';
+import { ParallelSearch } from '../../../src/forensics/reuse/parallel.ts';
+
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>>= 0);
+  };
+}
+
+test('parallel search (worker thread on shared arrays) equals index.search and a linear scan', async () => {
+  const next = rng(777);
+  const n = 30_000;
+  const words = new Uint32Array(n * HASH_WORDS);
+  for (let i = 0; i < words.length; i++) words[i] = next();
+  const photos = Array.from({ length: 10 }, () => Array.from({ length: 8 }, () => Uint32Array.from({ length: HASH_WORDS }, next)));
+  // neighbours of every variant at distances 0..36
+  photos.forEach((variants) =>
+    variants.forEach((v, vi) => {
+      for (let d = vi; d <= 36; d += 4) {
+        const w = v.slice();
+        const bits = new Set<number>();
+        while (bits.size < d) bits.add(next() & 255);
+        for (const b of bits) w[b >>> 5]! ^= 1 << (b & 31);
+        words.set(w, (next() % n) * HASH_WORDS);
+      }
+    }),
+  );
+  const index = ReuseIndex.fromWords(words.slice(), undefined, { shared: true, deltaLimit: 500 });
+  assert.ok(index.searchState().lows[0]!.buffer instanceof SharedArrayBuffer);
+  const par = new ParallelSearch(index);
+  try {
+    let found = 0;
+    for (const photo of photos) {
+      for (const d of [8, 31, 39]) {
+        const got = await par.search(photo, d);
+        assert.deepEqual(got, index.search(photo, d));
+        assert.deepEqual(got, linearScan(words, n, photo, d));
+        found += got.length;
+      }
+    }
+    assert.ok(found > 200, `neighbours found (${found})`);
+    // inserts (some buffered, some merged: new arrays and a new version), deletes, concurrent queries
+    const added: number[] = [];
+    for (let i = 0; i < 1_200; i++) {
+      const v = photos[i % photos.length]![i % 8]!.slice();
+      v[i % 8]! ^= 1 << (i % 32);
+      added.push(index.add(v));
+    }
+    for (let i = 0; i < added.length; i += 3) index.remove(added[i]!);
+    const answers = await Promise.all(photos.map((p) => par.search(p, 31)));
+    answers.forEach((got, i) => assert.deepEqual(got, index.search(photos[i]!, 31)));
+    assert.ok(answers.every((a) => a.length > 50));
+  } finally {
+    await par.close();
+  }
+  // after the worker is gone, queries still answer (on the calling thread)
+  assert.deepEqual(await par.search(photos[0]!, 31), index.search(photos[0]!, 31));
+  assert.throws(() => new ParallelSearch(ReuseIndex.fromWords(words.slice())), /shared/);
+});
