@@ -146,10 +146,10 @@ export class ReuseIndex {
     this.fixedDeltaLimit = options.deltaLimit;
     this.fixedCompactLimit = options.compactLimit;
     this.shared = options.shared === true;
-    this.words = this.share(new Uint32Array(1024 * HASH_WORDS));
+    this.words = this.u32(1024 * HASH_WORDS);
     this.rowIds = new Uint32Array(1024);
     this.idRows = new Int32Array(1024).fill(-1);
-    this.dead = this.share(new Uint32Array(32));
+    this.dead = this.u32(32);
     this.buildPostings();
   }
 
@@ -181,7 +181,7 @@ export class ReuseIndex {
       idx.idRows[id] = i;
       idx.rowIds[i] = id;
     }
-    idx.dead = idx.share(new Uint32Array((n >>> 5) + 1));
+    idx.dead = idx.u32((n >>> 5) + 1);
     idx.rowCount = n;
     idx.nextId = maxId + 1;
     idx.buildPostings();
@@ -292,6 +292,15 @@ export class ReuseIndex {
     return this.version;
   }
 
+  /** A zeroed Uint32Array, in shared memory when the index is shared. */
+  private u32(n: number): Uint32Array {
+    return this.shared ? new Uint32Array(new SharedArrayBuffer(n * 4)) : new Uint32Array(n);
+  }
+
+  private u16(n: number): Uint16Array {
+    return this.shared ? new Uint16Array(new SharedArrayBuffer(n * 2)) : new Uint16Array(n);
+  }
+
   /** A copy of `a` in a SharedArrayBuffer when the index is shared (else `a` itself). */
   private share<T extends Uint32Array | Uint16Array>(a: T): T {
     if (!this.shared || a.buffer instanceof SharedArrayBuffer) return a;
@@ -355,7 +364,7 @@ export class ReuseIndex {
       return;
     }
     const cap = Math.max(n, Math.ceil(this.rowIds.length * 1.5));
-    const words = this.share(new Uint32Array(cap * HASH_WORDS));
+    const words = this.u32(cap * HASH_WORDS);
     words.set(this.words.subarray(0, this.rowCount * HASH_WORDS));
     this.words = words;
     const rowIds = new Uint32Array(cap);
@@ -367,7 +376,7 @@ export class ReuseIndex {
   private growDead(rows: number): void {
     const need = (rows >>> 5) + 1;
     if (need <= this.dead.length) return;
-    const dead = this.share(new Uint32Array(Math.max(need, this.dead.length * 2)));
+    const dead = this.u32(Math.max(need, this.dead.length * 2));
     dead.set(this.dead);
     this.dead = dead;
   }
@@ -400,9 +409,9 @@ export class ReuseIndex {
       const oldLows = this.lows[s]!;
       const oldRows = this.prow[s]!;
       const n = oldLows.length;
-      const lows = new Uint16Array(n + d);
-      const prow = new Uint32Array(n + d);
-      const offsets = new Uint32Array(BUCKETS + 1);
+      const lows = this.u16(n + d);
+      const prow = this.u32(n + d);
+      const offsets = this.u32(BUCKETS + 1);
       let src = 0;
       let dst = 0;
       for (const [w, row] of order) {
@@ -434,9 +443,9 @@ export class ReuseIndex {
         added += b === 0 ? 0 : offsets[b]!;
         offsets[b] = oldOffsets[b]! + added;
       }
-      this.offsets[s] = this.share(offsets);
-      this.lows[s] = this.share(lows);
-      this.prow[s] = this.share(prow);
+      this.offsets[s] = offsets;
+      this.lows[s] = lows;
+      this.prow[s] = prow;
     }
     this.built = to;
     this.version++;
@@ -478,17 +487,17 @@ export class ReuseIndex {
         [keysA, keysB] = [keysB, keysA];
         [rowsA, rowsB] = [rowsB, rowsA];
       }
-      const offsets = new Uint32Array(BUCKETS + 1);
-      const lows = new Uint16Array(live);
+      const offsets = this.u32(BUCKETS + 1);
+      const lows = this.u16(live);
       for (let i = 0; i < live; i++) {
         const k = keysA[i]!;
         offsets[(k >>> 16) + 1]!++;
         lows[i] = k & 0xffff;
       }
       for (let b = 0; b < BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
-      this.offsets[s] = this.share(offsets);
-      this.lows[s] = this.share(lows);
-      this.prow[s] = this.share(rowsA);
+      this.offsets[s] = offsets;
+      this.lows[s] = lows;
+      this.prow[s] = this.share(rowsA); // rows were sorted in plain scratch arrays: one copy
       // rowsA now belongs to the postings; rowsB is free scratch for the next slot.
     }
     this.built = n;
