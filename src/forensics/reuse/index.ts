@@ -459,14 +459,19 @@ export class ReuseIndex {
   private buildPostings(): void {
     const n = this.rowCount;
     let live = 0;
-    const rowsA0 = new Uint32Array(n - this.deadCount);
+    // Row arrays in shared memory when shared: after the sort one of them becomes the postings.
+    const rowsA0 = this.u32(n - this.deadCount);
     for (let row = 0; row < n; row++) if (!this.isDead(row)) rowsA0[live++] = row;
     let keysA = new Uint32Array(live);
     let keysB = new Uint32Array(live);
-    let rowsB = new Uint32Array(live);
+    let rowsB = this.u32(live);
     const counts = new Uint32Array(1 << 11);
     for (let s = 0; s < SLOTS; s++) {
-      let rowsA = s === SLOTS - 1 ? rowsA0 : rowsA0.slice();
+      let rowsA = rowsA0;
+      if (s !== SLOTS - 1) {
+        rowsA = this.u32(live);
+        rowsA.set(rowsA0);
+      }
       for (let i = 0; i < live; i++) keysA[i] = this.words[rowsA[i]! * HASH_WORDS + s]!;
       for (const [shift, bits] of [[0, 11], [11, 11], [22, 10]] as const) {
         const mask = (1 << bits) - 1;
@@ -497,7 +502,7 @@ export class ReuseIndex {
       for (let b = 0; b < BUCKETS; b++) offsets[b + 1]! += offsets[b]!;
       this.offsets[s] = offsets;
       this.lows[s] = lows;
-      this.prow[s] = this.share(rowsA); // rows were sorted in plain scratch arrays: one copy
+      this.prow[s] = rowsA;
       // rowsA now belongs to the postings; rowsB is free scratch for the next slot.
     }
     this.built = n;
