@@ -98,7 +98,8 @@ export interface ReuseIndexOptions {
   compactLimit?: number;
   /**
    * Keep the hashes, tombstones and postings in SharedArrayBuffers, so that a worker thread
-   * can search them too (see parallel.ts). Costs a copy of each array when it is (re)built.
+   * can search them too (see parallel.ts). `fromWords` copies a word array that is not
+   * already in shared memory.
    */
   shared?: boolean;
 }
@@ -283,7 +284,10 @@ export class ReuseIndex {
   /** row → packed (distance·256 + variant) turned into sorted matches by id (for parallel.ts). */
   matchesOf(best: Map<number, number>): IndexMatch[] {
     const out: IndexMatch[] = [];
-    for (const [row, packed] of best) out.push({ id: this.rowIds[row]!, distance: packed >>> 8, variant: packed & 255 });
+    for (const [row, packed] of best) {
+      // (a row deleted while a worker searched it is left out, as a search starting now would)
+      if (!this.isDead(row)) out.push({ id: this.rowIds[row]!, distance: packed >>> 8, variant: packed & 255 });
+    }
     out.sort((a, b) => a.distance - b.distance || a.id - b.id);
     return out;
   }
