@@ -1,5 +1,6 @@
 // Load run of claim submission: autocannon against the real HTTP server on loopback, each
-// request a multipart claim carrying a real ~300 KB phone photo (from ../shared, resized),
+// request a multipart claim carrying a real ~300 KB phone photo (from ../shared, resized;
+// a counter in a JPEG comment makes every upload a new blob to write and fsync),
 // on the default embedded storage (PGlite + file-system blobs) with the analysis workers
 // running in the same process, as `claimlens serve` runs. Reports claims accepted per
 // second, p99 submission latency, and checks that every 202 is a claim row in the database
@@ -47,6 +48,20 @@ function multipartBody(boundary: string, claim: unknown, photo: Buffer): Buffer 
     photo,
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
+}
+
+/**
+ * Every request carries a different photo: the same JPEG with a counter in a comment (COM)
+ * segment after SOI, so each upload has its own SHA-256 and the blob store really writes and
+ * fsyncs a new file (with one photo for all, every blob after the first is deduplicated).
+ */
+let photoCounter = 0;
+function uniqueBody(boundary: string, claim: unknown, photo: Buffer): Buffer {
+  const tag = Buffer.from(`claimlens-bench ${process.pid} ${++photoCounter} ${Math.random()}`);
+  const com = Buffer.alloc(4);
+  com.writeUInt16BE(0xfffe, 0);
+  com.writeUInt16BE(tag.length + 2, 2);
+  return multipartBody(boundary, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -103,7 +118,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       body: JSON.stringify({ id: 'o-bench', buyerId: 'b', merchantId: 'm', sku: 'S', amount: 1000, currency: 'CNY' }),
     });
     const boundary = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
-    const body = multipartBody(boundary, { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 }, photo);
+    const claim = { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 };
 
     // Baseline 1: intake of the same photo alone (what every submission must pay).
     const intakeTimes: number[] = [];
@@ -128,7 +143,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
         {
           method: 'POST',
           headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-          body,
+          setupRequest: (req: any) => ({ ...req, body: uniqueBody(boundary, claim, photo) }),
           onResponse: (status: number, resBody: string) => {
             if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
           },
@@ -142,13 +157,14 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const perS = accepted / DURATION_S;
     const p99 = r.latency.p99;
     const lost = accepted - found;
+    const blobs = (await rt.store.db.query('SELECT count(*)::int n FROM blobs')).rows[0].n;
     const analysed = (await rt.store.db.query(`SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim' AND state = 'done'`)).rows[0].n;
     const groups = (rt.app as any).submitBatcher?.stats as { batches: number; claims: number } | undefined;
     console.log(
       `[${workers ? `default = serve as configured (PGlite): ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}; group commit ${groups ? `on, ${(groups.claims / Math.max(1, groups.batches)).toFixed(1)} claims per transaction` : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
     );
     console.log(
-      `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); analysed meanwhile ${analysed}`,
+      `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); ${blobs} distinct photo blobs stored; analysed meanwhile ${analysed}`,
     );
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
@@ -204,7 +220,7 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
       ),
     );
     const boundary = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
-    const body = multipartBody(boundary, { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 }, photo);
+    const claim = { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 };
     const health = await run({ url: urls.map((u) => `${u}/healthz`) as any, connections: CONNECTIONS, duration: 3 });
     const acceptedIds: string[] = [];
     // CPU time of the API processes (all their threads), from /proc: a figure the other
@@ -226,7 +242,7 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
         {
           method: 'POST',
           headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-          body,
+          setupRequest: (req: any) => ({ ...req, body: uniqueBody(boundary, claim, photo) }),
           onResponse: (status: number, resBody: string) => {
             if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
           },

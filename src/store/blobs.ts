@@ -10,8 +10,12 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface BlobStore {
-  /** Stores bytes, returns their SHA-256 (hex). */
-  put(bytes: Uint8Array): Promise<string>;
+  /**
+   * Stores bytes, returns their SHA-256 (hex). `knownSha256` is the digest the caller already
+   * computed over these very bytes (upload intake hashes them in a worker thread); it saves
+   * hashing them again on the caller's thread.
+   */
+  put(bytes: Uint8Array, knownSha256?: string): Promise<string>;
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
   readonly kind: 'fs' | 's3';
@@ -43,8 +47,8 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, sha.slice(0, 2), sha.slice(2, 4), sha);
   }
 
-  async put(bytes: Uint8Array): Promise<string> {
-    const sha = sha256Hex(bytes);
+  async put(bytes: Uint8Array, knownSha256?: string): Promise<string> {
+    const sha = knownSha256 ?? sha256Hex(bytes);
     const dest = this.path(sha);
     if (await exists(dest)) return sha;
     const tmp = join(this.tmp, `${sha}.${randomBytes(6).toString('hex')}`);
@@ -126,8 +130,8 @@ export class S3BlobStore implements BlobStore {
     if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
     return `${this.settings.prefix ?? ''}${sha}`;
   }
-  async put(bytes: Uint8Array): Promise<string> {
-    const sha = sha256Hex(bytes);
+  async put(bytes: Uint8Array, knownSha256?: string): Promise<string> {
+    const sha = knownSha256 ?? sha256Hex(bytes);
     if (await this.has(sha)) return sha;
     const { PutObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.clientP;
