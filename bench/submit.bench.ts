@@ -64,6 +64,20 @@ function uniqueBody(boundary: string, claim: unknown, photo: Buffer): Buffer {
   return multipartBody(boundary, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
 }
 
+/** Drops the run's schema on a fresh connection once the service is closed (says so if it cannot). */
+async function dropSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: PG_URL });
+  try {
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } catch (e) {
+    console.log(`could not drop schema ${schema}: ${(e as Error).message}`);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
@@ -179,9 +193,8 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       submit_per_healthz: Math.round((perS / health.requests.average) * 1000) / 1000,
     };
   } finally {
-    if (mode === 'pg') await rt.store.db.exec(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
-
     await rt.close();
+    if (mode === 'pg') await dropSchema(schema);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -261,8 +274,8 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((res) => c.once('exit', res)))));
-    await store.db.exec(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
     await store.close();
+    await dropSchema(schema);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
