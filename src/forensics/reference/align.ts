@@ -4,6 +4,7 @@
 // with rotation invariance that covers all 8 rotations/flips a forger can apply.
 
 import { loadOpenCv, type CV } from './opencv.ts';
+import { knn2Hamming } from './hamming.ts';
 import { mirrorGray } from './working.ts';
 
 export interface Features {
@@ -61,51 +62,81 @@ export async function detectFeatures(gray: Uint8Array, width: number, height: nu
 }
 
 /**
- * Matches reference features to claim features (as is, and mirrored) in one pass — the
- * two claim descriptor sets are stacked — and fits a homography per variant. Returns the
- * better one, or undefined when neither has a geometric consensus.
+ * The claim's descriptors (as is, then mirrored) stacked in one array, built once per claim
+ * and shared by every reference it is matched against.
+ */
+export interface ClaimIndex {
+  claim: Features;
+  mirrored: Features;
+  /** 32 bytes per descriptor: the claim's, then the mirrored claim's. */
+  descriptors: Uint8Array;
+  count: number;
+  delete(): void;
+}
+
+export async function claimIndex(claim: Features, claimMirrored: Features): Promise<ClaimIndex> {
+  const n0 = claim.count;
+  const descriptors = new Uint8Array((n0 + claimMirrored.count) * 32);
+  descriptors.set(claim.descriptors.subarray(0, n0 * 32));
+  descriptors.set(claimMirrored.descriptors.subarray(0, claimMirrored.count * 32), n0 * 32);
+  return { claim, mirrored: claimMirrored, descriptors, count: n0 + claimMirrored.count, delete: () => {} };
+}
+
+/**
+ * Early rejection of unrelated references. k-NN matching is per reference descriptor (each
+ * finds its two nearest claim descriptors), so matching a sample of the reference's
+ * descriptors first gives exactly the matches the full pass would give for those
+ * descriptors. When the sample has fewer than `minMatches` ratio-test matches in both
+ * variants, the reference is dropped without matching the rest; otherwise the rest is
+ * matched and the result is identical to one full pass. 1 in `step` descriptors are sampled
+ * (the keypoints are spread over the image, so a stride sample is a spatial sample too).
+ * See docs/reference.md for how the threshold was set on the labelled set.
+ */
+export const MATCH_GATE = { enabled: true, step: 4, minMatches: 3, minDescriptors: 160 };
+
+export interface MatchStats {
+  /** The sample's ratio-test matches (best variant), or undefined when no gate ran. */
+  sampleMatches?: number;
+  rejectedEarly: boolean;
+}
+
+/**
+ * Matches reference features to claim features (as is, and mirrored) against the stacked
+ * claim descriptors, and fits a homography per variant. Returns the better one, or
+ * undefined when neither has a geometric consensus.
  */
 export async function alignReference(
   ref: Features,
   claim: Features,
   claimMirrored: Features,
   minInliers = 12,
+  opts: { index?: ClaimIndex; gate?: boolean; stats?: MatchStats } = {},
 ): Promise<Alignment | undefined> {
   if (ref.count < 8 || claim.count + claimMirrored.count < 8) return undefined;
-  const cv: CV = await loadOpenCv();
+  const own = opts.index ? undefined : await claimIndex(claim, claimMirrored);
+  const index = opts.index ?? own!;
   const n0 = claim.count;
-  const d1 = new cv.Mat(ref.count, 32, cv.CV_8UC1);
-  d1.data.set(ref.descriptors);
-  const d2 = new cv.Mat(n0 + claimMirrored.count, 32, cv.CV_8UC1);
-  d2.data.set(claim.descriptors);
-  d2.data.set(claimMirrored.descriptors, n0 * 32);
-  const matcher = new cv.BFMatcher(cv.NORM_HAMMING, false);
-  const knn = new cv.DMatchVectorVector();
   // best match per claim point, per variant
   const best: Map<number, { q: number; d: number }>[] = [new Map(), new Map()];
+  const useGate = (opts.gate ?? MATCH_GATE.enabled) && ref.count >= MATCH_GATE.minDescriptors;
   try {
-    matcher.knnMatch(d1, d2, knn, 2);
-    const size = knn.size();
-    for (let i = 0; i < size; i++) {
-      const m = knn.get(i);
-      try {
-        if (m.size() < 2) continue;
-        const m0 = m.get(0);
-        const m1 = m.get(1);
-        if (m0.distance > 64 || m0.distance > 0.8 * m1.distance) continue;
-        const variant = m0.trainIdx < n0 ? 0 : 1;
-        const t = variant === 0 ? m0.trainIdx : m0.trainIdx - n0;
-        const prev = best[variant]!.get(t);
-        if (!prev || prev.d > m0.distance) best[variant]!.set(t, { q: m0.queryIdx, d: m0.distance });
-      } finally {
-        m.delete();
+    if (useGate) {
+      const sample: number[] = [];
+      const rest: number[] = [];
+      for (let i = 0; i < ref.count; i++) (i % MATCH_GATE.step === 0 ? sample : rest).push(i);
+      const counts = knnInto(ref, sample, index, n0, best);
+      const sampleMatches = Math.max(counts[0]!, counts[1]!);
+      if (opts.stats) opts.stats.sampleMatches = sampleMatches;
+      if (sampleMatches < MATCH_GATE.minMatches) {
+        if (opts.stats) opts.stats.rejectedEarly = true;
+        return undefined;
       }
+      knnInto(ref, rest, index, n0, best);
+    } else {
+      knnInto(ref, undefined, index, n0, best);
     }
   } finally {
-    d1.delete();
-    d2.delete();
-    matcher.delete();
-    knn.delete();
+    own?.delete();
   }
   const a = best[0]!.size >= minInliers ? await fit(ref, claim, best[0]!, false) : undefined;
   // a clear direct fit makes the mirrored one moot
@@ -116,10 +147,43 @@ export async function alignReference(
   return winner;
 }
 
+/**
+ * k-NN (k = 2) of the given reference descriptors (all when `rows` is undefined) against
+ * the stacked claim descriptors; ratio-test matches go into `best` (per variant, per claim
+ * point the closest reference point; ties go to the lower reference index, so the result
+ * does not depend on the order in which descriptors are matched). Returns the number of
+ * ratio-test matches per variant found in this call.
+ */
+function knnInto(ref: Features, rows: number[] | undefined, index: ClaimIndex, n0: number, best: Map<number, { q: number; d: number }>[]): [number, number] {
+  const counts: [number, number] = [0, 0];
+  const n = rows ? rows.length : ref.count;
+  if (n === 0) return counts;
+  let query = ref.descriptors;
+  if (rows) {
+    query = new Uint8Array(n * 32);
+    for (let k = 0; k < n; k++) query.set(ref.descriptors.subarray(rows[k]! * 32, rows[k]! * 32 + 32), k * 32);
+  }
+  const knn = knn2Hamming(query, n, index.descriptors, index.count);
+  for (let i = 0; i < n; i++) {
+    const t0 = knn.best[i]!;
+    const d0 = knn.bestDistance[i]!;
+    if (t0 < 0 || d0 > 64 || d0 > 0.8 * knn.secondDistance[i]!) continue;
+    const variant = t0 < n0 ? 0 : 1;
+    counts[variant]++;
+    const t = variant === 0 ? t0 : t0 - n0;
+    const q = rows ? rows[i]! : i;
+    const prev = best[variant]!.get(t);
+    if (!prev || prev.d > d0 || (prev.d === d0 && prev.q > q)) best[variant]!.set(t, { q, d: d0 });
+  }
+  return counts;
+}
+
 async function fit(ref: Features, claim: Features, used: Map<number, { q: number; d: number }>, mirrored: boolean): Promise<Alignment | undefined> {
   const cv: CV = await loadOpenCv();
   const pairs: [number, number][] = [];
   for (const [t, { q }] of used) pairs.push([q, t]);
+  // a fixed order (RANSAC's sampling depends on it) whatever order the matches came in
+  pairs.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   if (pairs.length < 8) return undefined;
   const srcArr: number[] = [];
   const dstArr: number[] = [];

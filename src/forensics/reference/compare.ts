@@ -6,18 +6,14 @@
 //   unrelated     – nothing in common.
 
 import type { DecodedImage, ReferenceMedia } from '../types.ts';
-import { alignReference, applyHomography, detectFeatures, refineHomography, type Alignment, type Features } from './align.ts';
-import { computeResidual, findChanges, objectMask, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type MatchStats } from './align.ts';
+import { MIN_WORKING_SIDE, referenceCache, type PreparedReference } from './prepared.ts';
+import { computeResidual, findChanges, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
 
 /** Long side of the claim's working copy, px. */
 export const CLAIM_WORKING_SIDE = 800;
-/** Small images are upscaled to this long side so that ORB finds enough corners. */
-const MIN_WORKING_SIDE = 560;
-const REF_WORKING_SIDE = 640;
-/** Features per reference (the claim gets more, since it may hold the reference small). */
-const REF_FEATURES = 500;
 /** At most this many candidates go through geometric alignment (best shortlist first). */
 export const MAX_ALIGNED_CANDIDATES = 24;
 
@@ -49,6 +45,8 @@ export interface ReferenceFinding {
   /** Regions in the claim's full-resolution oriented pixels. */
   regions: { x: number; y: number; width: number; height: number; score: number }[];
   claimScale: number;
+  /** How feature matching went (sample matches of the early-rejection gate). */
+  matching?: MatchStats;
   /** Set when examining this reference failed. */
   error?: string;
 }
@@ -60,37 +58,63 @@ export interface CompareResult {
 
 export async function compareWithReferences(image: DecodedImage, references: readonly ReferenceMedia[]): Promise<CompareResult> {
   const claim = await workingImage(image, CLAIM_WORKING_SIDE, MIN_WORKING_SIDE);
-  const withWorking = [];
-  for (const reference of references) withWorking.push({ reference, working: await workingImage(reference.image, REF_WORKING_SIDE, MIN_WORKING_SIDE) });
-  const ranked = await shortlist(claim, withWorking);
-  const claimFeatures = await detectFeatures(claim.gray, claim.width, claim.height, false);
-  const claimMirrored = await detectFeatures(claim.gray, claim.width, claim.height, true);
-  const findings: ReferenceFinding[] = [];
-  for (const [rank, entry] of ranked.entries()) {
-    const finding: ReferenceFinding = { reference: entry.reference, relation: 'unrelated', shortlist: entry, regions: [], claimScale: claim.scale };
-    findings.push(finding);
-    if (rank >= MAX_ALIGNED_CANDIDATES) continue;
+  const prepared: { reference: ReferenceMedia; prepared: PreparedReference }[] = [];
+  const failed: ReferenceFinding[] = [];
+  for (const reference of references) {
     try {
-      await examine(finding, entry.working, claim, claimFeatures, claimMirrored);
+      prepared.push({ reference, prepared: await referenceCache().get(reference.image) });
     } catch (e) {
-      // one odd reference (degenerate geometry, an OpenCV assertion) must not sink the check
-      // against the others; it simply counts as unrelated, and the reason is kept
-      finding.relation = 'unrelated';
-      finding.regions = [];
-      finding.error = e instanceof Error ? e.message : typeof e === 'number' ? `OpenCV exception ${e}` : String(e);
+      failed.push(unreadable(reference, claim, e));
     }
   }
+  const ranked = await shortlist(claim, prepared);
+  const claimFeatures = await detectFeatures(claim.gray, claim.width, claim.height, false);
+  const claimMirrored = await detectFeatures(claim.gray, claim.width, claim.height, true);
+  const index = await claimIndex(claimFeatures, claimMirrored);
+  const findings: ReferenceFinding[] = [];
+  try {
+    for (const [rank, entry] of ranked.entries()) {
+      const finding: ReferenceFinding = { reference: entry.reference, relation: 'unrelated', shortlist: entry, regions: [], claimScale: claim.scale };
+      findings.push(finding);
+      if (rank >= MAX_ALIGNED_CANDIDATES) continue;
+      try {
+        await examine(finding, entry.prepared, claim, index);
+      } catch (e) {
+        // one odd reference (degenerate geometry, an OpenCV assertion) must not sink the check
+        // against the others; it simply counts as unrelated, and the reason is kept
+        finding.relation = 'unrelated';
+        finding.regions = [];
+        finding.error = e instanceof Error ? e.message : typeof e === 'number' ? `OpenCV exception ${e}` : String(e);
+      }
+    }
+  } finally {
+    index.delete();
+  }
+  findings.push(...failed);
   return { findings, claim };
 }
 
-async function examine(f: ReferenceFinding, ref: WorkingImage, claim: WorkingImage, cf: Features, cfm: Features): Promise<void> {
-  const rf = await detectFeatures(ref.gray, ref.width, ref.height, false, REF_FEATURES);
-  const alignment = await alignReference(rf, cf, cfm, LIMITS.minInliers);
+function unreadable(reference: ReferenceMedia, claim: WorkingImage, e: unknown): ReferenceFinding {
+  return {
+    reference,
+    relation: 'unrelated',
+    shortlist: { reference, colourSimilarity: 0, score: 0 },
+    regions: [],
+    claimScale: claim.scale,
+    error: e instanceof Error ? e.message : typeof e === 'number' ? `OpenCV exception ${e}` : String(e),
+  };
+}
+
+async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex): Promise<void> {
+  const ref = prepared.working;
+  const stats: MatchStats = { rejectedEarly: false };
+  const alignment = await alignReference(prepared.features, index.claim, index.mirrored, LIMITS.minInliers, { index, stats });
+  f.matching = stats;
   if (!alignment) return;
   const refined = await refineHomography(alignment.homography, ref.gray, ref.width, ref.height, claim.gray, claim.width, claim.height);
   alignment.homography = refined.homography;
   f.alignment = alignment;
-  const object = objectMask(ref);
+  const object = prepared.object;
   // coarsest real pixel of either image, in claim working pixels
   const h = alignment.homography;
   const det = Math.abs(h[0]! * h[4]! - h[1]! * h[3]!);

@@ -6,6 +6,7 @@
 import { hammingDistance, pdqHashPixels } from '../pdq/index.ts';
 import sharp from 'sharp';
 import type { RawPixels, ReferenceMedia } from '../types.ts';
+import type { PreparedReference } from './prepared.ts';
 import type { WorkingImage } from './working.ts';
 
 export interface ShortlistEntry {
@@ -18,36 +19,29 @@ export interface ShortlistEntry {
   score: number;
 }
 
-/** Ranks references (with their working copies) against the claim's working copy. */
-export async function shortlist(claim: WorkingImage, refs: readonly { reference: ReferenceMedia; working: WorkingImage }[]): Promise<(ShortlistEntry & { working: WorkingImage })[]> {
+/** Ranks references (with their prepared data) against the claim's working copy. */
+export async function shortlist<T extends { reference: ReferenceMedia; prepared: PreparedReference }>(claim: WorkingImage, refs: readonly T[]): Promise<(ShortlistEntry & T)[]> {
   const claimHist = colourHistogram(claim.rgb);
   let claimPdq: string[] | undefined;
   try {
-    // PDQ works on a 64×64 downsample: a 256 px copy is plenty and costs a tenth
-    const r = pdqHashPixels(await small(claim), { dihedral: true });
+    const r = pdqHashPixels(await pdqInput(claim), { dihedral: true });
     claimPdq = r.dihedral ?? [r.hash];
   } catch {
     claimPdq = undefined; // PDQ not available: rank by colour only
   }
-  const out: (ShortlistEntry & { working: WorkingImage })[] = [];
-  for (const { reference, working } of refs) {
-    let pdqDistance: number | undefined;
-    if (claimPdq) {
-      try {
-        const h = pdqHashPixels(await small(working)).hash;
-        pdqDistance = Math.min(...claimPdq.map((c) => hammingDistance(c, h)));
-      } catch {
-        pdqDistance = undefined;
-      }
-    }
-    const colourSimilarity = histIntersection(claimHist, colourHistogram(working.rgb));
+  const out: (ShortlistEntry & T)[] = [];
+  for (const entry of refs) {
+    const h = entry.prepared.pdqHash;
+    const pdqDistance = claimPdq && h ? Math.min(...claimPdq.map((c) => hammingDistance(c, h))) : undefined;
+    const colourSimilarity = histIntersection(claimHist, entry.prepared.histogram);
     const pdqScore = pdqDistance === undefined ? 0 : Math.max(0, 1 - pdqDistance / 128);
-    out.push({ reference, working, pdqDistance, colourSimilarity, score: colourSimilarity + 2 * pdqScore });
+    out.push({ ...entry, pdqDistance, colourSimilarity, score: colourSimilarity + 2 * pdqScore });
   }
   return out.sort((a, b) => b.score - a.score);
 }
 
-async function small(w: WorkingImage): Promise<RawPixels> {
+/** PDQ works on a 64×64 downsample: a 256 px copy is plenty and costs a tenth. */
+export async function pdqInput(w: WorkingImage): Promise<RawPixels> {
   const k = Math.min(1, 256 / Math.max(w.width, w.height));
   const width = Math.max(1, Math.round(w.width * k));
   const height = Math.max(1, Math.round(w.height * k));
