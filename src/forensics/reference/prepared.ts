@@ -125,11 +125,16 @@ export class PreparedReferenceCache {
   }
 }
 
-/** ≈ 1.7 MB per reference at 640 px: the default 192 MB keeps ≈ 110 references. */
-const DEFAULT_CACHE_MB = 192;
+/**
+ * ≈ 1.5–2 MB per reference at 640 px: the default 128 MB keeps ≈ 70 references. Each
+ * analysis worker thread has its own cache (CLAIMLENS_REFERENCE_CACHE_MB sets the size; 0
+ * disables it).
+ */
+const DEFAULT_CACHE_MB = 128;
 
 function configuredBytes(): number {
-  const mb = Number(process.env.CLAIMLENS_REFERENCE_CACHE_MB);
+  const raw = process.env.CLAIMLENS_REFERENCE_CACHE_MB?.trim();
+  const mb = raw ? Number(raw) : NaN;
   return (Number.isFinite(mb) && mb >= 0 ? mb : DEFAULT_CACHE_MB) * 1024 * 1024;
 }
 
