@@ -94,6 +94,13 @@ export async function claimIndex(claim: Features, claimMirrored: Features): Prom
  */
 export const MATCH_GATE = { enabled: true, step: 4, minMatches: 3, minDescriptors: 160 };
 
+/** Best reference point for one claim point; `first` = the lowest reference index that matched it. */
+interface Match {
+  q: number;
+  d: number;
+  first: number;
+}
+
 export interface MatchStats {
   /** The sample's ratio-test matches (best variant), or undefined when no gate ran. */
   sampleMatches?: number;
@@ -117,7 +124,7 @@ export async function alignReference(
   const index = opts.index ?? own!;
   const n0 = claim.count;
   // best match per claim point, per variant
-  const best: Map<number, { q: number; d: number }>[] = [new Map(), new Map()];
+  const best: Map<number, Match>[] = [new Map(), new Map()];
   const useGate = (opts.gate ?? MATCH_GATE.enabled) && ref.count >= MATCH_GATE.minDescriptors;
   try {
     if (useGate) {
@@ -154,7 +161,7 @@ export async function alignReference(
  * does not depend on the order in which descriptors are matched). Returns the number of
  * ratio-test matches per variant found in this call.
  */
-function knnInto(ref: Features, rows: number[] | undefined, index: ClaimIndex, n0: number, best: Map<number, { q: number; d: number }>[]): [number, number] {
+function knnInto(ref: Features, rows: number[] | undefined, index: ClaimIndex, n0: number, best: Map<number, Match>[]): [number, number] {
   const counts: [number, number] = [0, 0];
   const n = rows ? rows.length : ref.count;
   if (n === 0) return counts;
@@ -173,17 +180,26 @@ function knnInto(ref: Features, rows: number[] | undefined, index: ClaimIndex, n
     const t = variant === 0 ? t0 : t0 - n0;
     const q = rows ? rows[i]! : i;
     const prev = best[variant]!.get(t);
-    if (!prev || prev.d > d0 || (prev.d === d0 && prev.q > q)) best[variant]!.set(t, { q, d: d0 });
+    if (!prev) best[variant]!.set(t, { q, d: d0, first: q });
+    else {
+      if (prev.d > d0 || (prev.d === d0 && prev.q > q)) {
+        prev.q = q;
+        prev.d = d0;
+      }
+      if (q < prev.first) prev.first = q;
+    }
   }
   return counts;
 }
 
-async function fit(ref: Features, claim: Features, used: Map<number, { q: number; d: number }>, mirrored: boolean): Promise<Alignment | undefined> {
+async function fit(ref: Features, claim: Features, used: Map<number, Match>, mirrored: boolean): Promise<Alignment | undefined> {
   const cv: CV = await loadOpenCv();
   const pairs: [number, number][] = [];
-  for (const [t, { q }] of used) pairs.push([q, t]);
-  // a fixed order (RANSAC's sampling depends on it) whatever order the matches came in
-  pairs.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  // RANSAC's sampling depends on the order of the pairs: order them by the first reference
+  // point that matched each claim point — the order one pass over all reference descriptors
+  // produces — so the result does not depend on whether the early-rejection gate split the pass
+  const order = [...used].sort((x, y) => x[1].first - y[1].first || x[0] - y[0]);
+  for (const [t, { q }] of order) pairs.push([q, t]);
   if (pairs.length < 8) return undefined;
   const srcArr: number[] = [];
   const dstArr: number[] = [];
