@@ -8,22 +8,14 @@
 // both alike. Also the memory-bound part alone (bucket bounds + touching the lines).
 
 import { HASH_WORDS, ReuseIndex, popcount32 } from '../src/forensics/reuse/index.ts';
+import { xorshift32 } from '../test/helpers/xorshift.ts';
 
 const N = Number(process.argv[2] ?? 10_000_000);
 const PHOTOS = Number(process.argv[3] ?? 120);
 const ROUNDS = Number(process.argv[4] ?? 6);
 const D = 31;
 
-function xorshift(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
+const xorshift = xorshift32;
 const next = xorshift(0x5eed + N);
 const words = new Uint32Array(N * HASH_WORDS);
 for (let i = 0; i < words.length; i++) words[i] = next();

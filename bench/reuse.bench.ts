@@ -7,21 +7,13 @@
 import { HASH_WORDS, ReuseIndex, linearScan, type IndexMatch } from '../src/forensics/reuse/index.ts';
 import { ParallelSearch } from '../src/forensics/reuse/parallel.ts';
 import { median, percentile } from './photos.ts';
+import { xorshift32 } from '../test/helpers/xorshift.ts';
 
 const MAX_DISTANCE = 31;
 /** Distances at which neighbours of a query variant are planted; those ≤ 31 must be found. */
 const PLANTED = [0, 1, 3, 8, 16, 24, 30, 31, 32, 33, 40] as const;
 
-function xorshift(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
+const xorshift = xorshift32;
 
 interface Run {
   p50: number;

@@ -11,18 +11,10 @@ import {
   type IndexMatch,
 } from '../../../src/forensics/reuse/index.ts';
 import { sharedPath } from '../../helpers/shared.ts';
+import { xorshift32 } from '../../helpers/xorshift.ts';
 
 /** Deterministic xorshift32 so failures can be replayed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
+const rng = xorshift32;
 
 function randomWords(next: () => number): Uint32Array {
   const w = new Uint32Array(HASH_WORDS);

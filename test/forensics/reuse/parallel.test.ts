@@ -2,17 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HASH_WORDS, ReuseIndex, linearScan } from '../../../src/forensics/reuse/index.ts';
 import { ParallelSearch } from '../../../src/forensics/reuse/parallel.ts';
+import { xorshift32 } from '../../helpers/xorshift.ts';
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
+const rng = xorshift32;
 
 test('parallel search (worker thread on shared arrays) equals index.search and a linear scan', async () => {
   const next = rng(777);
