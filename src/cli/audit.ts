@@ -2,8 +2,9 @@
 // when it is intact (1 when an entry was altered or deleted).
 
 import { verifyAudit, type AuditVerification } from '../claims/audit.ts';
-import { DataDirBusyError, adminCall, findServer, lockDataDir } from '../http/admin.ts';
-import { openStore, settingsFromEnv } from '../store/index.ts';
+import { adminCall, findServer } from '../http/admin.ts';
+import { withLocalStore } from './local-store.ts';
+import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
@@ -28,25 +29,7 @@ export const command: Command = {
     if (server) {
       v = await adminCall(server, 'GET', '/admin/audit/verify');
     } else {
-      let release = () => {};
-      if (!settings.databaseUrl) {
-        try {
-          release = lockDataDir(settings.dataDir);
-        } catch (e) {
-          if (e instanceof DataDirBusyError) {
-            process.stderr.write(`claimlens audit: ${e.message}\n`);
-            return 1;
-          }
-          throw e;
-        }
-      }
-      const store = await openStore(settings);
-      try {
-        v = await verifyAudit(store.db);
-      } finally {
-        await store.close();
-        release();
-      }
+      v = await withLocalStore(settings, (store) => verifyAudit(store.db));
     }
     if (values.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
     else if (v.ok) process.stdout.write(`audit chain intact: ${v.entries} entries\n`);

@@ -2,9 +2,10 @@
 // makes an API key and prints it alone on the last line. Works whether or not the server
 // runs on the data folder (through its loopback admin route when it does).
 
-import { DataDirBusyError, adminCall, findServer, lockDataDir } from '../http/admin.ts';
+import { adminCall, findServer } from '../http/admin.ts';
+import { withLocalStore } from './local-store.ts';
 import { ClaimsService } from '../claims/service.ts';
-import { openStore, settingsFromEnv } from '../store/index.ts';
+import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
@@ -22,7 +23,8 @@ export const command: Command = {
     }
     if (sub !== 'create') throw new UsageError(`unknown subcommand '${sub}' (expected: create)`);
     const { values } = parse(rest, { data: { type: 'string' }, tenant: { type: 'string' }, role: { type: 'string' }, merchant: { type: 'string' } }, false);
-    if (!values.tenant) throw new UsageError('--tenant is required');
+    const tenant = values.tenant;
+    if (!tenant) throw new UsageError('--tenant is required');
     const role = values.role;
     if (role !== 'platform' && role !== 'merchant' && role !== 'reviewer') throw new UsageError('--role must be platform, merchant or reviewer');
     if (role === 'merchant' && !values.merchant) throw new UsageError('--merchant is required for a merchant key');
@@ -35,25 +37,7 @@ export const command: Command = {
       key = await adminCall(server, 'POST', '/admin/keys', { tenant: values.tenant, role, merchant: values.merchant });
       process.stdout.write(`(through the running server, pid ${server.pid})\n`);
     } else {
-      let release = () => {};
-      if (!settings.databaseUrl) {
-        try {
-          release = lockDataDir(settings.dataDir);
-        } catch (e) {
-          if (e instanceof DataDirBusyError) {
-            process.stderr.write(`claimlens keys: ${e.message}\n`);
-            return 1;
-          }
-          throw e;
-        }
-      }
-      const store = await openStore(settings);
-      try {
-        key = await new ClaimsService(store).createApiKey(values.tenant, role, values.merchant);
-      } finally {
-        await store.close();
-        release();
-      }
+      key = await withLocalStore(settings, (store) => new ClaimsService(store).createApiKey(tenant, role, values.merchant));
     }
     process.stdout.write(`created ${role} key ${key.id} for tenant ${values.tenant}${values.merchant ? `, merchant ${values.merchant}` : ''}\n${key.key}\n`);
     return 0;

@@ -3,6 +3,7 @@
 // returning the process exit code.
 
 import { UsageError } from './args.ts';
+import { DataDirBusyError } from '../http/admin.ts';
 
 export interface Command {
   summary: string;
@@ -49,6 +50,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`claimlens ${name}: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof DataDirBusyError) {
+      // The data folder is held by another process that is not a server we can talk to.
+      process.stderr.write(`claimlens ${name}: ${e.message}\n`);
+      return 1;
     }
     throw e;
   }
