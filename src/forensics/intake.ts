@@ -219,8 +219,11 @@ function iccInflatesWithin(data: Uint8Array, max: number): boolean {
   }
 }
 
-async function decodeWithSharp(input: Uint8Array, format: ImageFormat, limits: IntakeLimits): Promise<Decoded> {
-  const bytes = format === 'png' ? pngForDecode(input) : input;
+/**
+ * Reads the size and EXIF orientation from the header alone and enforces the pixel limits
+ * before any pixel is decoded (a pixel bomb is refused here).
+ */
+async function readHeader(bytes: Uint8Array, limits: IntakeLimits): Promise<{ width: number; height: number; orientation: number }> {
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
@@ -230,6 +233,13 @@ async function decodeWithSharp(input: Uint8Array, format: ImageFormat, limits: I
   if (meta.width === undefined || meta.height === undefined) throw new IntakeError('corrupt', 'The image header gives no size.');
   checkDimensions(meta.width, meta.height, limits);
   const orientation = meta.orientation && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+  return { width: meta.width, height: meta.height, orientation };
+}
+
+async function decodeWithSharp(input: Uint8Array, format: ImageFormat, limits: IntakeLimits): Promise<Decoded> {
+  const bytes = format === 'png' ? pngForDecode(input) : input;
+  const meta = await readHeader(bytes, limits);
+  const orientation = meta.orientation;
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'warning', sequentialRead: true })
       .timeout({ seconds: limits.decodeTimeoutSeconds })
@@ -508,15 +518,8 @@ export async function validateImage(input: Uint8Array, opts: IntakeOptions = {})
   if (declared && declared.format !== format) {
     throw new IntakeError('format_mismatch', `The ${declared.source} says ${declared.format.toUpperCase()} but the bytes are ${format.toUpperCase()}.`);
   }
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
-  } catch (e) {
-    throw mapSharpError(e);
-  }
-  if (meta.width === undefined || meta.height === undefined) throw new IntakeError('corrupt', 'The image header gives no size.');
-  checkDimensions(meta.width, meta.height, limits);
-  const orientation = meta.orientation && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+  const meta = await readHeader(bytes, limits);
+  const orientation = meta.orientation;
   try {
     const width = Math.max(1, Math.floor(meta.width / JPEG_SHRINK));
     const height = Math.max(1, Math.floor(meta.height / JPEG_SHRINK));
