@@ -154,9 +154,31 @@ function checkDimensions(width: number, height: number, limits: IntakeLimits): v
   }
 }
 
-function mapSharpError(e: unknown): IntakeError {
+/**
+ * Whether the file stops before its format's end marker: a JPEG without EOI (FF D9, trailing
+ * zero padding allowed), a PNG without IEND. Used to name a decode failure when libvips gives
+ * only its generic "warning treated as error" (under concurrency the warning's own text can be
+ * lost, since warnings are collected per thread).
+ */
+export function endsEarly(bytes: Uint8Array, format: ImageFormat): boolean {
+  if (format === 'jpeg') {
+    let end = bytes.length;
+    while (end > 2 && bytes[end - 1] === 0) end--;
+    return !(bytes[end - 2] === 0xff && bytes[end - 1] === 0xd9);
+  }
+  if (format === 'png') {
+    const tail = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, bytes.length - 64), Math.min(64, bytes.length)).toString('latin1');
+    return !tail.includes('IEND');
+  }
+  return false;
+}
+
+function mapSharpError(e: unknown, file?: { bytes: Uint8Array; format: ImageFormat }): IntakeError {
   const msg = e instanceof Error ? e.message : String(e);
   if (e instanceof IntakeError) return e;
+  if (file && /warning treated as error/i.test(msg) && !/corrupt|premature|truncat|end of/i.test(msg) && endsEarly(file.bytes, file.format)) {
+    return new IntakeError('truncated', `The image data ends early: the file is truncated (no end marker; ${msg}).`, { cause: e });
+  }
   if (/timeout/i.test(msg)) return new IntakeError('decode_timeout', 'Decoding took too long and was abandoned.', { cause: e });
   if (/pixel limit/i.test(msg)) return new IntakeError('pixel_limit', `The image exceeds the pixel limit (${msg}).`, { cause: e });
   if (/corrupt/i.test(msg) && !/premature end of (input|jpeg image)/i.test(msg)) {
@@ -252,7 +274,7 @@ async function decodeWithSharp(input: Uint8Array, format: ImageFormat, limits: I
     void format;
     return { pixels: { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 }, orientation };
   } catch (e) {
-    throw mapSharpError(e);
+    throw mapSharpError(e, { bytes, format });
   }
 }
 

@@ -93,3 +93,15 @@ test('EXIF orientation is applied: orient_1..8 all show the same picture', async
     assert.ok(diff / g.data.length < 8, `orient_${o} mean abs diff ${diff / g.data.length}`);
   }
 });
+
+test('end markers: a JPEG or PNG cut short has none, a whole one has', async () => {
+  const { endsEarly } = await import('../../src/forensics/intake.ts');
+  const jpeg = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#345' } }).jpeg().toBuffer();
+  const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#345' } }).png().toBuffer();
+  assert.equal(endsEarly(jpeg, 'jpeg'), false);
+  assert.equal(endsEarly(Buffer.concat([jpeg, Buffer.alloc(16)]), 'jpeg'), false, 'zero padding after EOI is allowed');
+  assert.equal(endsEarly(jpeg.subarray(0, jpeg.length - 100), 'jpeg'), true);
+  assert.equal(endsEarly(png, 'png'), false);
+  assert.equal(endsEarly(png.subarray(0, png.length - 20), 'png'), true);
+  assert.equal(endsEarly(readShared('fixtures/broken/truncated_half.jpg'), 'jpeg'), true);
+});
