@@ -2,16 +2,17 @@
 // Human output: a table per image; --json: one AnalysisReport document on stdout.
 // Exit code 0 when every file was analysed (whatever the verdicts), 1 when any could not be.
 
-import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import picocolors from 'picocolors';
 import cliProgress from 'cli-progress';
 import { analyzeDecoded, errorReport, makeReport } from '../forensics/engine.ts';
-import { DEFAULT_LIMITS, intakeImage } from '../forensics/intake.ts';
+import { intakeImage } from '../forensics/intake.ts';
 import { loadReferences } from '../forensics/references.ts';
 import type { AnalysisContext, AnalysisReport, ImageReport, Signal } from '../forensics/types.ts';
 import { UsageError, parse, pickLang } from './args.ts';
 import type { Command } from './main.ts';
+import { readInputFile } from './input-file.ts';
 
 const HELP = `Usage: claimlens analyze FILE... [options]
 
@@ -116,18 +117,9 @@ export const command: Command = {
 };
 
 async function analyzeFile(file: string, context: AnalysisContext): Promise<ImageReport> {
-  let bytes: Uint8Array;
-  try {
-    const st = await stat(file);
-    if (!st.isFile()) return { file, signals: [], error: { code: 'read_failed', message: 'Not a regular file.' } };
-    if (st.size > DEFAULT_LIMITS.maxBytes) {
-      // Refused before reading, so a huge file never lands in memory.
-      return { file, signals: [], error: { code: 'too_large', message: `The file is ${st.size} bytes; the limit is ${DEFAULT_LIMITS.maxBytes} bytes.` } };
-    }
-    bytes = await readFile(file);
-  } catch (e) {
-    return { file, signals: [], error: { code: 'read_failed', message: `Cannot read the file: ${(e as Error).message}` } };
-  }
+  const input = await readInputFile(file);
+  if (input.error) return { file, signals: [], error: input.error };
+  const bytes = input.bytes;
   try {
     const image = await intakeImage(bytes, { name: file });
     return await analyzeDecoded(image, file, context);

@@ -6,12 +6,12 @@
 // applied), which equals the reference's matching dihedral variant.
 // Exit code 0 when every file was hashed, 1 when any could not be, 2 for bad usage.
 
-import { readFile, stat } from 'node:fs/promises';
 import { isIntakeError } from '../forensics/errors.ts';
 import { intakeImage } from '../forensics/intake.ts';
 import { pdqHashImage } from '../forensics/pdq/index.ts';
 import { UsageError, parse } from './args.ts';
 import type { Command } from './main.ts';
+import { readInputFile } from './input-file.ts';
 
 const HELP = `Usage: claimlens hash FILE... [options]
 
@@ -66,14 +66,9 @@ export const command: Command = {
 };
 
 export async function hashFile(file: string, dihedral: boolean): Promise<HashedImage> {
-  let bytes: Uint8Array;
-  try {
-    const st = await stat(file);
-    if (!st.isFile()) return { file, error: { code: 'read_failed', message: 'Not a regular file.' } };
-    bytes = await readFile(file);
-  } catch (e) {
-    return { file, error: { code: 'read_failed', message: `Cannot read the file: ${(e as Error).message}` } };
-  }
+  const input = await readInputFile(file);
+  if (input.error) return { file, error: input.error };
+  const bytes = input.bytes;
   try {
     const image = await intakeImage(bytes, { name: file });
     const r = await pdqHashImage(image, { dihedral });

@@ -6,7 +6,7 @@
 // Exit code 0 when every photo was checked (matches or not), 1 when any could not be,
 // 2 for bad usage or an unreadable index.
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import pc from 'picocolors';
 import { isIntakeError } from '../forensics/errors.ts';
 import { intakeImage } from '../forensics/intake.ts';
@@ -16,6 +16,7 @@ import { DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, ReuseIndex } from '../forens
 import { IndexFileError, parseIndexFile } from '../forensics/reuse/index-file.ts';
 import { UsageError, parse } from './args.ts';
 import type { Command } from './main.ts';
+import { readInputFile } from './input-file.ts';
 
 const HELP = `Usage: claimlens match --index FILE [--index FILE ...] [options] PHOTO...
 
@@ -135,14 +136,9 @@ async function matchFile(
   minQuality: number,
   mode: VariantMode,
 ): Promise<MatchedImage> {
-  let bytes: Uint8Array;
-  try {
-    const st = await stat(file);
-    if (!st.isFile()) return { file, error: { code: 'read_failed', message: 'Not a regular file.' } };
-    bytes = await readFile(file);
-  } catch (e) {
-    return { file, error: { code: 'read_failed', message: `Cannot read the file: ${(e as Error).message}` } };
-  }
+  const input = await readInputFile(file);
+  if (input.error) return { file, error: input.error };
+  const bytes = input.bytes;
   try {
     const image = await intakeImage(bytes, { name: file });
     const pdq = await reuseQueryHashes(image, mode);
