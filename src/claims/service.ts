@@ -357,20 +357,13 @@ export class ClaimsService {
     ]);
     const evidence = media.rows.filter((m: any) => m.owner_type === 'claim');
     const analysis = parseJson(c.analysis);
+    // The detail view is the list summary (ids, amount, risk, deadlines, times) plus what only
+    // one claim's page needs.
     return {
-      id: c.id,
-      state: c.state,
-      orderId: c.order_id,
-      merchantId: c.merchant_id,
-      buyerId: c.buyer_id,
-      sku: c.sku,
-      type: c.type,
+      ...claimSummary(c),
       reason: c.reason,
-      amount: Number(c.amount),
-      currency: c.currency,
       round: c.round,
       evidence: evidence.map((m: any) => ({ ...mediaView(m), round: m.round })),
-      deadlines: { merchantResponse: iso(c.merchant_deadline), moreEvidence: iso(c.evidence_deadline) },
       evidenceRequest:
         c.state === 'more_evidence_requested' && c.evidence_code
           ? {
@@ -391,8 +384,6 @@ export class ClaimsService {
         createdAt: iso(r.created_at),
       })),
       decisions: decisions.rows.map((d: any) => ({ id: d.id, decision: d.decision, reason: d.reason, actor: d.actor, createdAt: iso(d.created_at) })),
-      createdAt: iso(c.created_at),
-      updatedAt: iso(c.updated_at),
     };
   }
 
