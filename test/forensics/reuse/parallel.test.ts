@@ -56,3 +56,36 @@ test('parallel search (worker thread on shared arrays) equals index.search and a
   assert.deepEqual(await par.search(photos[0]!, 31), index.search(photos[0]!, 31));
   assert.throws(() => new ParallelSearch(ReuseIndex.fromWords(words.slice())), /shared/);
 });
+
+test('parallel search with 2 workers and no share on the calling thread equals index.search', async () => {
+  const next = rng(4242);
+  const n = 20_000;
+  const words = new Uint32Array(n * HASH_WORDS);
+  for (let i = 0; i < words.length; i++) words[i] = next();
+  const photos = Array.from({ length: 6 }, () => Array.from({ length: 8 }, () => Uint32Array.from({ length: HASH_WORDS }, next)));
+  photos.forEach((variants, p) =>
+    variants.forEach((v, vi) => {
+      const w = v.slice();
+      for (let b = 0; b < (vi * 4 + p) % 32; b++) w[b >>> 5]! ^= 1 << (b & 31);
+      words.set(w, (next() % n) * HASH_WORDS);
+    }),
+  );
+  const index = ReuseIndex.fromWords(words, undefined, { shared: true, deltaLimit: 300 });
+  const par = new ParallelSearch(index, { workers: 2, callerShare: false });
+  try {
+    for (const photo of photos) {
+      const got = await par.search(photo, 31);
+      assert.deepEqual(got, index.search(photo, 31));
+      assert.deepEqual(got, linearScan(words, n, photo, 31));
+      assert.ok(got.length >= 6, 'every planted variant neighbour found');
+      // an odd number of query hashes (a 9th, the exchange hash of an EXIF-rotated photo)
+      assert.deepEqual(await par.search([...photo, photo[0]!], 31), index.search([...photo, photo[0]!], 31));
+    }
+    for (let i = 0; i < 700; i++) index.add(photos[i % 6]![i % 8]!); // merges: new arrays, new version
+    const answers = await Promise.all(photos.map((p) => par.search(p, 31)));
+    answers.forEach((got, i) => assert.deepEqual(got, index.search(photos[i]!, 31)));
+  } finally {
+    await par.close();
+  }
+  assert.throws(() => new ParallelSearch(index, { workers: 0 }), /workers/);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ReuseInputError } from '../../../src/forensics/reuse/index.ts';
-import { ensureReuseSchema, loadIndex, type SqlClient } from '../../../src/forensics/reuse/store.ts';
+import { ensureReuseSchema, loadIndex as load, type ReuseStoreOptions, type SqlClient } from '../../../src/forensics/reuse/store.ts';
 
 const PG_URL = process.env.CLAIMLENS_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -30,7 +30,21 @@ interface Db {
   rolledBack(fn: (tx: SqlClient) => Promise<void>): Promise<void>;
 }
 
-async function exercise(db: Db, table: string) {
+async function exercise(db: Db, table: string, storeOpts: ReuseStoreOptions = {}) {
+  const opened: Awaited<ReturnType<typeof load>>[] = [];
+  const loadIndex = async (client: SqlClient, o: ReuseStoreOptions) => {
+    const s = await load(client, { ...storeOpts, ...o });
+    opened.push(s);
+    return s;
+  };
+  try {
+    await exerciseWith(db, table, loadIndex, (storeOpts.searchThreads ?? 0) > 0);
+  } finally {
+    for (const s of opened) await s.close();
+  }
+}
+
+async function exerciseWith(db: Db, table: string, loadIndex: (client: SqlClient, o: ReuseStoreOptions) => ReturnType<typeof load>, threaded: boolean) {
   await ensureReuseSchema(db.client, { table });
   await ensureReuseSchema(db.client, { table }); // idempotent
   const store = await loadIndex(db.client, { table });
@@ -57,6 +71,7 @@ async function exercise(db: Db, table: string) {
   variants[5] = flip(F, 31);
   variants[6] = flip(R, 32);
   const matches = await store.lookup(variants, 31);
+  assert.equal(store.lastSearchThreads, threaded ? 2 : 0, 'where the lookup ran');
   assert.deepEqual(
     matches.map((m) => [m.owner.type, m.owner.id, m.owner.buyerId, m.distance, m.variant]),
     [['claim', 'c1', 'b1', 7, 3], ['fraud_list', 'f1', undefined, 31, 5]],
@@ -82,6 +97,8 @@ async function exercise(db: Db, table: string) {
   assert.deepEqual(await store.lookup([G], 0), []);
   await store.reload();
   assert.equal(store.size, 4);
+  assert.deepEqual(await store.lookup(variants, 31), matches, 'same answers after a rebuild (new search threads)');
+  assert.equal(store.lastSearchThreads, threaded ? 2 : 0);
 
   // deletes keep both sides in step
   assert.equal(await store.remove(claim.id), true);
@@ -107,9 +124,18 @@ async function exercise(db: Db, table: string) {
   assert.equal(await count(), before);
   assert.equal(store.size, 2);
   await assert.rejects(loadIndex(db.client, { table: 'x; DROP TABLE y' }), ReuseInputError);
+  await assert.rejects(loadIndex(db.client, { table, searchThreads: 9 }), ReuseInputError);
+  // once closed, lookups still answer, on the calling thread
+  await store.close();
+  assert.deepEqual((await store.lookup(variants, 31)).map((m) => m.owner.id), []);
+  assert.equal(store.lastSearchThreads, 0);
 }
 
-test('reuse store on PGlite (in memory)', async () => {
+for (const [name, storeOpts] of [
+  ['', {}],
+  [', lookups in 2 search threads', { searchThreads: 2, parallelMinSize: 0 }],
+] as const) {
+test(`reuse store on PGlite (in memory)${name}`, async () => {
   const lite = new PGlite();
   try {
     await exercise(
@@ -125,11 +151,13 @@ test('reuse store on PGlite (in memory)', async () => {
         },
       },
       'reuse_hashes',
+      storeOpts,
     );
   } finally {
     await lite.close();
   }
 });
+}
 
 test('reuse store on the PostgreSQL server (own schema)', async () => {
   const pool = new pg.Pool({ connectionString: PG_URL, max: 3 });
