@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { hammingDistance, pdqHashImage, pdqRehashedVariants, type PdqResult } from '../src/forensics/pdq/index.ts';
+import { screenshotRegionQueries } from '../src/forensics/reuse/query-hashes.ts';
 import { SHARED } from './photos.ts';
 
 /** PDQ's usual match threshold (upstream: ≤ 31 bits is a match). */
@@ -131,12 +132,15 @@ interface Hashed {
   pdq: PdqResult;
   /** The 8 orientations hashed anew from moved pixels (pdqRehashedVariants). */
   rehashed: string[];
+  /** For a phone screenshot: the hashes of the photo regions found inside it (8 variants each). */
+  regions: string[];
 }
 
 async function hashBytes(bytes: Buffer, name: string, rehash: boolean): Promise<Hashed> {
   const image = await intakeImage(bytes, { name });
   const pdq = await pdqHashImage(image, { dihedral: true });
-  return { pdq, rehashed: rehash ? (await pdqRehashedVariants(image)).dihedral! : [] };
+  const regions = (await screenshotRegionQueries(image)).flatMap((r) => r.hashes);
+  return { pdq, rehashed: rehash ? (await pdqRehashedVariants(image)).dihedral! : [], regions };
 }
 
 /** Smallest distance from any dihedral variant of `query` to `stored`: the matcher's rule. */
@@ -153,6 +157,13 @@ function matchDistanceWithRehash(query: Hashed, stored: string): number {
   return best;
 }
 
+/** What the reuse matcher queries: the above and, for a screenshot, the photo regions inside it. */
+function matcherDistance(query: Hashed, stored: string): number {
+  let best = matchDistanceWithRehash(query, stored);
+  for (const h of query.regions) best = Math.min(best, hammingDistance(h, stored));
+  return best;
+}
+
 export interface PositivePair {
   source: string;
   transform: string;
@@ -161,10 +172,12 @@ export interface PositivePair {
   distance: number;
   /** Min over those and the 8 re-hashed orientations (re-hashed for the dihedral group only). */
   distanceRehash: number;
+  /** Min over everything the reuse matcher queries (the above plus screenshot regions). */
+  distanceMatcher: number;
   quality: number;
   sourceQuality: number;
 }
-export interface NegativePair { a: string; b: string; relation: 'same_class_natural' | 'listing_vs_natural_same_class' | 'different_class'; distance: number; distanceRehash: number }
+export interface NegativePair { a: string; b: string; relation: 'same_class_natural' | 'listing_vs_natural_same_class' | 'different_class' | 'screenshot_vs_other_photo'; distance: number; distanceRehash: number; distanceMatcher: number }
 
 export interface RobustnessData {
   sources: Array<{ id: string; quality: number }>;
@@ -176,6 +189,7 @@ export interface RobustnessData {
 export async function measureRobustness(sources: SourcePhoto[], transforms: Transform[] = TRANSFORMS, onProgress?: (done: number) => void): Promise<RobustnessData> {
   const hashed: Array<{ src: SourcePhoto; h: Hashed }> = [];
   const positives: PositivePair[] = [];
+  const screenshots: Array<{ src: SourcePhoto; q: Hashed }> = [];
   let done = 0;
   for (const src of sources) {
     const h = await hashBytes(src.bytes, src.id, true);
@@ -186,9 +200,10 @@ export async function measureRobustness(sources: SourcePhoto[], transforms: Tran
       // Re-hashed orientations only matter for turned photos; elsewhere the 8 DCT variants
       // alone are used (a conservative figure for the 16-query rule, and much faster).
       const q = await hashBytes(out, `${src.id}.${t.name}.jpg`, t.group === 'dihedral');
+      if (t.group === 'screenshot') screenshots.push({ src, q });
       positives.push({
         source: src.id, transform: t.name, group: t.group,
-        distance: matchDistance(q.pdq, pdq.hash), distanceRehash: matchDistanceWithRehash(q, pdq.hash),
+        distance: matchDistance(q.pdq, pdq.hash), distanceRehash: matchDistanceWithRehash(q, pdq.hash), distanceMatcher: matcherDistance(q, pdq.hash),
         quality: q.pdq.quality, sourceQuality: pdq.quality,
       });
     }
@@ -207,7 +222,17 @@ export async function measureRobustness(sources: SourcePhoto[], transforms: Tran
         a: a.src.id, b: b.src.id, relation,
         distance: Math.min(matchDistance(a.h.pdq, b.h.pdq.hash), matchDistance(b.h.pdq, a.h.pdq.hash)),
         distanceRehash: Math.min(matchDistanceWithRehash(a.h, b.h.pdq.hash), matchDistanceWithRehash(b.h, a.h.pdq.hash)),
+        distanceMatcher: Math.min(matcherDistance(a.h, b.h.pdq.hash), matcherDistance(b.h, a.h.pdq.hash)),
       });
+    }
+  }
+  // A screenshot of one photo against every other product's photo: what the screenshot
+  // region queries could wrongly match (same-class photos left out, as above).
+  for (const { src, q } of screenshots) {
+    for (const other of hashed) {
+      if (other.src.cls === src.cls) continue;
+      const d = matchDistance(q.pdq, other.h.pdq.hash);
+      negatives.push({ a: `${src.id} (screenshot)`, b: other.src.id, relation: 'screenshot_vs_other_photo', distance: d, distanceRehash: d, distanceMatcher: matcherDistance(q, other.h.pdq.hash) });
     }
   }
   return { sources: hashed.map((x) => ({ id: x.src.id, quality: x.h.pdq.quality })), positives, negatives };

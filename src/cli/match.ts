@@ -11,7 +11,7 @@ import pc from 'picocolors';
 import { isIntakeError } from '../forensics/errors.ts';
 import { intakeImage } from '../forensics/intake.ts';
 import { DIHEDRAL_NAMES } from '../forensics/pdq/index.ts';
-import { reuseQueryHashes, variantOfQuery, type VariantMode } from '../forensics/reuse/query-hashes.ts';
+import { regionOfQuery, reuseQueryHashes, variantOfQuery, type VariantMode } from '../forensics/reuse/query-hashes.ts';
 import { DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, ReuseIndex } from '../forensics/reuse/index.ts';
 import { IndexFileError, parseIndexFile } from '../forensics/reuse/index-file.ts';
 import { UsageError, parse } from './args.ts';
@@ -37,6 +37,8 @@ Options:
                         about 3× faster to hash) instead of re-hashing the photo turned and
                         mirrored (default: the re-hashed orientations, which also find turned
                         copies of small photos that the DCT variants miss by 30–50 bits)
+                        A phone screenshot (portrait, ≥ 1.6:1) is also looked up by the photo
+                        inside it; such a match names the region.
   --json                print { maxDistance, index, images: [ { file, hash, quality, tooFlat?, matches, error? } ] }
   -h, --help            this help
 
@@ -47,7 +49,7 @@ export interface MatchedImage {
   hash?: string;
   quality?: number;
   tooFlat?: boolean;
-  matches?: { id: string; distance: number; variant: number; variantName: string; hash: string }[];
+  matches?: { id: string; distance: number; variant: number; variantName: string; hash: string; region?: { x: number; y: number; width: number; height: number } }[];
   error?: { code: string; message: string };
 }
 
@@ -145,7 +147,15 @@ async function matchFile(
     if (pdq.quality < minQuality) return { file, hash: pdq.hash, quality: pdq.quality, tooFlat: true, matches: [] };
     const matches = index.search(pdq.queries, maxDistance).map((m) => {
       const variant = variantOfQuery(pdq, m.variant);
-      return { id: labels[m.id]!, distance: m.distance, variant, variantName: DIHEDRAL_NAMES[variant] ?? String(variant), hash: hashes[m.id]! };
+      const region = regionOfQuery(pdq, m.variant);
+      return {
+        id: labels[m.id]!,
+        distance: m.distance,
+        variant,
+        variantName: DIHEDRAL_NAMES[variant] ?? String(variant),
+        hash: hashes[m.id]!,
+        ...(region ? { region: { x: region.x, y: region.y, width: region.width, height: region.height } } : {}),
+      };
     });
     return { file, hash: pdq.hash, quality: pdq.quality, matches };
   } catch (e) {
@@ -161,7 +171,10 @@ function formatOne(r: MatchedImage, minQuality: number): string {
   else if (!r.matches?.length) lines.push(`  ${pc.green('no match')}  (pdq ${r.hash}, quality ${r.quality})`);
   else {
     lines.push(`  ${pc.yellow(`${r.matches.length} match(es)`)}  (pdq ${r.hash}, quality ${r.quality})`);
-    for (const m of r.matches) lines.push(`  distance ${String(m.distance).padStart(3)}  ${m.variantName.padEnd(10)}  ${m.id}`);
+    for (const m of r.matches) {
+      const where = m.region ? `  (photo inside the screenshot at ${m.region.x},${m.region.y} ${m.region.width}×${m.region.height})` : '';
+      lines.push(`  distance ${String(m.distance).padStart(3)}  ${m.variantName.padEnd(10)}  ${m.id}${where}`);
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -123,6 +123,8 @@ export interface ReuseMatch {
   entryId?: number;
   /** When the stored hash was recorded (ISO 8601), when known. */
   createdAt?: string;
+  /** The part of the query photo that matched, when not the whole photo (the photo inside a screenshot). */
+  region?: { x: number; y: number; width: number; height: number };
 }
 
 /** A lookup into the photo-reuse index; the service supplies one backed by storage. */

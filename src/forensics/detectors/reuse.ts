@@ -6,7 +6,7 @@
 // genuinely different photos of a near-identical scene.
 
 import { DIHEDRAL_NAMES } from '../pdq/index.ts';
-import { reuseQueryHashes, variantOfQuery } from '../reuse/query-hashes.ts';
+import { regionOfQuery, reuseQueryHashes, variantOfQuery } from '../reuse/query-hashes.ts';
 import { round, signal } from '../signal.ts';
 import type { AnalysisContext, DecodedImage, Detector, LocalizedText, ReuseMatch, Signal } from '../types.ts';
 
@@ -36,6 +36,21 @@ function variantText(v: number): LocalizedText {
   return VARIANT_TEXT[name] ?? { en: name, zh: name };
 }
 
+/** How the match was made: the variant, and for a screenshot the photo region inside it. */
+function matchText(m: ReuseMatch): LocalizedText {
+  const v = variantText(m.variant);
+  if (!m.region) return v;
+  return {
+    en: `the photo inside this screenshot (${m.region.width}×${m.region.height} px at ${m.region.x},${m.region.y}), ${v.en}`,
+    zh: `截图中的照片区域（${m.region.width}×${m.region.height} 像素，位于 ${m.region.x},${m.region.y}），${v.zh}`,
+  };
+}
+
+/** The matched region as a box of the signal, when the match was on part of the photo. */
+function regionBoxes(m: ReuseMatch) {
+  return m.region ? { regions: [{ ...m.region, label: 'photo inside the screenshot / 截图中的照片' }] } : {};
+}
+
 type BuyerRelation = 'same_buyer' | 'other_buyer' | 'unknown';
 
 function relation(ctx: AnalysisContext, m: ReuseMatch): BuyerRelation {
@@ -55,6 +70,7 @@ function listed(ctx: AnalysisContext, ms: ReuseMatch[]) {
     hash: m.hash,
     ...(m.entryId !== undefined ? { entryId: m.entryId } : {}),
     ...(m.createdAt ? { seenAt: m.createdAt } : {}),
+    ...(m.region ? { region: m.region } : {}),
   }));
 }
 
@@ -75,7 +91,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
 
   if (fraud.length) {
     const m = fraud[0]!;
-    const v = variantText(m.variant);
+    const v = matchText(m);
     out.push(
       signal(
         'reuse.fraud_list',
@@ -86,7 +102,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
           en: `The photo matches a confirmed fraud photo (list entry ${m.owner.id}, PDQ distance ${m.distance} of 256 bits, ${v.en}).`,
           zh: `该照片与已确认的欺诈照片相符（名单条目 ${m.owner.id}，PDQ 距离 ${m.distance}/256 位，${v.zh}）。`,
         },
-        { ...base, matches: listed(ctx, fraud) },
+        { ...base, ...regionBoxes(m), matches: listed(ctx, fraud) },
         {
           en: 'Photos on a fraud list were used in claims found to be fraudulent; the same picture in a new claim does not show this buyer’s item.',
           zh: '欺诈名单中的照片曾在已认定的欺诈申请中使用；同一张图片出现在新的申请中，说明它拍的并不是本次买家收到的商品。',
@@ -98,7 +114,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
   if (claims.length) {
     const m = claims[0]!;
     const rel = relation(ctx, m);
-    const v = variantText(m.variant);
+    const v = matchText(m);
     const who: LocalizedText =
       rel === 'same_buyer'
         ? { en: 'by the same buyer', zh: '同一买家' }
@@ -117,7 +133,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
           en: `The photo was already used in an earlier claim ${m.owner.id}${who.en ? ` ${who.en}` : ''}${more.en} (PDQ distance ${m.distance} of 256 bits, ${v.en}).`,
           zh: `该照片已在此前的申请 ${m.owner.id} 中使用过${who.zh ? `（${who.zh}）` : ''}${more.zh}（PDQ 距离 ${m.distance}/256 位，${v.zh}）。`,
         },
-        { ...base, matches: listed(ctx, claims), buyer: rel },
+        { ...base, ...regionBoxes(m), matches: listed(ctx, claims), buyer: rel },
         rel === 'same_buyer'
           ? {
               en: 'The same buyer sending the same picture for another claim may be a repeated claim for one damage; check whether the orders differ.',
@@ -133,7 +149,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
 
   if (references.length) {
     const m = references[0]!;
-    const v = variantText(m.variant);
+    const v = matchText(m);
     out.push(
       signal(
         'reuse.reference_copy',
@@ -144,7 +160,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
           en: `The photo matches the merchant's own reference media ${m.owner.id}${m.owner.sku ? ` (SKU ${m.owner.sku})` : ''} (PDQ distance ${m.distance} of 256 bits, ${v.en}).`,
           zh: `该照片与商家自己的参考图 ${m.owner.id}${m.owner.sku ? `（SKU ${m.owner.sku}）` : ''}相符（PDQ 距离 ${m.distance}/256 位，${v.zh}）。`,
         },
-        { ...base, matches: listed(ctx, references) },
+        { ...base, ...regionBoxes(m), matches: listed(ctx, references) },
         {
           en: 'A buyer’s photo of the delivered item is not the listing photo; sending the listing photo back (often with damage painted in) is a common way to fake a claim.',
           zh: '买家拍摄的实物照片不会是商品主图；把商家主图发回来（常常再加上伪造的损坏）是伪造申请的常见做法。',
@@ -185,7 +201,10 @@ export const reuseDetector: Detector = {
       ];
     }
     const found = await reuse.lookup(pdq.queries, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE);
-    const matches = found.map((m) => ({ ...m, variant: variantOfQuery(pdq, m.variant) }));
+    const matches = found.map((m) => {
+      const region = regionOfQuery(pdq, m.variant);
+      return { ...m, variant: variantOfQuery(pdq, m.variant), ...(region ? { region: { x: region.x, y: region.y, width: region.width, height: region.height } } : {}) };
+    });
     return reuseSignals(ctx, pdq.hash, round(pdq.quality, 0), matches);
   },
 };

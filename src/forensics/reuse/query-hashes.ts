@@ -19,8 +19,9 @@
 // bits. For a photo with an EXIF orientation the exchange hash is therefore queried too
 // (as a 9th query that reports as variant 0), so the same file always matches itself at 0.
 
-import { pdqHashImage, pdqRehashedVariants } from '../pdq/index.ts';
+import { pdqHashImage, pdqHashPixels, pdqRehashedVariants } from '../pdq/index.ts';
 import type { DecodedImage } from '../types.ts';
+import { cropPixels, findScreenshotRegions, type PhotoRegion } from './screenshot-region.ts';
 
 export type VariantMode = 'rehashed' | 'dct';
 
@@ -31,13 +32,20 @@ export interface ReuseQuery {
   /** Hashes to look up; query index i stands for dihedral variant `variantOf[i]`. */
   queries: string[];
   variantOf: number[];
+  /**
+   * For a phone screenshot: the candidate regions of the photo inside it (screenshot-region.ts),
+   * each hashed and queried with its 8 DCT variants; `regionOf[i]` is the index into `regions`
+   * of query i, −1 for the photo as a whole.
+   */
+  regions: PhotoRegion[];
+  regionOf: number[];
 }
 
 export async function reuseQueryHashes(image: DecodedImage, mode: VariantMode = 'rehashed'): Promise<ReuseQuery> {
   if (mode === 'dct') {
     const pdq = await pdqHashImage(image, { dihedral: true });
     const queries = pdq.dihedral ?? [pdq.hash];
-    return { hash: pdq.hash, quality: pdq.quality, queries, variantOf: queries.map((_, i) => i) };
+    return withRegions(image, { hash: pdq.hash, quality: pdq.quality, queries, variantOf: queries.map((_, i) => i), regions: [], regionOf: queries.map(() => -1) });
   }
   const re = await pdqRehashedVariants(image);
   const queries = [...(re.dihedral ?? [re.hash])];
@@ -56,8 +64,42 @@ export async function reuseQueryHashes(image: DecodedImage, mode: VariantMode = 
       variantOf.push(0);
     }
   }
-  return { hash, quality, queries, variantOf };
+  return withRegions(image, { hash, quality, queries, variantOf, regions: [], regionOf: queries.map(() => -1) });
 }
+
+/**
+ * Adds the hashes of the photo inside a phone screenshot: for PDQ a photo framed by a status
+ * bar, app bar and price lines is a different image (116 bits from its source, p50). Only
+ * portrait screenshots are searched; a region too flat to hash is left out.
+ */
+async function withRegions(image: DecodedImage, q: ReuseQuery): Promise<ReuseQuery> {
+  for (const { region, hashes } of await screenshotRegionQueries(image)) {
+    const ri = q.regions.push(region) - 1;
+    hashes.forEach((h, v) => {
+      q.queries.push(h);
+      q.variantOf.push(v);
+      q.regionOf.push(ri);
+    });
+  }
+  return q;
+}
+
+/** The photo regions of a phone screenshot with their 8 DCT-variant hashes ([] for other images). */
+export async function screenshotRegionQueries(image: DecodedImage): Promise<{ region: PhotoRegion; hashes: string[] }[]> {
+  if (image.height < 1.6 * image.width) return [];
+  const regions = findScreenshotRegions(await image.gray());
+  if (regions.length === 0) return [];
+  const rgb = await image.rgb();
+  const out: { region: PhotoRegion; hashes: string[] }[] = [];
+  for (const region of regions) {
+    const r = pdqHashPixels(cropPixels(rgb, region), { dihedral: true });
+    if (r.quality >= REGION_MIN_QUALITY) out.push({ region, hashes: r.dihedral ?? [r.hash] });
+  }
+  return out;
+}
+
+/** Regions below this PDQ quality are not queried (as the service's default minimum). */
+const REGION_MIN_QUALITY = 50;
 
 function isExactly64(image: DecodedImage): boolean {
   return image.width === 64 && image.height === 64;
@@ -66,4 +108,10 @@ function isExactly64(image: DecodedImage): boolean {
 /** Maps a lookup's query index back to the dihedral variant it stands for. */
 export function variantOfQuery(q: ReuseQuery, queryIndex: number): number {
   return q.variantOf[queryIndex] ?? queryIndex;
+}
+
+/** The screenshot region a lookup's query index stands for, if any. */
+export function regionOfQuery(q: ReuseQuery, queryIndex: number): PhotoRegion | undefined {
+  const r = q.regionOf[queryIndex] ?? -1;
+  return r >= 0 ? q.regions[r] : undefined;
 }
