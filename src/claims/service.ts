@@ -679,6 +679,8 @@ export class ClaimsService {
         mediaRows.rows.forEach((_m: any, i: number) => {
           const h = result.hashes[i];
           if (h) items.push({ ownerType: 'claim', ownerId: c.id, buyerId: c.buyer_id, sku: c.sku, tenantId: c.tenant_id, hash: h });
+          // the photo inside a screenshot, so that the photo itself sent later is matched too
+          for (const r of result.regionHashes?.[i] ?? []) items.push({ ownerType: 'claim', ownerId: c.id, buyerId: c.buyer_id, sku: c.sku, tenantId: c.tenant_id, hash: r });
         });
         refRows.forEach((m: any, i: number) => {
           const h = result.referenceHashes[i];

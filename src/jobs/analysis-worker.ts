@@ -7,6 +7,7 @@ import { analyzeDecoded, errorReport } from '../forensics/engine.ts';
 import { intakeImage } from '../forensics/intake.ts';
 import type { AnalysisContext, DecodedImage, ImageReport, ReferenceMedia, ReuseMatch } from '../forensics/types.ts';
 import { pdqHashImage } from '../forensics/pdq/index.ts';
+import { screenshotRegionQueries } from '../forensics/reuse/query-hashes.ts';
 import type { AnalysisResult, AnalysisTask, WorkerReply, WorkerRequest } from './pool.ts';
 
 const port = parentPort!;
@@ -20,6 +21,15 @@ async function hashOf(image: DecodedImage): Promise<string | null> {
     return r.quality >= 50 ? r.hash : null;
   } catch {
     return null;
+  }
+}
+
+/** The hash (as is, variant 0) of each photo region inside a screenshot; [] for other photos. */
+async function regionHashesOf(image: DecodedImage): Promise<string[]> {
+  try {
+    return (await screenshotRegionQueries(image)).map((r) => r.hashes[0]!);
+  } catch {
+    return [];
   }
 }
 
@@ -55,17 +65,20 @@ async function run(task: AnalysisTask): Promise<AnalysisResult> {
   }
   const reports: ImageReport[] = [];
   const hashes: (string | null)[] = [];
+  const regionHashes: string[][] = [];
   for (const im of task.images) {
     try {
       const image = await intakeImage(im.bytes, { name: im.file, contentType: im.contentType });
       reports.push(await analyzeDecoded(image, im.file, ctx));
       hashes.push(task.hashes ? await hashOf(image) : null);
+      regionHashes.push(task.hashes ? await regionHashesOf(image) : []);
     } catch (e) {
       reports.push(errorReport(im.file, e));
       hashes.push(null);
+      regionHashes.push([]);
     }
   }
-  return { reports, hashes, referenceHashes };
+  return { reports, hashes, regionHashes, referenceHashes };
 }
 
 port.on('message', (m: WorkerRequest) => {

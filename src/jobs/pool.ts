@@ -21,6 +21,11 @@ export interface AnalysisResult {
   reports: ImageReport[];
   /** PDQ hash per image (null when it could not be hashed or was not asked for). */
   hashes: (string | null)[];
+  /**
+   * Per image: hashes of the photo regions found inside a phone screenshot (empty for other
+   * photos), stored beside the photo's own hash so that the original photo sent later matches.
+   */
+  regionHashes?: string[][];
   referenceHashes: (string | null)[];
 }
 

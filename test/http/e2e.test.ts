@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { verifyAudit } from '../../src/claims/audit.ts';
 import { demoBuyerPhoto } from '../../src/claims/demo.ts';
+import { TRANSFORMS, listSourcePhotos } from '../../bench/pdq-robustness-set.ts';
 import { api, form, photos, pixelBombPng, startTestServer, waitForState, type TestServer } from './helpers.ts';
 
 let s: TestServer;
@@ -180,4 +181,26 @@ test('a photo already used in an earlier claim is found through the reuse index'
   // Another tenant's claims never match: its lookup sees its own hashes only.
   const rows = (await s.rt.store.db.query(`SELECT DISTINCT tenant_id FROM reuse_hashes`)).rows.map((r: any) => r.tenant_id);
   assert.deepEqual(rows, ['t1']);
+});
+
+test('a screenshot of a photo and the photo itself are found in either order', async () => {
+  const shotOf = TRANSFORMS.find((t) => t.name === 'screenshot_frame')!.apply;
+  const [a, b] = listSourcePhotos().filter((p) => p.kind === 'natural').filter((_, i) => i % 50 === 7);
+  // buyer 1 sends a screenshot of photo A, buyer 2 photo A itself; then buyer 3 photo B, buyer 4 a screenshot of it
+  const cases: Array<[Uint8Array, Uint8Array, string]> = [
+    [await shotOf(a!.bytes), a!.bytes, 'shot-first'],
+    [b!.bytes, await shotOf(b!.bytes), 'photo-first'],
+  ];
+  for (const [firstBytes, secondBytes, tag] of cases) {
+    await setupOrder(`o-${tag}-1`, 500, `b-${tag}-1`);
+    await setupOrder(`o-${tag}-2`, 500, `b-${tag}-2`);
+    const first = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: `o-${tag}-1`, type: 'refund_only', reason: 'r', amount: 300 } }, [{ field: 'evidence', name: 'a.jpg', bytes: firstBytes }]));
+    await waitForState(s.url, s.keys.platform, first.body.id, ['awaiting_merchant', 'approved', 'more_evidence_requested']);
+    const second = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: `o-${tag}-2`, type: 'refund_only', reason: 'r', amount: 300 } }, [{ field: 'evidence', name: 'b.jpg', bytes: secondBytes }]));
+    const c = await waitForState(s.url, s.keys.platform, second.body.id, ['awaiting_merchant', 'approved', 'more_evidence_requested']);
+    const seen = c.analysis.images[0].signals.find((x: any) => x.id === 'reuse.seen_before');
+    assert.ok(seen, `${tag}: ${c.analysis.images[0].signals.map((x: any) => x.id).join(', ')}`);
+    assert.equal(seen.evidence.matches[0].ownerId, first.body.id, tag);
+    assert.ok(seen.evidence.matches[0].distance <= 31, tag);
+  }
 });
