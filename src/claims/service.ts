@@ -25,6 +25,7 @@ import {
   type Role,
 } from './model.ts';
 import { DEFAULT_POLICY, evaluatePolicy, type Policy } from './policy.ts';
+import { webhookUrlProblem } from './webhook-targets.ts';
 import { deliverWebhook } from './webhooks.ts';
 
 export function newId(prefix: string): string {
@@ -48,6 +49,11 @@ export interface ServiceOptions {
   /** Called in the analysis transaction with each analysed photo/reference hash, for the reuse index. */
   onHashes?: (tx: SqlQueryable, items: HashItem[]) => Promise<void>;
   webhookTimeoutMs?: number;
+  /**
+   * Let webhooks reach loopback and private addresses (default false: only public addresses,
+   * checked at registration and at every connection; see webhook-targets.ts).
+   */
+  webhookAllowPrivate?: boolean;
 }
 
 export interface HashItem {
@@ -524,13 +530,8 @@ export class ClaimsService {
 
   async createWebhook(tx: SqlQueryable, p: Principal, url: string, secret?: string): Promise<MutationResult> {
     if (p.role !== 'platform') throw forbidden('webhooks are managed by the platform');
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw invalid('url is not a URL');
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('url must be http or https');
+    const problem = webhookUrlProblem(url, this.opts.webhookAllowPrivate ?? false);
+    if (problem) throw new ServiceError(400, problem.code, problem.message);
     const id = newId('whk');
     const s = secret ?? `whsec_${randomBytes(24).toString('base64url')}`;
     await tx.query('INSERT INTO webhook_endpoints (id, tenant_id, url, secret) VALUES ($1,$2,$3,$4)', [id, p.tenantId, url, s]);
@@ -744,7 +745,7 @@ export class ClaimsService {
     const { endpointId, event } = job.payload as { endpointId: string; event: { id: string; type: string } };
     const ep = (await this.db.query('SELECT * FROM webhook_endpoints WHERE id = $1', [endpointId])).rows[0];
     if (!ep || !ep.active) return;
-    const r = await deliverWebhook(ep.url, ep.secret, event, this.opts.webhookTimeoutMs ?? 10_000);
+    const r = await deliverWebhook(ep.url, ep.secret, event, this.opts.webhookTimeoutMs ?? 10_000, { allowPrivate: this.opts.webhookAllowPrivate });
     await this.db.query(
       `INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, attempt, ok, status_code, error, duration_ms)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,

@@ -3,6 +3,9 @@
 // check it came from us and is not a replay (reject timestamps older than a few minutes).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { guardedLookup, webhookUrlProblem } from './webhook-targets.ts';
 
 export const SIGNATURE_HEADER = 'x-claimlens-signature';
 export const TIMESTAMP_HEADER = 'x-claimlens-timestamp';
@@ -28,28 +31,61 @@ export interface DeliveryResult {
   ms: number;
 }
 
-export async function deliverWebhook(url: string, secret: string, event: { id: string }, timeoutMs: number): Promise<DeliveryResult> {
+/**
+ * POSTs one event. Redirects are not followed (a 3xx is a failed delivery). Unless
+ * `allowPrivate`, the connection may only go to public addresses (see webhook-targets.ts):
+ * the host name is resolved by the connection itself, so the check cannot be raced.
+ */
+export function deliverWebhook(
+  url: string,
+  secret: string,
+  event: { id: string },
+  timeoutMs: number,
+  opts: { allowPrivate?: boolean } = {},
+): Promise<DeliveryResult> {
   const body = JSON.stringify(event);
   const timestamp = String(Math.floor(Date.now() / 1000));
   const t0 = performance.now();
-  try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        [TIMESTAMP_HEADER]: timestamp,
-        [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
-        [EVENT_ID_HEADER]: event.id,
-        'user-agent': 'claimlens-webhooks/1',
+  const done = (r: Omit<DeliveryResult, 'ms'>): DeliveryResult => ({ ...r, ms: Math.round(performance.now() - t0) });
+  const problem = webhookUrlProblem(url, opts.allowPrivate ?? false);
+  if (problem) return Promise.resolve(done({ ok: false, error: problem.message }));
+  const u = new URL(url);
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<DeliveryResult>((resolve) => {
+    let settled = false;
+    const finish = (r: Omit<DeliveryResult, 'ms'>) => {
+      if (settled) return;
+      settled = true;
+      resolve(done(r));
+    };
+    const req = request(
+      u,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+          [EVENT_ID_HEADER]: event.id,
+          'user-agent': 'claimlens-webhooks/1',
+        },
+        ...(opts.allowPrivate ? {} : { lookup: guardedLookup as any }),
+        signal: AbortSignal.timeout(timeoutMs),
       },
-      body,
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'manual',
+      (res) => {
+        res.resume(); // the answer's body is not used; read it so the socket is released
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          finish(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, error: `HTTP ${status}` });
+        });
+        res.on('error', (e) => finish({ ok: false, status: res.statusCode, error: e.message }));
+      },
+    );
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
+      finish({ ok: false, error: e.name === 'AbortError' || e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : `${e.message}${cause}` });
     });
-    await res.arrayBuffer().catch(() => undefined);
-    const ms = Math.round(performance.now() - t0);
-    return res.status >= 200 && res.status < 300 ? { ok: true, status: res.status, ms } : { ok: false, status: res.status, error: `HTTP ${res.status}`, ms };
-  } catch (e) {
-    return { ok: false, error: e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e), ms: Math.round(performance.now() - t0) };
-  }
+    req.end(body);
+  });
 }

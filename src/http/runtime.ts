@@ -56,6 +56,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   const { options: reuse, close: closeReuse } = await loadReuse(store, o.reuseSearchThreads ?? envInt('CLAIMLENS_REUSE_SEARCH_THREADS', 0));
   const service = new ClaimsService(store, {
     policy,
+    webhookAllowPrivate: process.env.CLAIMLENS_WEBHOOK_ALLOW_PRIVATE === '1',
     pool,
     onJobsQueued: () => runner?.wake(),
     ...reuse,

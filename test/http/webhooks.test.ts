@@ -5,7 +5,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, verifyWebhook } from '../../src/claims/webhooks.ts';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, deliverWebhook, signWebhook, verifyWebhook } from '../../src/claims/webhooks.ts';
+import { WebhookTargetError, guardedLookup, isPublicAddress, webhookUrlProblem } from '../../src/claims/webhook-targets.ts';
 import { api, form, photos, startTestServer, waitForState, type TestServer } from './helpers.ts';
 
 let s: TestServer;
@@ -27,7 +28,8 @@ before(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  s = await startTestServer({ runner: { pollMs: 30, leaseMs: 5000, backoffBaseMs: 150 } });
+  // the receiver listens on loopback, which the default policy refuses (see webhook-targets.ts)
+  s = await startTestServer({ runner: { pollMs: 30, leaseMs: 5000, backoffBaseMs: 150 }, service: { webhookAllowPrivate: true } });
 });
 after(async () => {
   await s?.close();
@@ -85,4 +87,45 @@ test('every state change is delivered, signed, retried with backoff and logged',
   assert.equal(forFirst.at(-1).ok, true);
   assert.ok(forFirst.at(-1).attempt > 1);
   assert.equal((await api(s.url, s.keys.otherTenant, 'GET', `/v1/webhooks/${wh.body.id}/deliveries`)).status, 404);
+});
+
+test('webhook targets: only public addresses unless allowed, checked at registration and at the connection', async () => {
+  for (const [a, pub] of [
+    ['127.0.0.1', false], ['10.1.2.3', false], ['169.254.169.254', false], ['172.20.0.1', false], ['192.168.1.1', false],
+    ['100.64.1.1', false], ['0.0.0.0', false], ['224.0.0.1', false], ['8.8.8.8', true], ['1.1.1.1', true],
+    ['::1', false], ['fe80::1', false], ['fd00::1', false], ['::ffff:127.0.0.1', false], ['::ffff:8.8.8.8', true],
+    ['2606:4700:4700::1111', true], ['not an ip', false],
+  ] as const) {
+    assert.equal(isPublicAddress(a), pub, a);
+  }
+  assert.equal(webhookUrlProblem('http://127.0.0.1:8080/x', false)?.code, 'webhook_target_not_allowed');
+  assert.equal(webhookUrlProblem('http://[::1]/x', false)?.code, 'webhook_target_not_allowed');
+  assert.equal(webhookUrlProblem('http://169.254.169.254/latest/meta-data', false)?.code, 'webhook_target_not_allowed');
+  assert.equal(webhookUrlProblem('http://localhost:9/x', false)?.code, 'webhook_target_not_allowed');
+  assert.equal(webhookUrlProblem('http://user:pw@hooks.example.com/x', false)?.code, 'invalid_request');
+  assert.equal(webhookUrlProblem('ftp://hooks.example.com/x', true)?.code, 'invalid_request');
+  assert.equal(webhookUrlProblem('https://hooks.example.com/x', false), undefined);
+  assert.equal(webhookUrlProblem('http://127.0.0.1:8080/x', true), undefined);
+
+  // at the connection: a name is resolved by the request itself and refused when private
+  const refused = await new Promise<Error | null>((resolve) => guardedLookup('localhost', {}, (err) => resolve(err)));
+  assert.ok(refused instanceof WebhookTargetError, String(refused));
+  const r = await deliverWebhook(receiverUrl, 'secret-1234567890', { id: 'evt-x' }, 2000);
+  assert.equal(r.ok, false);
+  assert.match(r.error ?? '', /non-public/);
+  const allowed = await deliverWebhook(receiverUrl, 'secret-1234567890', { id: 'evt-y' }, 2000, { allowPrivate: true });
+  assert.equal(allowed.ok, true, allowed.error);
+  assert.equal(received.filter((x) => x.body.includes('evt-y')).length, 1, 'the allowed delivery reached the receiver');
+  assert.equal(received.filter((x) => x.body.includes('evt-x')).length, 0, 'the refused one never connected');
+
+  // over HTTP, a server with the default policy refuses such a registration with a typed error
+  const strict = await startTestServer();
+  try {
+    const bad = await api(strict.url, strict.keys.platform, 'POST', '/v1/webhooks', { url: 'http://169.254.169.254/latest/meta-data' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'webhook_target_not_allowed');
+    assert.equal((await api(strict.url, strict.keys.platform, 'GET', '/v1/webhooks')).body.items.length, 0, 'nothing registered');
+  } finally {
+    await strict.close();
+  }
 });
