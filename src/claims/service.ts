@@ -142,6 +142,48 @@ export class ClaimsService {
     return { id, key };
   }
 
+  /** The tenant's keys (never their secrets): a platform key sees every key of its tenant. */
+  async listApiKeys(p: Principal | { admin: true; tenantId?: string }): Promise<{ items: unknown[] }> {
+    const tenant = 'admin' in p ? p.tenantId : p.tenantId;
+    if (!('admin' in p) && p.role !== 'platform') throw forbidden('keys are managed by the platform');
+    const r = await this.db.query(
+      `SELECT id, tenant_id, role, merchant_id, label, created_at, revoked_at FROM api_keys
+       WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY tenant_id, created_at, id`,
+      [tenant ?? null],
+    );
+    return {
+      items: r.rows.map((k: any) => ({
+        id: k.id,
+        tenantId: k.tenant_id,
+        role: k.role,
+        merchantId: k.merchant_id,
+        label: k.label,
+        createdAt: iso(k.created_at),
+        revokedAt: iso(k.revoked_at),
+      })),
+    };
+  }
+
+  /**
+   * Revokes a key: it stops working at once in this process and within KEY_CACHE_MS in other
+   * processes. A platform key may revoke keys of its own tenant (itself included); the
+   * loopback admin (CLI) any key. Revoking a revoked key changes nothing and says when it was.
+   */
+  async revokeApiKey(p: Principal | { admin: true }, keyId: string): Promise<{ id: string; revokedAt: string | null; alreadyRevoked: boolean }> {
+    if (!('admin' in p) && p.role !== 'platform') throw forbidden('keys are managed by the platform');
+    const out = await this.db.transaction(async (tx) => {
+      const k = (await tx.query('SELECT id, tenant_id, revoked_at FROM api_keys WHERE id = $1 FOR UPDATE', [keyId])).rows[0];
+      // another tenant's key id is answered exactly like an unknown one
+      if (!k || (!('admin' in p) && k.tenant_id !== p.tenantId)) throw notFound('key');
+      if (k.revoked_at) return { id: k.id, revokedAt: iso(k.revoked_at), alreadyRevoked: true };
+      const r = await tx.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING revoked_at', [keyId]);
+      await appendAudit(tx, { tenantId: k.tenant_id, actor: 'admin' in p ? 'admin' : p.keyId, action: 'api_key.revoked', data: { keyId } });
+      return { id: k.id as string, revokedAt: iso(r.rows[0].revoked_at), alreadyRevoked: false };
+    });
+    for (const [h, hit] of this.keyCache) if (hit.p.keyId === keyId) this.keyCache.delete(h);
+    return out;
+  }
+
   // Known keys are remembered for a short while so a busy client costs no key lookup per
   // request; a revoked key (revoked_at set in the database) stops working within this time.
   private keyCache = new Map<string, { p: Principal; until: number }>();

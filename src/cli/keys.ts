@@ -1,6 +1,7 @@
 // `claimlens keys create [--data DIR] --tenant T --role platform|merchant|reviewer [--merchant M]`:
-// makes an API key and prints it alone on the last line. Works whether or not the server
-// runs on the data folder (through its loopback admin route when it does).
+// makes an API key and prints it alone on the last line. `keys list [--data DIR] [--tenant T]`
+// and `keys revoke [--data DIR] KEY_ID`. All work whether or not the server runs on the data
+// folder (through its loopback admin route when it does).
 
 import { adminCall, findServer } from '../http/admin.ts';
 import { withLocalStore } from './local-store.ts';
@@ -10,8 +11,13 @@ import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
 const HELP = `Usage: claimlens keys create [--data DIR] --tenant T --role platform|merchant|reviewer [--merchant M]
+       claimlens keys list [--data DIR] [--tenant T] [--json]
+       claimlens keys revoke [--data DIR] KEY_ID
 
-Creates an API key and prints it alone on the last line (it is stored hashed: keep it now).`;
+create  makes an API key and prints it alone on the last line (it is stored hashed: keep it now).
+list    the keys (id, tenant, role, merchant, created, revoked), never their secrets.
+revoke  stops a key: at once in a running server (other processes on the same PostgreSQL
+        database within 30 s). Revoking a revoked key changes nothing.`;
 
 export const command: Command = {
   summary: 'create API keys',
@@ -21,7 +27,9 @@ export const command: Command = {
       process.stdout.write(HELP + '\n');
       return sub === undefined ? 2 : 0;
     }
-    if (sub !== 'create') throw new UsageError(`unknown subcommand '${sub}' (expected: create)`);
+    if (sub === 'list') return list(rest);
+    if (sub === 'revoke') return revoke(rest);
+    if (sub !== 'create') throw new UsageError(`unknown subcommand '${sub}' (expected: create, list or revoke)`);
     const { values } = parse(rest, { data: { type: 'string' }, tenant: { type: 'string' }, role: { type: 'string' }, merchant: { type: 'string' } }, false);
     const tenant = values.tenant;
     if (!tenant) throw new UsageError('--tenant is required');
@@ -43,3 +51,41 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** Runs `local` on the data folder, or `remote` through the running server's admin route. */
+async function onStore<T>(data: string | undefined, remote: (server: { url: string; token: string; pid: number }) => Promise<T>, local: (service: ClaimsService) => Promise<T>): Promise<T> {
+  const settings = settingsFromEnv(data);
+  const server = settings.databaseUrl ? undefined : findServer(settings.dataDir);
+  if (server) return remote(server);
+  return withLocalStore(settings, (store) => local(new ClaimsService(store)));
+}
+
+async function list(args: string[]): Promise<number> {
+  const { values } = parse(args, { data: { type: 'string' }, tenant: { type: 'string' }, json: { type: 'boolean' } }, false);
+  const r = (await onStore(
+    values.data,
+    (server) => adminCall(server, 'GET', `/admin/keys${values.tenant ? `?tenant=${encodeURIComponent(values.tenant)}` : ''}`),
+    (service) => service.listApiKeys({ admin: true, tenantId: values.tenant }),
+  )) as { items: Array<{ id: string; tenantId: string; role: string; merchantId: string | null; createdAt: string; revokedAt: string | null }> };
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return 0;
+  }
+  for (const k of r.items) {
+    process.stdout.write(`${k.id}\t${k.tenantId}\t${k.role}${k.merchantId ? `:${k.merchantId}` : ''}\tcreated ${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}\n`);
+  }
+  return 0;
+}
+
+async function revoke(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { data: { type: 'string' } }, true);
+  if (positionals.length !== 1) throw new UsageError('give exactly one KEY_ID (see `claimlens keys list`)');
+  const id = positionals[0]!;
+  const r = await onStore(
+    values.data,
+    (server) => adminCall(server, 'POST', `/admin/keys/${encodeURIComponent(id)}/revoke`),
+    (service) => service.revokeApiKey({ admin: true }, id),
+  );
+  process.stdout.write(r.alreadyRevoked ? `key ${r.id} was already revoked (${r.revokedAt})\n` : `revoked key ${r.id} at ${r.revokedAt}\n`);
+  return 0;
+}

@@ -505,6 +505,13 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     { schema: { summary: 'Delivery log of an endpoint', tags: ['webhooks'], security, params: idParams } },
     async (req) => service.listDeliveries(who(req), req.params.id),
   );
+  // ---- API keys (platform) ----
+  app.get('/v1/keys', { schema: { summary: "The tenant's API keys (no secrets)", tags: ['keys'], security } }, async (req) => service.listApiKeys(who(req)));
+  app.delete<{ Params: { id: string } }>(
+    '/v1/keys/:id',
+    { schema: { summary: 'Revoke an API key of the tenant (stops working at once; other processes within 30 s)', tags: ['keys'], security, params: idParams } },
+    async (req) => service.revokeApiKey(who(req), req.params.id),
+  );
   app.get('/v1/me', { schema: { summary: 'The calling key', tags: ['ops'], security } }, async (req) => {
     const p = who(req);
     return { keyId: p.keyId, tenantId: p.tenantId, role: p.role, merchantId: p.merchantId };
@@ -533,6 +540,14 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
         return reply.code(201).send(k);
       },
     );
+    app.get<{ Querystring: { tenant?: string } }>('/admin/keys', { schema: { hide: true } as any }, async (req) => {
+      checkAdmin(req);
+      return service.listApiKeys({ admin: true, tenantId: req.query.tenant });
+    });
+    app.post<{ Params: { id: string } }>('/admin/keys/:id/revoke', { schema: { hide: true } as any }, async (req) => {
+      checkAdmin(req);
+      return service.revokeApiKey({ admin: true }, req.params.id);
+    });
     app.get('/admin/audit/verify', { schema: { hide: true } as any }, async (req) => {
       checkAdmin(req);
       return verifyAudit(service.db);

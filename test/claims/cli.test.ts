@@ -56,6 +56,18 @@ test('serve with demo data; keys create and audit verify while it runs and after
   assert.deepEqual({ t: me.body.tenantId, r: me.body.role, m: me.body.merchantId }, { t: 'acme', r: 'merchant', m: 'shop-7' });
   const v = cli('audit', 'verify', '--data', dataDir);
   assert.equal(v.status, 0, v.stdout + v.stderr);
+  // keys list / revoke through the running server: the key stops working at once
+  const listed = cli('keys', 'list', '--data', dataDir, '--tenant', 'acme', '--json');
+  assert.equal(listed.status, 0, listed.stderr);
+  const acmeKeys = JSON.parse(listed.stdout).items;
+  assert.equal(acmeKeys.length, 1);
+  assert.equal(acmeKeys[0].merchantId, 'shop-7');
+  assert.ok(!JSON.stringify(acmeKeys).includes(newKey), 'no secrets listed');
+  const rv = cli('keys', 'revoke', '--data', dataDir, acmeKeys[0].id);
+  assert.equal(rv.status, 0, rv.stderr);
+  assert.match(rv.stdout, /revoked key/);
+  assert.equal((await api(url!, newKey, 'GET', '/v1/me')).status, 401);
+  assert.equal(cli('keys', 'revoke', '--data', dataDir, 'key_nope').status, 1);
   // The admin route refuses a wrong token.
   const bad = await fetch(url + '/admin/keys', { method: 'POST', headers: { 'content-type': 'application/json', 'x-admin-token': 'nope' }, body: JSON.stringify({ tenant: 'x', role: 'platform' }) });
   assert.equal(bad.status, 401);
@@ -73,6 +85,13 @@ test('serve with demo data; keys create and audit verify while it runs and after
   const bad2 = cli('keys', 'create', '--data', dataDir, '--tenant', 'acme', '--role', 'merchant');
   assert.equal(bad2.status, 2);
   assert.match(bad2.stderr, /--merchant is required/);
+  const list2 = cli('keys', 'list', '--data', dataDir, '--tenant', 'acme');
+  assert.equal(list2.status, 0, list2.stderr);
+  assert.match(list2.stdout, /merchant:shop-7\tcreated \S+\trevoked /);
+  assert.match(list2.stdout, /reviewer\tcreated \S+\tactive/);
+  const again = cli('keys', 'revoke', '--data', dataDir, acmeKeys[0].id);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /already revoked/);
   // A live process holding the lock (this test process) makes the commands refuse, not corrupt.
   writeFileSync(join(dataDir, 'lock'), String(process.pid));
   const busy = cli('audit', 'verify', '--data', dataDir);

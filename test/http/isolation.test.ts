@@ -152,3 +152,30 @@ test('a claim whose analysis keeps failing goes to people, not stuck in analysin
     await runner.stop();
   }
 });
+
+test('API keys: a platform key lists and revokes its tenant’s keys; a revoked key stops at once', async () => {
+  const mine = await api(s.url, s.keys.platform, 'GET', '/v1/keys');
+  assert.equal(mine.status, 200);
+  assert.ok(mine.body.items.length >= 3);
+  assert.ok(mine.body.items.every((k: any) => k.tenantId === 't1' && !('key' in k) && !('keyHash' in k)));
+  assert.equal((await api(s.url, s.keys.merchant, 'GET', '/v1/keys')).status, 403);
+  assert.equal((await api(s.url, s.keys.reviewer, 'GET', '/v1/keys')).status, 403);
+  // a key of this tenant, made for the test, is revoked
+  const extra = await s.rt.service.createApiKey('t1', 'merchant', 'm1');
+  assert.equal((await api(s.url, extra.key, 'GET', '/v1/me')).status, 200);
+  assert.equal((await api(s.url, s.keys.merchant, 'DELETE', `/v1/keys/${extra.id}`)).status, 403, 'merchants do not manage keys');
+  const r = await api(s.url, s.keys.platform, 'DELETE', `/v1/keys/${extra.id}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.alreadyRevoked, false);
+  assert.equal((await api(s.url, extra.key, 'GET', '/v1/me')).status, 401, 'refused at once, despite the key cache');
+  assert.equal((await api(s.url, s.keys.platform, 'DELETE', `/v1/keys/${extra.id}`)).body.alreadyRevoked, true);
+  // another tenant's key id is answered exactly like a missing one, and stays valid
+  const other = await s.rt.service.createApiKey('t-other', 'platform');
+  const foreign = await api(s.url, s.keys.platform, 'DELETE', `/v1/keys/${other.id}`);
+  const missing = await api(s.url, s.keys.platform, 'DELETE', '/v1/keys/key_doesnotexist');
+  assert.equal(foreign.status, 404);
+  assert.deepEqual(foreign.body, missing.body);
+  assert.equal((await api(s.url, other.key, 'GET', '/v1/me')).status, 200);
+  const audit = (await s.rt.store.db.query(`SELECT action, data FROM audit_log WHERE action = 'api_key.revoked'`)).rows;
+  assert.equal(audit.length, 1);
+});
