@@ -16,7 +16,6 @@ import {
   reportForMedia,
   riskLevel,
   sortSignals,
-  worstVerdict,
 } from './format.js';
 import { defaultLang, localized, translate } from './i18n.js';
 
@@ -249,7 +248,6 @@ async function showQueue() {
     status.textContent = tbody.children.length === 0 ? t('empty') : '';
     more.hidden = !page.nextCursor;
     more.onclick = () => load(page.nextCursor).catch(showError);
-    fillVerdicts(page.items.map((/** @type {any} */ c) => c.id));
   };
   await load(null);
 }
@@ -264,7 +262,7 @@ function queueRow(c, now) {
     h('td', { class: 'num', text: formatMoney(c.amount, c.currency, lang) }),
     h('td', { title: formatDate(c.createdAt, lang), text: formatAge(c.createdAt, now, lang) }),
     h('td', null, riskBadge(c.risk)),
-    h('td', { class: 'verdict-cell', 'data-verdict-for': c.id, text: '…' }),
+    h('td', { class: 'verdict-cell' }, verdictBadge(c.verdict ?? null)),
     h('td', null, stateBadge(c.state)),
     h(
       'td',
@@ -272,28 +270,6 @@ function queueRow(c, now) {
       c.deadlines?.merchantResponse ? (left ?? h('span', { class: 'badge overdue', text: t('overdue') })) : t('none'),
     ),
   );
-}
-
-/**
- * The queue's summaries carry risk but not the photo verdict, so each row's claim is read
- * (a few at a time) to show it.
- * @param {string[]} ids
- */
-async function fillVerdicts(ids) {
-  const todo = [...ids];
-  const worker = async () => {
-    for (let id = todo.shift(); id; id = todo.shift()) {
-      const cell = main.querySelector(`[data-verdict-for="${CSS.escape(id)}"]`);
-      if (!cell) continue;
-      try {
-        const claim = await api(`/v1/claims/${encodeURIComponent(id)}`);
-        cell.replaceChildren(verdictBadge(worstVerdict(claim.analysis)));
-      } catch {
-        cell.textContent = '?';
-      }
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
 // ---- claim page ----------------------------------------------------------------------------

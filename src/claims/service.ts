@@ -408,7 +408,7 @@ export class ClaimsService {
     // The detail view is the list summary (ids, amount, risk, deadlines, times) plus what only
     // one claim's page needs.
     return {
-      ...claimSummary(c),
+      ...claimSummary({ ...c, verdicts: imageVerdicts(analysis) }),
       reason: c.reason,
       round: c.round,
       evidence: evidence.map((m: any) => ({ ...mediaView(m), round: m.round })),
@@ -456,7 +456,9 @@ export class ClaimsService {
     }
     params.push(limit + 1);
     const r = await this.db.query(
-      `SELECT id, state, order_id, merchant_id, buyer_id, sku, type, amount, currency, risk, merchant_deadline, evidence_deadline, created_at, created_at::text AS cts, updated_at
+      `SELECT id, state, order_id, merchant_id, buyer_id, sku, type, amount, currency, risk, merchant_deadline, evidence_deadline, created_at, created_at::text AS cts, updated_at,
+              CASE WHEN jsonb_typeof(analysis->'images') = 'array'
+                   THEN ARRAY(SELECT COALESCE(i->>'verdict', '') FROM jsonb_array_elements(analysis->'images') AS i) END AS verdicts
        FROM claims WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
       params,
     );
@@ -836,10 +838,29 @@ function claimSummary(c: any) {
     amount: Number(c.amount),
     currency: c.currency,
     risk: c.risk,
+    // the most serious photo verdict (tampered > ai_generated > suspicious > clean), null before analysis
+    verdict: worstVerdict(c.verdicts),
     deadlines: { merchantResponse: iso(c.merchant_deadline), moreEvidence: iso(c.evidence_deadline) },
     createdAt: iso(c.created_at),
     updatedAt: iso(c.updated_at),
   };
+}
+
+const VERDICT_ORDER = ['tampered', 'ai_generated', 'suspicious', 'clean'];
+
+function imageVerdicts(analysis: any): string[] | null {
+  return Array.isArray(analysis?.images) ? analysis.images.map((i: any) => (typeof i?.verdict === 'string' ? i.verdict : '')) : null;
+}
+
+/** The most serious of the photos' verdicts; null when there is none (not analysed, or only unreadable photos). */
+function worstVerdict(verdicts: unknown): string | null {
+  if (!Array.isArray(verdicts)) return null;
+  let best: string | null = null;
+  for (const v of verdicts) {
+    const i = VERDICT_ORDER.indexOf(v);
+    if (i >= 0 && (best === null || i < VERDICT_ORDER.indexOf(best))) best = v;
+  }
+  return best;
 }
 
 function auditView(e: AuditEntry) {

@@ -44,7 +44,11 @@ test('a claim goes from submission to a reviewer decision over HTTP', async () =
   assert.match(c.policy.reasons.join(' '), /amount 450 above/);
 
   const q = await api(s.url, s.keys.reviewer, 'GET', '/v1/review-queue');
-  assert.ok(q.body.items.some((x: any) => x.id === id));
+  const row = q.body.items.find((x: any) => x.id === id);
+  assert.ok(row);
+  // the queue carries the photo verdict, so a console need not open every claim
+  assert.equal(row.verdict, im.verdict);
+  assert.equal(c.verdict, im.verdict);
 
   const resp = await api(s.url, s.keys.merchant, 'POST', `/v1/claims/${id}/responses`, { text: 'The pear was fine when packed; see packing photo.' });
   assert.equal(resp.status, 201, JSON.stringify(resp.body));
