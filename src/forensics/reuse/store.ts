@@ -66,7 +66,19 @@ export interface ReuseStoreOptions {
   searchThreads?: number;
   /** Below this many hashes lookups stay on the calling thread (a message costs more). Default 100 000. */
   parallelMinSize?: number;
+  /**
+   * How often (ms) a lookup first reads the rows other processes added since (default 1000;
+   * 0 = before every lookup; a negative value = never). See `catchUp`.
+   */
+  refreshMs?: number;
 }
+
+/** Rows read per round trip when catching up with other processes' writes. */
+const CATCH_UP_PAGE = 10_000;
+/** Ids missed below the highest one read are looked for again for this long (then taken as rolled back). */
+const HOLE_TTL_MS = 5 * 60_000;
+/** At most this many such ids are remembered. */
+const MAX_HOLES = 100_000;
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$/;
 
@@ -154,6 +166,18 @@ export class ReuseStore implements ReuseLookup {
   /** Started on the first lookup of a large enough index; replaced when the index is rebuilt. */
   private parallel: ParallelSearch | undefined;
   private closed = false;
+  private readonly refreshMs: number;
+  /** Highest id read from the table so far. */
+  private maxId = 0;
+  /**
+   * Ids below maxId not seen yet, with when they were first missed: a bigserial id is taken
+   * when a row is inserted, not when its transaction commits, so a row with a lower id can
+   * appear after higher ones were read. Rolled-back ids never appear; they are forgotten
+   * after HOLE_TTL_MS.
+   */
+  private holes = new Map<number, number>();
+  private lastRefresh = 0;
+  private refreshing: Promise<void> | undefined;
 
   private constructor(
     private readonly db: SqlClient,
@@ -168,6 +192,7 @@ export class ReuseStore implements ReuseLookup {
       throw new ReuseInputError('bad_option', `searchThreads must be 0–8, not ${opts.searchThreads}`);
     }
     this.parallelMinSize = opts.parallelMinSize ?? 100_000;
+    this.refreshMs = opts.refreshMs ?? 1000;
     this.index = index;
   }
 
@@ -248,6 +273,7 @@ export class ReuseStore implements ReuseLookup {
       }
       const entry = toEntry(row);
       if (this.matchable(entry.quality) && !this.index.has(entry.id)) this.index.add(entry.hash, entry.id);
+      // (ids below it that this process has not read are found by the next catchUp)
       out.push(entry);
     }
     return out;
@@ -273,6 +299,7 @@ export class ReuseStore implements ReuseLookup {
 
   /** Matches of any of `hashes` (e.g. a photo's 8 dihedral variants), with their table rows. */
   async search(hashes: string[], opts: { maxDistance?: number; tenantId?: string } = {}): Promise<StoredMatch[]> {
+    if (this.refreshMs >= 0 && Date.now() - this.lastRefresh >= this.refreshMs) await this.catchUp();
     const found = await this.find(hashes, opts.maxDistance ?? this.maxDistance);
     if (found.length === 0) return [];
     const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} WHERE id = ANY($1::bigint[])`, [found.map((m) => String(m.id))]);
@@ -305,6 +332,47 @@ export class ReuseStore implements ReuseLookup {
     return quality === null || quality >= this.minQuality;
   }
 
+  /**
+   * Reads the rows other processes added since the last read (and rows that committed late,
+   * below ids already read) into memory. Several API and worker processes share one table;
+   * each keeps its own memory index, and this keeps them in step for inserts. Deletes need no
+   * catching up: a lookup only reports rows still in the table. Concurrent calls share one read.
+   */
+  catchUp(): Promise<void> {
+    this.refreshing ??= this.readNew().finally(() => {
+      this.refreshing = undefined;
+      this.lastRefresh = Date.now();
+    });
+    return this.refreshing;
+  }
+
+  private async readNew(): Promise<void> {
+    const now = Date.now();
+    for (const [id, since] of this.holes) if (now - since > HOLE_TTL_MS) this.holes.delete(id);
+    const holes = [...this.holes.keys()];
+    for (;;) {
+      const from = this.maxId;
+      const r = await this.db.query<{ id: string; hash: string; quality: number | null }>(
+        `SELECT id::text AS id, hash, quality FROM ${this.table}
+         WHERE id > $1::bigint OR id = ANY($2::bigint[]) ORDER BY id LIMIT $3`,
+        [String(from), holes.map(String), CATCH_UP_PAGE],
+      );
+      let expected = from + 1;
+      for (const row of r.rows) {
+        const id = Number(row.id);
+        this.holes.delete(id);
+        if (id > from) {
+          for (let gap = expected; gap < id && this.holes.size < MAX_HOLES; gap++) this.holes.set(gap, now);
+          expected = id + 1;
+          if (id > this.maxId) this.maxId = id;
+        }
+        if (this.matchable(row.quality) && !this.index.has(id)) this.index.add(row.hash, id);
+      }
+      holes.length = 0;
+      if (r.rows.length < CATCH_UP_PAGE) return;
+    }
+  }
+
   private async readIndex(batchSize: number): Promise<ReuseIndex> {
     let words = new Uint32Array(Math.max(1024, batchSize) * HASH_WORDS);
     let ids = new Uint32Array(Math.max(1024, batchSize));
@@ -328,6 +396,7 @@ export class ReuseStore implements ReuseLookup {
         }
         hexToWords(r.hash, words, n * HASH_WORDS);
         ids[n++] = Number(r.id);
+        if (Number(r.id) > this.maxId) this.maxId = Number(r.id);
       }
       if (page.rows.length < batchSize) break;
       last = page.rows[page.rows.length - 1]!.id;

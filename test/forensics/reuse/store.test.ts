@@ -185,3 +185,61 @@ test('reuse store on the PostgreSQL server (own schema)', async () => {
     await pool.end();
   }
 });
+
+test('several processes on one table: each store catches up with the others’ inserts, late commits included (PostgreSQL)', async () => {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+  const schema = `reuse_sync_${process.pid}_${Date.now().toString(36)}`;
+  const table = `${schema}.reuse_hashes`;
+  try {
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    await ensureReuseSchema(pool, { table });
+    // two "processes": two stores loaded from the same table
+    const a = await load(pool, { table, refreshMs: 0 });
+    const b = await load(pool, { table, refreshMs: 0 });
+    const never = await load(pool, { table, refreshMs: -1 });
+    const X = hashFrom(11), LATE = hashFrom(12), Y = hashFrom(13);
+    await a.add({ hash: X, quality: 90, ownerType: 'claim', ownerId: 'cx', tenantId: 't' });
+    assert.deepEqual((await b.lookup([flip(X, 3)], 31)).map((m) => m.owner.id), ['cx'], 'b sees a’s insert');
+    assert.deepEqual(await never.lookup([X], 31), [], 'a store that does not refresh does not');
+
+    // a row whose transaction commits after a later id was read
+    const slow = await pool.connect();
+    try {
+      await slow.query('BEGIN');
+      await a.add({ hash: LATE, quality: 90, ownerType: 'claim', ownerId: 'c-late', tenantId: 't' }, slow); // lower id, not committed
+      await a.add({ hash: Y, quality: 90, ownerType: 'claim', ownerId: 'cy', tenantId: 't' }); // higher id, committed
+      assert.deepEqual((await b.lookup([Y], 31)).map((m) => m.owner.id), ['cy']);
+      assert.deepEqual(await b.lookup([LATE], 31), [], 'not committed yet');
+      await slow.query('COMMIT');
+    } finally {
+      slow.release();
+    }
+    assert.deepEqual((await b.lookup([LATE], 31)).map((m) => m.owner.id), ['c-late'], 'the late commit is found');
+    // a delete by one process: the other never reports the row again
+    const [entry] = await pool.query(`SELECT id FROM ${table} WHERE owner_id = 'cy'`).then((r) => r.rows);
+    await a.remove(Number(entry.id));
+    assert.deepEqual(await b.lookup([Y], 31), []);
+    // a store loaded later starts with everything
+    const c = await load(pool, { table });
+    assert.equal(c.size, 2);
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await pool.end();
+  }
+});
+
+test('two stores on one PGlite database catch up with each other', async () => {
+  const lite = new PGlite();
+  try {
+    await ensureReuseSchema(lite, {});
+    const a = await load(lite, { refreshMs: 0 });
+    const b = await load(lite, { refreshMs: 0 });
+    await b.add({ hash: hashFrom(21), quality: 70, ownerType: 'reference', ownerId: 'r', tenantId: 't' });
+    await b.add({ hash: hashFrom(22), quality: 10, ownerType: 'claim', ownerId: 'flat', tenantId: 't' });
+    assert.deepEqual((await a.lookup([hashFrom(21)], 31)).map((m) => m.owner.id), ['r']);
+    assert.deepEqual(await a.lookup([hashFrom(22)], 31), [], 'too flat to match, in either store');
+    assert.equal(a.size, 1);
+  } finally {
+    await lite.close();
+  }
+});
