@@ -17,6 +17,7 @@ import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal
 import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
+import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -40,6 +41,8 @@ export interface AppOptions {
    * Idempotency-Key that arrive while a commit runs are written together in the next one.
    */
   groupCommit?: boolean;
+  /** Request limits per API key (see rate-limit.ts); none when absent or max 0. */
+  rateLimit?: RateLimitOptions;
 }
 
 const INTAKE_STATUS: Record<string, number> = {
@@ -171,6 +174,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   const maxRequestBytes = opts.maxRequestBytes ?? 128 * 1024 * 1024;
   const batcher = opts.groupCommit === false ? undefined : new SubmitBatcher(service.db, { onCommitted: () => service.opts.onJobsQueued?.() });
   app.decorate('submitBatcher', batcher);
+  if (opts.rateLimit) await registerRateLimit(app, opts.rateLimit);
   await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
   await app.register(swagger, {
     openapi: {
@@ -179,7 +183,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
         title: 'claimlens API',
         version: ENGINE_VERSION,
         description:
-          'Verification and review of after-sales claims. Every route under /v1 needs `Authorization: Bearer KEY`. Every POST accepts an `Idempotency-Key` header: the same key with the same body returns the first response; the same key with a different body is refused with 409. Errors are `{ "error": { "code", "message" } }`.',
+          'Verification and review of after-sales claims. Every route under /v1 needs `Authorization: Bearer KEY`. Every POST accepts an `Idempotency-Key` header: the same key with the same body returns the first response; the same key with a different body is refused with 409. Errors are `{ "error": { "code", "message" } }`. Requests are limited per key (default 60 000 a minute; `429 rate_limited` with `Retry-After` and `x-ratelimit-*` headers).',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
@@ -190,6 +194,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     if (err instanceof ServiceError) return sendError(reply, err.status, err.code, err.message, err.details);
     if (err instanceof IntakeError) return sendError(reply, INTAKE_STATUS[err.code] ?? 422, err.code, err.message);
     if (err.validation) return sendError(reply, 400, 'invalid_request', err.message);
+    if (err.statusCode === 429) return sendError(reply, 429, 'rate_limited', err.message);
     if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT' || err.code === 'FST_FIELDS_LIMIT') {
       return sendError(reply, 413, 'too_large', err.message);
     }

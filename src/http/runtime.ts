@@ -9,6 +9,7 @@ import { IntakePool } from '../jobs/intake-pool.ts';
 import { JobRunner, type RunnerOptions } from '../jobs/runner.ts';
 import { openStore, type Store, type StoreSettings } from '../store/index.ts';
 import { buildApp } from './app.ts';
+import type { RateLimitOptions } from './rate-limit.ts';
 
 export interface RuntimeOptions extends StoreSettings {
   policy?: Policy;
@@ -35,6 +36,11 @@ export interface RuntimeOptions extends StoreSettings {
    * so the default stays on the main thread.
    */
   reuseSearchThreads?: number;
+  /**
+   * Requests per minute per API key (default from CLAIMLENS_RATE_LIMIT, else 60 000; 0 = off),
+   * counted in Redis when REDIS_URL is set (shared by all API processes), else in-process.
+   */
+  rateLimit?: RateLimitOptions;
 }
 
 export interface Runtime {
@@ -75,6 +81,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     logger: o.logger,
     intake: intakePool ? (bytes, opts) => intakePool.intake(bytes, opts) : undefined,
     groupCommit: o.groupCommit,
+    rateLimit: o.rateLimit ?? { max: envInt('CLAIMLENS_RATE_LIMIT', 60_000), redisUrl: process.env.REDIS_URL || undefined },
   });
   let closed = false;
   return {
