@@ -8,6 +8,7 @@ import {
   formatDate,
   formatMoney,
   formatTimeLeft,
+  isVideo,
   matchedReferenceIds,
   newIdempotencyKey,
   overlayOf,
@@ -339,14 +340,19 @@ function photoPanel(claim, references) {
     const matched = matchedReferenceIds(signals, references.map((r) => r.id));
     const ref = references.find((r) => r.id === refChoice) ?? references.find((r) => matched.includes(r.id)) ?? references[0] ?? null;
     const compare = h('div', { class: 'compare' });
-    const claimFigure = photoFigure(
-      media ? `${t('claimPhoto')} · ${media.filename}` : t('claimPhoto'),
-      media?.url,
-      showOverlay && hasOverlay ? { ...overlay, width: report?.width ?? media.width, height: report?.height ?? media.height, opacity } : null,
-      'claim-photo',
-    );
+    const claimFigure = isVideo(media)
+      ? videoFigure(`${t('claimPhoto')} · ${media.filename}${report?.file ? ` (${t('analysedFrame')}: ${report.file.replace(/^.*#/, '')})` : ''}`, media.url, 'claim-photo')
+      : photoFigure(
+          media ? `${t('claimPhoto')} · ${media.filename}` : t('claimPhoto'),
+          media?.url,
+          showOverlay && hasOverlay ? { ...overlay, width: report?.width ?? media.width, height: report?.height ?? media.height, opacity } : null,
+          'claim-photo',
+        );
+    const refCaption = ref ? `${t('reference')} · ${ref.filename}${matched.includes(ref.id) ? ` (${t('matched')})` : ''}` : '';
     const refFigure = ref
-      ? photoFigure(`${t('reference')} · ${ref.filename}${matched.includes(ref.id) ? ` (${t('matched')})` : ''}`, ref.url, null, 'reference-photo')
+      ? isVideo(ref)
+        ? videoFigure(refCaption, ref.url, 'reference-photo')
+        : photoFigure(refCaption, ref.url, null, 'reference-photo')
       : h('figure', { class: 'photo-fig reference-photo empty' }, h('figcaption', { text: t('reference') }), h('p', { class: 'muted', text: t('noReference') }));
     compare.append(claimFigure, refFigure);
 
@@ -443,6 +449,22 @@ function photoFigure(caption, url, overlay, cls) {
       .catch((e) => frame.replaceChildren(h('span', { class: 'error', text: errorText(e) })));
   }
   return h('figure', { class: `photo-fig ${cls}` }, button, h('figcaption', { text: caption }));
+}
+
+/**
+ * A video (a packing video, a video of the damage) with the browser's controls; the analysis
+ * looked at its keyframes, so no overlay is laid over it.
+ * @param {string} caption @param {string} url @param {string} cls
+ */
+function videoFigure(caption, url, cls) {
+  const video = /** @type {HTMLVideoElement} */ (h('video', { class: 'photo video', controls: true, preload: 'metadata', 'aria-label': caption }));
+  const frame = h('span', { class: 'frame' }, video);
+  mediaUrl(url)
+    .then((src) => {
+      video.src = src;
+    })
+    .catch((e) => frame.replaceChildren(h('span', { class: 'error', text: errorText(e) })));
+  return h('figure', { class: `photo-fig ${cls}` }, frame, h('figcaption', { text: caption }));
 }
 
 /** @param {HTMLElement} frame @param {{ heatmap: any, regions: any[], width: number, height: number, opacity: number }} overlay */
@@ -677,6 +699,11 @@ function responsesSection(claim) {
 
 /** A small photo that zooms on click. @param {any} m */
 function thumb(m) {
+  if (isVideo(m)) {
+    const video = /** @type {HTMLVideoElement} */ (h('video', { class: 'thumb video', controls: true, preload: 'metadata', 'aria-label': m.filename }));
+    mediaUrl(m.url).then((src) => (video.src = src)).catch(() => video.setAttribute('aria-label', `${m.filename} (!)`));
+    return video;
+  }
   const img = /** @type {HTMLImageElement} */ (h('img', { class: 'thumb', alt: m.filename }));
   mediaUrl(m.url).then((src) => (img.src = src)).catch(() => (img.alt = `${m.filename} (!)`));
   return h('button', { type: 'button', class: 'photo-button', 'aria-label': `${m.filename} — ${t('zoomHint')}`, onclick: () => zoom(img.src, m.filename, null) }, img);

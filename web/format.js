@@ -132,7 +132,9 @@ export function matchedReferenceIds(signals, referenceIds) {
   const walk = (v, depth) => {
     if (depth > 6 || v === null || v === undefined) return;
     if (typeof v === 'string') {
-      if (wanted.has(v)) found.add(v);
+      // a keyframe of a packing video is named `<media id>#keyframe-<n>`: it matches the video
+      const id = v.replace(/#keyframe-\d+$/, '');
+      if (wanted.has(id)) found.add(id);
     } else if (Array.isArray(v)) {
       for (const x of v) walk(x, depth + 1);
     } else if (typeof v === 'object') {
@@ -151,7 +153,14 @@ export function matchedReferenceIds(signals, referenceIds) {
  */
 export function reportForMedia(analysis, media) {
   const images = analysis?.images ?? [];
-  return images.find((r) => r.sha256 && r.sha256 === media.sha256) ?? images.find((r) => r.file === (media.filename || media.id)) ?? null;
+  const name = media.filename || media.id;
+  // a video's report is that of its riskiest keyframe, named `<file>#keyframe-<n>`
+  return (
+    images.find((r) => r.sha256 && r.sha256 === media.sha256) ??
+    images.find((r) => r.file === name) ??
+    images.find((r) => typeof r.file === 'string' && r.file.startsWith(`${name}#keyframe-`)) ??
+    null
+  );
 }
 
 /** The merged region list and heatmap of a photo's signals (first heatmap wins). @param {{ evidence?: any }[]} signals */
@@ -171,4 +180,12 @@ export function newIdempotencyKey() {
   const b = new Uint8Array(16);
   globalThis.crypto.getRandomValues(b);
   return 'console-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Media formats stored for videos (see src/forensics/video-intake.ts). */
+const VIDEO_FORMATS = new Set(['mp4', 'mov', '3gp', 'webm', 'mkv', 'avi']);
+
+/** Whether a stored media item is a video. @param {{ format?: string | null } | null | undefined} m */
+export function isVideo(m) {
+  return VIDEO_FORMATS.has(m?.format ?? '');
 }

@@ -25,6 +25,7 @@ import {
   type Role,
 } from './model.ts';
 import { DEFAULT_POLICY, evaluatePolicy, type Policy } from './policy.ts';
+import { isVideoFormat } from '../forensics/video-intake.ts';
 import { webhookUrlProblem } from './webhook-targets.ts';
 import { deliverWebhook } from './webhooks.ts';
 
@@ -653,10 +654,21 @@ export class ClaimsService {
       )
     ).rows;
     const images = await Promise.all(
-      mediaRows.rows.map(async (m: any) => ({ file: m.filename || m.id, bytes: await this.store.blobs.get(m.blob_sha256), contentType: m.content_type ?? undefined })),
+      mediaRows.rows.map(async (m: any) => ({
+        file: m.filename || m.id,
+        bytes: await this.store.blobs.get(m.blob_sha256),
+        contentType: m.content_type ?? undefined,
+        video: isVideoFormat(m.format),
+      })),
     );
     const references = await Promise.all(
-      refRows.map(async (m: any) => ({ id: m.id, kind: (m.kind === 'packing' ? 'packing' : 'listing') as ReferenceMedia['kind'], filename: m.filename, bytes: await this.store.blobs.get(m.blob_sha256) })),
+      refRows.map(async (m: any) => ({
+        id: m.id,
+        kind: (m.kind === 'packing' ? 'packing' : 'listing') as ReferenceMedia['kind'],
+        filename: m.filename,
+        bytes: await this.store.blobs.get(m.blob_sha256),
+        video: isVideoFormat(m.format),
+      })),
     );
     const o = order.rows[0];
     const result = await pool.analyze(

@@ -18,6 +18,7 @@ import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
+import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -263,7 +264,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     return reply.code(result.status).send(result.body);
   }
 
-  /** Reads a multipart request: text fields and image files (each through intake). */
+  /** Reads a multipart request: text fields and image or video files (each through intake). */
   async function readUpload(req: FastifyRequest, fileFields: string[]): Promise<ParsedUpload> {
     if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
     const fields: Record<string, string> = {};
@@ -288,16 +289,28 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     const files: AcceptedFile[] = [];
     for (const f of raw) {
       const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
-      let image: IntakeSummary;
+      let image: IntakeSummary | VideoSummary;
       try {
-        image = await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } });
+        // a video (packing video, video of the damage) goes through video intake (ffprobe + a decode check)
+        image =
+          sniffVideo(f.bytes) || declaresVideo({ name: f.filename, contentType })
+            ? await intakeVideo(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } })
+            : await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } });
       } catch (e) {
         if (e instanceof IntakeError) {
           throw new ServiceError(INTAKE_STATUS[e.code] ?? 422, e.code, `${f.filename || f.field}: ${e.message}`, { file: f.filename });
         }
         throw e;
       }
-      files.push({ bytes: f.bytes, sha256: image.sha256, filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`, contentType, width: image.width, height: image.height, format: image.format });
+      files.push({
+        bytes: f.bytes,
+        sha256: image.sha256,
+        filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
+        contentType: 'contentType' in image ? image.contentType : contentType,
+        width: image.width,
+        height: image.height,
+        format: image.format,
+      });
     }
     return { fields, files, fileHashes: files.map((f) => f.sha256) };
   }

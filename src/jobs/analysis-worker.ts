@@ -8,6 +8,11 @@ import { intakeImage } from '../forensics/intake.ts';
 import type { AnalysisContext, DecodedImage, ImageReport, ReferenceMedia, ReuseMatch } from '../forensics/types.ts';
 import { pdqHashImage } from '../forensics/pdq/index.ts';
 import { screenshotRegionQueries } from '../forensics/reuse/query-hashes.ts';
+import { extractKeyframesFromBytes } from '../forensics/reference/video.ts';
+
+/** Keyframes taken from a packing video as references, and from a video of the damage for analysis. */
+const REFERENCE_KEYFRAMES = 12;
+const EVIDENCE_KEYFRAMES = 6;
 import type { AnalysisResult, AnalysisTask, WorkerReply, WorkerRequest } from './pool.ts';
 
 const port = parentPort!;
@@ -38,6 +43,13 @@ async function run(task: AnalysisTask): Promise<AnalysisResult> {
   const referenceHashes: (string | null)[] = [];
   for (const r of task.references) {
     try {
+      if (r.video) {
+        // A packing video: its keyframes are the references (ids `<media id>#keyframe-<n>`).
+        const frames = await extractKeyframesFromBytes(r.bytes, { maxFrames: REFERENCE_KEYFRAMES });
+        for (const f of frames) references.push({ id: `${r.id}#keyframe-${f.index}`, kind: 'video_keyframe', image: f.image });
+        referenceHashes.push(task.hashes && frames[0] ? await hashOf(frames[0].image) : null);
+        continue;
+      }
       const image = await intakeImage(r.bytes, { name: r.filename });
       references.push({ id: r.id, kind: r.kind, image });
       referenceHashes.push(task.hashes ? await hashOf(image) : null);
@@ -68,6 +80,21 @@ async function run(task: AnalysisTask): Promise<AnalysisResult> {
   const regionHashes: string[][] = [];
   for (const im of task.images) {
     try {
+      if (im.video) {
+        // A video of the damage: its keyframes are analysed like photos and the report of the
+        // riskiest one stands for the video (named `<file>#keyframe-<n>`; the reviewer sees the video).
+        const frames = await extractKeyframesFromBytes(im.bytes, { maxFrames: EVIDENCE_KEYFRAMES });
+        let best: { report: ImageReport; image: DecodedImage } | undefined;
+        for (const f of frames) {
+          const report = await analyzeDecoded(f.image, `${im.file}#keyframe-${f.index}`, ctx);
+          if (!best || (report.risk ?? 0) > (best.report.risk ?? 0)) best = { report, image: f.image };
+        }
+        if (!best) throw new Error('the video yielded no frames');
+        reports.push(best.report);
+        hashes.push(task.hashes ? await hashOf(best.image) : null);
+        regionHashes.push([]);
+        continue;
+      }
       const image = await intakeImage(im.bytes, { name: im.file, contentType: im.contentType });
       reports.push(await analyzeDecoded(image, im.file, ctx));
       hashes.push(task.hashes ? await hashOf(image) : null);

@@ -8,8 +8,10 @@ import type { ImageReport, ReferenceMedia, ReuseLookup, ReuseMatch } from '../fo
 
 export interface AnalysisTask {
   id: number;
-  images: { file: string; bytes: Uint8Array; contentType?: string }[];
-  references: { id: string; kind: ReferenceMedia['kind']; filename?: string; bytes: Uint8Array }[];
+  /** `video`: a video whose keyframes are analysed (the report of the riskiest one is kept). */
+  images: { file: string; bytes: Uint8Array; contentType?: string; video?: boolean }[];
+  /** `video`: a packing video whose keyframes become references (`<id>#keyframe-<n>`). */
+  references: { id: string; kind: ReferenceMedia['kind']; filename?: string; bytes: Uint8Array; video?: boolean }[];
   context: { claimId?: string; buyerId?: string; deliveredAt?: string; uploadedAt?: string };
   /** Whether a reuse lookup is available (answered by the main thread). */
   reuse: boolean;

@@ -6,7 +6,8 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -36,10 +37,10 @@ async function call(key: string, method: string, path: string, body?: unknown): 
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-function upload(fields: Record<string, unknown>, files: { field: string; name: string; bytes: Buffer }[]): FormData {
+function upload(fields: Record<string, unknown>, files: { field: string; name: string; bytes: Buffer; type?: string }[]): FormData {
   const f = new FormData();
   for (const [k, v] of Object.entries(fields)) f.append(k, typeof v === 'string' ? v : JSON.stringify(v));
-  for (const x of files) f.append(x.field, new Blob([new Uint8Array(x.bytes)], { type: 'image/jpeg' }), x.name);
+  for (const x of files) f.append(x.field, new Blob([new Uint8Array(x.bytes)], { type: x.type ?? 'image/jpeg' }), x.name);
   return f;
 }
 
@@ -344,4 +345,30 @@ test('the heatmap and the region boxes are laid over the photo at its displayed 
   assert.equal(await page.locator('li.signal').first().getAttribute('data-signal'), 'reference.derived');
   await page.screenshot({ path: join(tmpdir(), 'claimlens-console-overlay.png') });
   await context.close();
+});
+
+test('a video of the damage is shown as a video, with the analysed keyframe named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'claimlens-console-video-'));
+  try {
+    const still = join(dir, 'still.png');
+    await sharp(await productPhoto(false)).png().toFile(still);
+    const out = join(dir, 'damage.mp4');
+    const ff = spawnSync('ffmpeg', ['-v', 'error', '-y', '-loop', '1', '-i', still, '-t', '1', '-r', '10', '-vf', 'scale=640:-2,format=yuv420p', out], { encoding: 'utf8' });
+    assert.equal(ff.status, 0, ff.stderr);
+    const sub = await call(keys.platform, 'POST', '/v1/claims', upload({ claim: { orderId: 'o-console-1', type: 'refund_only', reason: 'Video.', amount: 100 } }, [{ field: 'evidence', name: 'damage.mp4', bytes: readFileSync(out), type: 'video/mp4' }]));
+    assert.equal(sub.status, 202, JSON.stringify(sub.body));
+    const claim = await waitForState(sub.body.id, ['awaiting_merchant', 'more_evidence_requested', 'in_review']);
+    assert.match(claim.analysis.images[0].file, /#keyframe-\d+$/);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
+    await context.addInitScript((k) => sessionStorage.setItem('claimlens.reviewerKey', k), keys.reviewer);
+    const page = await context.newPage();
+    await page.goto(`${base}/console/#/claims/${sub.body.id}`);
+    const video = page.locator('.claim-photo video.photo');
+    await page.waitForFunction(() => (document.querySelector('.claim-photo video.photo') as HTMLVideoElement | null)?.src.startsWith('blob:'), null, { timeout: 10_000 });
+    assert.equal(await video.getAttribute('controls'), '');
+    assert.match((await page.locator('.claim-photo figcaption').textContent()) ?? '', /damage\.mp4 \(analysed frame: keyframe-\d+\)/);
+    await context.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

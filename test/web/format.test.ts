@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 // @ts-ignore -- plain ES modules of the browser console, checked with // @ts-check there
-import { formatAge, formatTimeLeft, matchedReferenceIds, newIdempotencyKey, overlayOf, regionBoxes, reportForMedia, riskLevel, sortSignals, worstVerdict } from '../../web/format.js';
+import { formatAge, formatTimeLeft, isVideo, matchedReferenceIds, newIdempotencyKey, overlayOf, regionBoxes, reportForMedia, riskLevel, sortSignals, worstVerdict } from '../../web/format.js';
 // @ts-ignore
 import { STRINGS, defaultLang, localized, translate } from '../../web/i18n.js';
 
@@ -92,4 +92,20 @@ test('language: Chinese browsers get zh-CN, others English; every label exists i
   assert.equal(localized('zh-CN', { en: 'crack', zh: '裂纹' }), '裂纹');
   assert.equal(localized('zh-CN', { en: 'crack', zh: '' }), 'crack', 'falls back to the other language');
   assert.equal(localized('en', undefined), '');
+});
+
+test('a keyframe of a packing video matches the video; video media are told apart', () => {
+  const signals = [{ id: 'reference.derived', verdict: 'tampered', score: 0.9, evidence: { reference: { id: 'med_vid#keyframe-3' } } }];
+  assert.deepEqual(matchedReferenceIds(signals, ['med_photo', 'med_vid']), ['med_vid']);
+  assert.deepEqual(matchedReferenceIds([{ id: 'x', verdict: 'info', score: 0, evidence: { note: 'med_vidx#keyframe-1' } }], ['med_vid']), []);
+  assert.equal(isVideo({ format: 'mp4' }), true);
+  assert.equal(isVideo({ format: 'webm' }), true);
+  assert.equal(isVideo({ format: 'jpeg' }), false);
+  assert.equal(isVideo(null), false);
+});
+
+test('a video finds its report through the keyframe that stands for it', () => {
+  const analysis = { images: [{ file: 'a.jpg', sha256: 'aa' }, { file: 'damage.mp4#keyframe-2', sha256: 'kf' }] };
+  assert.equal(reportForMedia(analysis, { sha256: 'vv', filename: 'damage.mp4' })?.file, 'damage.mp4#keyframe-2');
+  assert.equal(reportForMedia(analysis, { sha256: 'vv', filename: 'damage.mp' }), null);
 });

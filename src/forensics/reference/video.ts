@@ -4,7 +4,7 @@
 // frame still yields views of the item.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { intakeImage } from '../intake.ts';
@@ -93,4 +93,16 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
       else finish(new VideoError(`ffmpeg could not read the video (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' ')}`));
     });
   });
+}
+
+/** extractKeyframes for a video held in memory (written to a private temp file first). */
+export async function extractKeyframesFromBytes(bytes: Uint8Array, opts: KeyframeOptions = {}): Promise<Keyframe[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'claimlens-video-in-'));
+  try {
+    const file = join(dir, 'video');
+    await writeFile(file, bytes);
+    return await extractKeyframes(file, opts);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
