@@ -46,6 +46,8 @@ function refEvidence(f: ReferenceFinding) {
     inliers: f.alignment?.inliers,
     visibleShare: f.referenceVisible !== undefined ? round(f.referenceVisible, 3) : undefined,
     fitResidual: f.changes ? round(f.changes.fitResidual, 2) : undefined,
+    misfitPlaces: f.changes?.misfit.places,
+    misfitLargestShare: f.changes ? round(f.changes.misfit.largestShare, 3) : undefined,
   };
 }
 

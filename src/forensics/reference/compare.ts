@@ -26,6 +26,12 @@ export const LIMITS = {
   maxDiffuseShare: 0.15,
   /** the edits may not cover more than this share of the object (else it is another photo) */
   maxChangedShare: 0.5,
+  /**
+   * at least this many separate places of strong misfit, none holding half of it, is an
+   * independent exposure (objects moved between burst shots), not an edit
+   */
+  minScatteredPlaces: 8,
+  maxLargestPlaceShare: 0.5,
   /** the reference must cover this much of the claim frame… */
   minOverlapShareOfClaim: 0.12,
   /** …and this much of the reference must be visible in the claim */
@@ -45,6 +51,8 @@ export interface ReferenceFinding {
   /** Regions in the claim's full-resolution oriented pixels. */
   regions: { x: number; y: number; width: number; height: number; score: number }[];
   claimScale: number;
+  /** Set when the overall fit was good but the misfit is scattered over many places. */
+  scatteredMisfit?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
   matching?: MatchStats;
   /** Set when examining this reference failed. */
@@ -132,6 +140,11 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     f.referenceVisible >= LIMITS.minReferenceVisible;
   if (!fits) {
     f.relation = 'same_product';
+    return;
+  }
+  if (changes.misfit.places >= LIMITS.minScatteredPlaces && changes.misfit.largestShare < LIMITS.maxLargestPlaceShare) {
+    f.relation = 'same_product';
+    f.scatteredMisfit = true;
     return;
   }
   if (changes.regions.length === 0) {
