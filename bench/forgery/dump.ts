@@ -15,7 +15,10 @@ import { TRANSFORMS, applyTransform, type TransformName } from './transforms.ts'
 const from = Number(process.env.FROM ?? 0);
 const classes = photoClasses().slice(from, Number(process.env.N ?? 41));
 
+// ONLY=forgery|copy|genuine restricts the kinds of cases
+const only = process.env.ONLY;
 async function one(label: Record<string, unknown>, claim: Uint8Array, refPath: string, mask?: { m: Uint8Array; w: number }) {
+  if (only && label.t !== only) return;
   const image = await intakeImage(claim, { name: 'claim.jpg' });
   const ref: ReferenceMedia = { id: 'ref', kind: 'listing', image: await intakeImage(readFileSync(refPath), { name: 'ref' }) };
   const { findings, claim: wc } = await compareWithReferences(image, [ref]);

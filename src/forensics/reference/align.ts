@@ -105,6 +105,8 @@ export interface MatchStats {
   /** The sample's ratio-test matches (best variant), or undefined when no gate ran. */
   sampleMatches?: number;
   rejectedEarly: boolean;
+  /** True when this was the second pass with dense claim features. */
+  dense?: boolean;
 }
 
 /**

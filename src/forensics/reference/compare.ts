@@ -16,6 +16,8 @@ import { workingImage, type WorkingImage } from './working.ts';
 export const CLAIM_WORKING_SIDE = 800;
 /** At most this many candidates go through geometric alignment (best shortlist first). */
 export const MAX_ALIGNED_CANDIDATES = 24;
+/** Claim features of the second alignment pass (when no reference aligned with the usual 800). */
+export const DENSE_CLAIM_FEATURES = 3000;
 
 /** Thresholds of the decision, in one place (see docs/reference.md for how they were set). */
 export const LIMITS = {
@@ -98,6 +100,32 @@ export async function compareWithReferences(image: DecodedImage, references: rea
   } finally {
     index.delete();
   }
+  // Second pass when nothing aligned: the claim's 800 strongest corners can all sit on
+  // something the reference does not have (drawn dirt specks, a crack's jagged edge, a
+  // screenshot's status bar) or be too few on a smooth object shrunk to a quarter. Denser
+  // claim features recover those alignments; the pass costs time only on claims that match
+  // no reference (genuine photos), and a genuine photo still has to pass the same fit tests.
+  const retry = findings.filter((f, rank) => rank < MAX_ALIGNED_CANDIDATES && !f.alignment && !f.error);
+  if (retry.length && !findings.some((f) => f.alignment)) {
+    const dense = await claimIndex(
+      await detectFeatures(claim.gray, claim.width, claim.height, false, DENSE_CLAIM_FEATURES),
+      await detectFeatures(claim.gray, claim.width, claim.height, true, DENSE_CLAIM_FEATURES),
+    );
+    try {
+      for (const finding of retry) {
+        const entry = ranked.find((e) => e.reference === finding.reference)!;
+        try {
+          await examine(finding, entry.prepared, claim, dense, true);
+        } catch (e) {
+          finding.relation = 'unrelated';
+          finding.regions = [];
+          finding.error = e instanceof Error ? e.message : typeof e === 'number' ? `OpenCV exception ${e}` : String(e);
+        }
+      }
+    } finally {
+      dense.delete();
+    }
+  }
   findings.push(...failed);
   return { findings, claim };
 }
@@ -113,9 +141,9 @@ function unreadable(reference: ReferenceMedia, claim: WorkingImage, e: unknown):
   };
 }
 
-async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex): Promise<void> {
+async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex, dense = false): Promise<void> {
   const ref = prepared.working;
-  const stats: MatchStats = { rejectedEarly: false };
+  const stats: MatchStats = { rejectedEarly: false, dense };
   const alignment = await alignReference(prepared.features, index.claim, index.mirrored, LIMITS.minInliers, { index, stats });
   f.matching = stats;
   if (!alignment) return;

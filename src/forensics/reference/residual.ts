@@ -53,7 +53,7 @@ export interface ChangeAnalysis {
   threshold: number;
   /**
    * Places of strong misfit (groups of components with a pixel above the high threshold,
-   * of any size, boxes within the merging gap joined) and the share of the misfit area that
+   * of any size, boxes within 6 % of the frame joined) and the share of the misfit area that
    * the largest place holds. An edit is one or a few places; an independent exposure of the
    * same scene (a burst shot) misfits in many scattered places where things moved.
    */
@@ -465,7 +465,10 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
     // The minimum area applies to an edit, not to each of its pieces: dirt specks or the
     // segments of a thin crack can each be smaller than the minimum while the edit is not.
     // Components with a strong pixel closer than the region-merging gap form one edit.
-    const { groupArea, groups } = editGroups(st, count, hasStrong, groupGap(r));
+    const { groupArea } = editGroups(st, count, hasStrong, groupGap(r));
+    // Places of misfit are counted with a wider gap (6 % of the frame): drawn dirt is a
+    // cloud of specks whose spacing exceeds the 2 % box gap but that is one place.
+    const { groups } = editGroups(st, count, hasStrong, 3 * groupGap(r));
     const misfitArea = groups.reduce((a, b) => a + b, 0);
     const keep = new Uint8Array(count);
     const regions: ChangeRegion[] = [];
