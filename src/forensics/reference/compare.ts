@@ -6,8 +6,8 @@
 //   unrelated     – nothing in common.
 
 import type { DecodedImage, ReferenceMedia } from '../types.ts';
-import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type MatchStats } from './align.ts';
-import { MIN_WORKING_SIDE, referenceCache, type PreparedReference } from './prepared.ts';
+import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
+import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
 import { computeResidual, findChanges, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
@@ -102,20 +102,21 @@ export async function compareWithReferences(image: DecodedImage, references: rea
   }
   // Second pass when nothing aligned: the claim's 800 strongest corners can all sit on
   // something the reference does not have (drawn dirt specks, a crack's jagged edge, a
-  // screenshot's status bar) or be too few on a smooth object shrunk to a quarter. Denser
-  // claim features recover those alignments; the pass costs time only on claims that match
-  // no reference (genuine photos), and a genuine photo still has to pass the same fit tests.
+  // screenshot's status bar), and a smooth object (a garlic bulb on white) has too few
+  // corners above ORB's usual contrast threshold once shrunk or cropped. Denser, lower-contrast
+  // features on both sides recover those alignments; the pass costs time only on claims that
+  // match no reference (genuine photos), which still have to pass the same fit tests.
   const retry = findings.filter((f, rank) => rank < MAX_ALIGNED_CANDIDATES && !f.alignment && !f.error);
   if (retry.length && !findings.some((f) => f.alignment)) {
     const dense = await claimIndex(
-      await detectFeatures(claim.gray, claim.width, claim.height, false, DENSE_CLAIM_FEATURES),
-      await detectFeatures(claim.gray, claim.width, claim.height, true, DENSE_CLAIM_FEATURES),
+      await detectFeatures(claim.gray, claim.width, claim.height, false, DENSE_CLAIM_FEATURES, LOW_CONTRAST_FAST),
+      await detectFeatures(claim.gray, claim.width, claim.height, true, DENSE_CLAIM_FEATURES, LOW_CONTRAST_FAST),
     );
     try {
       for (const finding of retry) {
         const entry = ranked.find((e) => e.reference === finding.reference)!;
         try {
-          await examine(finding, entry.prepared, claim, dense, true);
+          await examine(finding, entry.prepared, claim, dense, await lowContrastFeatures(entry.prepared));
         } catch (e) {
           finding.relation = 'unrelated';
           finding.regions = [];
@@ -141,10 +142,11 @@ function unreadable(reference: ReferenceMedia, claim: WorkingImage, e: unknown):
   };
 }
 
-async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex, dense = false): Promise<void> {
+/** `denseFeatures`: the reference's features of the second pass (when this is that pass). */
+async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex, denseFeatures?: Features): Promise<void> {
   const ref = prepared.working;
-  const stats: MatchStats = { rejectedEarly: false, dense };
-  const alignment = await alignReference(prepared.features, index.claim, index.mirrored, LIMITS.minInliers, { index, stats });
+  const stats: MatchStats = { rejectedEarly: false, dense: denseFeatures !== undefined };
+  const alignment = await alignReference(denseFeatures ?? prepared.features, index.claim, index.mirrored, LIMITS.minInliers, { index, stats });
   f.matching = stats;
   if (!alignment) return;
   const refined = await refineHomography(alignment.homography, ref.gray, ref.width, ref.height, claim.gray, claim.width, claim.height);
