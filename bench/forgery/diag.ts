@@ -32,6 +32,7 @@ async function run(label: string, claim: Buffer, refPath: string): Promise<void>
       fit: ch && round(ch.fitResidual),
       diffuse: ch && round(ch.diffuseShare),
       threshold: ch?.threshold,
+      misfit: ch?.misfit,
       regions: ch?.regions.map((x) => ({ x: x.x, y: x.y, w: x.width, h: x.height, area: x.area, s: round(x.strength) })),
       rejected: ch?.rejected?.slice(0, 6),
       error: f.error,
