@@ -37,6 +37,9 @@ test('burst shots of a pile of pears: a good overall fit, but misfit scattered o
   const ev = same.evidence.reference as { misfitPlaces: number; misfitLargestShare: number; fitResidual: number };
   assert.ok(ev.fitResidual < 8, `fit ${ev.fitResidual}`);
   assert.ok(ev.misfitPlaces >= 8 && ev.misfitLargestShare < 0.5, JSON.stringify(ev));
+  assert.equal(same.evidence.scatteredMisfit, true);
+  assert.match(same.summary.en, /separate places/);
+  assert.match(same.summary.zh, /分散/);
 });
 
 test('a carton photographed in a store is reported as the same product (info)', async () => {
