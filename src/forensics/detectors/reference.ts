@@ -46,6 +46,8 @@ function refEvidence(f: ReferenceFinding) {
     inliers: f.alignment?.inliers,
     visibleShare: f.referenceVisible !== undefined ? round(f.referenceVisible, 3) : undefined,
     fitResidual: f.changes ? round(f.changes.fitResidual, 2) : undefined,
+    misfitPlaces: f.changes?.misfit.places,
+    misfitLargestShare: f.changes ? round(f.changes.misfit.largestShare, 3) : undefined,
   };
 }
 
@@ -111,16 +113,24 @@ function copySignal(f: ReferenceFinding, others: ReferenceFinding[]): Signal {
 function sameProductSignal(same: ReferenceFinding[]): Signal {
   const best = same[0]!;
   const q = quote(best.reference.id);
+  const places = best.changes?.misfit.places ?? 0;
+  // the reason when the photo fitted the reference closely overall (a burst shot)
+  const scattered = best.scatteredMisfit
+    ? {
+        en: ` It fits the reference closely overall but differs in ${places} separate places spread over the item, as a second exposure of the same scene does (things moved); an edit would be one or a few places.`,
+        zh: `整体上与参考图高度吻合，但在商品各处有 ${places} 处分散的差异，符合同一场景再次拍摄（物体有移动）的特征；若是修改，差异只会集中在一处或少数几处。`,
+      }
+    : { en: '', zh: '' };
   return signal(
     'reference.same_product',
     'info',
     0.3,
     Math.min(0.9, 0.4 + (best.alignment?.inliers ?? 0) / 200),
     {
-      en: `The photo shows what looks like the same product as reference ${q.en}, photographed independently (different viewpoint, light or background).`,
-      zh: `该照片拍摄的商品看起来与参考图${q.zh}为同一款商品，且是独立拍摄的（视角、光线或背景不同）。`,
+      en: `The photo shows what looks like the same product as reference ${q.en}, photographed independently (different viewpoint, light or background).${scattered.en}`,
+      zh: `该照片拍摄的商品看起来与参考图${q.zh}为同一款商品，且是独立拍摄的（视角、光线或背景不同）。${scattered.zh}`,
     },
-    { reference: refEvidence(best), alsoMatched: same.slice(1).map((o) => o.reference.id) },
+    { reference: refEvidence(best), alsoMatched: same.slice(1).map((o) => o.reference.id), scatteredMisfit: best.scatteredMisfit ?? false },
     {
       en: 'This is what a genuine photo of the delivered item looks like: it is not derived from the merchant’s picture.',
       zh: '这符合买家实拍收货商品的特征：并非由商家图片修改而来。',

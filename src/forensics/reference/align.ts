@@ -32,12 +32,12 @@ export interface Alignment {
 
 const MAX_FEATURES = 800;
 
-export async function detectFeatures(gray: Uint8Array, width: number, height: number, mirrored = false, maxFeatures = MAX_FEATURES): Promise<Features> {
+export async function detectFeatures(gray: Uint8Array, width: number, height: number, mirrored = false, maxFeatures = MAX_FEATURES, fastThreshold = 12): Promise<Features> {
   const cv: CV = await loadOpenCv();
   const src = mirrored ? mirrorGray(gray, width, height) : gray;
   const mat = new cv.Mat(height, width, cv.CV_8UC1);
   mat.data.set(src);
-  const orb = new cv.ORB(maxFeatures, 1.2, 8, 19, 0, 2, cv.ORB_HARRIS_SCORE, 19, 12);
+  const orb = new cv.ORB(maxFeatures, 1.2, 8, 19, 0, 2, cv.ORB_HARRIS_SCORE, 19, fastThreshold);
   const kps = new cv.KeyPointVector();
   const desc = new cv.Mat();
   const none = new cv.Mat();
@@ -105,6 +105,8 @@ export interface MatchStats {
   /** The sample's ratio-test matches (best variant), or undefined when no gate ran. */
   sampleMatches?: number;
   rejectedEarly: boolean;
+  /** True when this was the second pass with dense claim features. */
+  dense?: boolean;
 }
 
 /**

@@ -6,8 +6,8 @@
 //   unrelated     – nothing in common.
 
 import type { DecodedImage, ReferenceMedia } from '../types.ts';
-import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type MatchStats } from './align.ts';
-import { MIN_WORKING_SIDE, referenceCache, type PreparedReference } from './prepared.ts';
+import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
+import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
 import { computeResidual, findChanges, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
@@ -16,6 +16,8 @@ import { workingImage, type WorkingImage } from './working.ts';
 export const CLAIM_WORKING_SIDE = 800;
 /** At most this many candidates go through geometric alignment (best shortlist first). */
 export const MAX_ALIGNED_CANDIDATES = 24;
+/** Claim features of the second alignment pass (when no reference aligned with the usual 800). */
+export const DENSE_CLAIM_FEATURES = 3000;
 
 /** Thresholds of the decision, in one place (see docs/reference.md for how they were set). */
 export const LIMITS = {
@@ -26,6 +28,12 @@ export const LIMITS = {
   maxDiffuseShare: 0.15,
   /** the edits may not cover more than this share of the object (else it is another photo) */
   maxChangedShare: 0.5,
+  /**
+   * at least this many separate places of strong misfit, none holding half of it, is an
+   * independent exposure (objects moved between burst shots), not an edit
+   */
+  minScatteredPlaces: 8,
+  maxLargestPlaceShare: 0.5,
   /** the reference must cover this much of the claim frame… */
   minOverlapShareOfClaim: 0.12,
   /** …and this much of the reference must be visible in the claim */
@@ -45,6 +53,8 @@ export interface ReferenceFinding {
   /** Regions in the claim's full-resolution oriented pixels. */
   regions: { x: number; y: number; width: number; height: number; score: number }[];
   claimScale: number;
+  /** Set when the overall fit was good but the misfit is scattered over many places. */
+  scatteredMisfit?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
   matching?: MatchStats;
   /** Set when examining this reference failed. */
@@ -90,6 +100,33 @@ export async function compareWithReferences(image: DecodedImage, references: rea
   } finally {
     index.delete();
   }
+  // Second pass when nothing aligned: the claim's 800 strongest corners can all sit on
+  // something the reference does not have (drawn dirt specks, a crack's jagged edge, a
+  // screenshot's status bar), and a smooth object (a garlic bulb on white) has too few
+  // corners above ORB's usual contrast threshold once shrunk or cropped. Denser, lower-contrast
+  // features on both sides recover those alignments; the pass costs time only on claims that
+  // match no reference (genuine photos), which still have to pass the same fit tests.
+  const retry = findings.filter((f, rank) => rank < MAX_ALIGNED_CANDIDATES && !f.alignment && !f.error);
+  if (retry.length && !findings.some((f) => f.alignment)) {
+    const dense = await claimIndex(
+      await detectFeatures(claim.gray, claim.width, claim.height, false, DENSE_CLAIM_FEATURES, LOW_CONTRAST_FAST),
+      await detectFeatures(claim.gray, claim.width, claim.height, true, DENSE_CLAIM_FEATURES, LOW_CONTRAST_FAST),
+    );
+    try {
+      for (const finding of retry) {
+        const entry = ranked.find((e) => e.reference === finding.reference)!;
+        try {
+          await examine(finding, entry.prepared, claim, dense, await lowContrastFeatures(entry.prepared));
+        } catch (e) {
+          finding.relation = 'unrelated';
+          finding.regions = [];
+          finding.error = e instanceof Error ? e.message : typeof e === 'number' ? `OpenCV exception ${e}` : String(e);
+        }
+      }
+    } finally {
+      dense.delete();
+    }
+  }
   findings.push(...failed);
   return { findings, claim };
 }
@@ -105,10 +142,11 @@ function unreadable(reference: ReferenceMedia, claim: WorkingImage, e: unknown):
   };
 }
 
-async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex): Promise<void> {
+/** `denseFeatures`: the reference's features of the second pass (when this is that pass). */
+async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: WorkingImage, index: ClaimIndex, denseFeatures?: Features): Promise<void> {
   const ref = prepared.working;
-  const stats: MatchStats = { rejectedEarly: false };
-  const alignment = await alignReference(prepared.features, index.claim, index.mirrored, LIMITS.minInliers, { index, stats });
+  const stats: MatchStats = { rejectedEarly: false, dense: denseFeatures !== undefined };
+  const alignment = await alignReference(denseFeatures ?? prepared.features, index.claim, index.mirrored, LIMITS.minInliers, { index, stats });
   f.matching = stats;
   if (!alignment) return;
   const refined = await refineHomography(alignment.homography, ref.gray, ref.width, ref.height, claim.gray, claim.width, claim.height);
@@ -132,6 +170,11 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     f.referenceVisible >= LIMITS.minReferenceVisible;
   if (!fits) {
     f.relation = 'same_product';
+    return;
+  }
+  if (changes.misfit.places >= LIMITS.minScatteredPlaces && changes.misfit.largestShare < LIMITS.maxLargestPlaceShare) {
+    f.relation = 'same_product';
+    f.scatteredMisfit = true;
     return;
   }
   if (changes.regions.length === 0) {

@@ -20,6 +20,11 @@ export const REF_WORKING_SIDE = 640;
 export const MIN_WORKING_SIDE = 560;
 /** Features per reference (the claim gets more, since it may hold the reference small). */
 export const REF_FEATURES = 500;
+/**
+ * FAST threshold of the second alignment pass (the default is 12): smooth, low-contrast
+ * objects (a garlic bulb on white, shrunk or cropped) have too few corners above 12.
+ */
+export const LOW_CONTRAST_FAST = 5;
 /** Bump when anything derived here changes meaning; part of the cache key. */
 const PREPARED_VERSION = 1;
 
@@ -34,6 +39,21 @@ export interface PreparedReference {
   object: Uint8Array;
   /** Approximate memory held by this entry, bytes. */
   bytes: number;
+  /** Low-contrast features for the second alignment pass, computed on first use. */
+  lowContrast?: Promise<Features>;
+}
+
+/**
+ * The reference's features at the low FAST threshold, for the second alignment pass; computed
+ * once per prepared reference (only claims that align with nothing need them).
+ */
+export function lowContrastFeatures(p: PreparedReference): Promise<Features> {
+  p.lowContrast ??= detectFeatures(p.working.gray, p.working.width, p.working.height, false, REF_FEATURES, LOW_CONTRAST_FAST).then((f) => {
+    // counted in the entry's size from now on (the cache's own total is not revisited)
+    p.bytes += f.points.byteLength + f.descriptors.byteLength;
+    return f;
+  });
+  return p.lowContrast;
 }
 
 /** Describes a reference image: everything the check needs from it, independent of any claim. */

@@ -51,6 +51,15 @@ export interface ChangeAnalysis {
   /** Share of object pixels outside the regions whose residual is above the low threshold. */
   diffuseShare: number;
   threshold: number;
+  /**
+   * Places of strong misfit (groups of components with a pixel above the high threshold,
+   * of any size, boxes within 6 % of the frame joined) and the share of the misfit area that
+   * the largest place holds. An edit is one or a few places; an independent exposure of the
+   * same scene (a burst shot) misfits in many scattered places where things moved.
+   */
+  misfit: { places: number; largestShare: number };
+  /** Candidate components that were not kept (for diagnostics), strongest first. */
+  rejected?: { x: number; y: number; width: number; height: number; area: number; strength: number; peak: number; reason: string }[];
 }
 
 /**
@@ -407,7 +416,7 @@ export function fitToneCurve(R: Uint8Array, C: Uint8Array, valid: Uint8Array, c:
  * level (re-encoding at low quality raises it everywhere) but never drops below an absolute
  * floor, so faint global noise is not an edit.
  */
-export async function findChanges(r: ResidualResult, opts: { floor?: number; minAreaShare?: number } = {}): Promise<ChangeAnalysis> {
+export async function findChanges(r: ResidualResult, opts: { floor?: number; minAreaShare?: number; minArea?: number } = {}): Promise<ChangeAnalysis> {
   const cv: CV = await loadOpenCv();
   const floor = opts.floor ?? 22;
   const threshold = Math.max(floor, 5 * r.p75);
@@ -442,20 +451,34 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
     const st = stats.data32S as Int32Array;
     const hasStrong = new Uint8Array(count);
     const sum = new Float64Array(count);
+    const peak = new Uint8Array(count);
     for (let i = 0; i < n; i++) {
       const l = lab[i]!;
       if (l > 0) {
         if (strong[i]) hasStrong[l] = 1;
         sum[l] += r.residual[i]!;
+        if (r.residual[i]! > peak[l]!) peak[l] = r.residual[i]!;
       }
     }
     const base = Math.max(r.objectArea, 0.05 * r.validArea, 1);
-    const minArea = Math.max(24, (opts.minAreaShare ?? 0.0008) * base);
+    const minArea = Math.max(opts.minArea ?? 24, (opts.minAreaShare ?? 0.0008) * base);
+    // The minimum area applies to an edit, not to each of its pieces: dirt specks or the
+    // segments of a thin crack can each be smaller than the minimum while the edit is not.
+    // Components with a strong pixel closer than the region-merging gap form one edit.
+    const { groupArea } = editGroups(st, count, hasStrong, groupGap(r));
+    // Places of misfit are counted with a wider gap (6 % of the frame): drawn dirt is a
+    // cloud of specks whose spacing exceeds the 2 % box gap but that is one place.
+    const { groups } = editGroups(st, count, hasStrong, 3 * groupGap(r));
+    const misfitArea = groups.reduce((a, b) => a + b, 0);
     const keep = new Uint8Array(count);
     const regions: ChangeRegion[] = [];
+    const rejected: NonNullable<ChangeAnalysis['rejected']> = [];
     for (let l = 1; l < count; l++) {
       const area = st[l * 5 + 4]!;
-      if (!hasStrong[l] || area < minArea) continue;
+      if (!hasStrong[l] || groupArea[l]! < minArea) {
+        if (area >= 4) rejected.push({ x: st[l * 5]!, y: st[l * 5 + 1]!, width: st[l * 5 + 2]!, height: st[l * 5 + 3]!, area, strength: Math.round((10 * sum[l]!) / area) / 10, peak: peak[l]!, reason: hasStrong[l] ? `area<${Math.round(minArea)}` : 'no strong pixel' });
+        continue;
+      }
       keep[l] = 1;
       regions.push({ x: st[l * 5]!, y: st[l * 5 + 1]!, width: st[l * 5 + 2]!, height: st[l * 5 + 3]!, area, strength: sum[l]! / area });
     }
@@ -494,10 +517,58 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
       fitResidual: fitN ? fitSum / fitN : 255,
       diffuseShare: fitN ? diffuse / fitN : 1,
       threshold,
+      misfit: { places: groups.length, largestShare: misfitArea ? groups[0]! / misfitArea : 0 },
+      rejected: rejected.sort((a, b) => b.area * b.strength - a.area * a.strength),
     };
   } finally {
     for (const m of mats) m.delete();
   }
+}
+
+/** Boxes closer than this (residual px) belong to one edit; the same gap merges the reported boxes. */
+export function groupGap(r: { width: number; height: number }): number {
+  return 0.02 * Math.max(r.width, r.height);
+}
+
+/**
+ * For each component (OpenCV stats rows of 5: x, y, w, h, area), the total area of the
+ * group of strong components it belongs to (boxes within `gap` of each other, transitively).
+ */
+export function editAreas(st: Int32Array, count: number, hasStrong: Uint8Array, gap: number): Float64Array {
+  return editGroups(st, count, hasStrong, gap).groupArea;
+}
+
+/**
+ * Groups of strong components (boxes within `gap` of each other, transitively): per
+ * component the total area of its group, and the groups' areas (the places of misfit).
+ */
+export function editGroups(st: Int32Array, count: number, hasStrong: Uint8Array, gap: number): { groupArea: Float64Array; groups: number[] } {
+  const parent = Int32Array.from({ length: count }, (_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
+  };
+  const ids: number[] = [];
+  for (let l = 1; l < count; l++) if (hasStrong[l]) ids.push(l);
+  for (let a = 0; a < ids.length; a++) {
+    const i = ids[a]!;
+    const ax = st[i * 5]!, ay = st[i * 5 + 1]!, aw = st[i * 5 + 2]!, ah = st[i * 5 + 3]!;
+    for (let b = a + 1; b < ids.length; b++) {
+      const j = ids[b]!;
+      const bx = st[j * 5]!, by = st[j * 5 + 1]!, bw = st[j * 5 + 2]!, bh = st[j * 5 + 3]!;
+      if (ax - gap > bx + bw || bx - gap > ax + aw || ay - gap > by + bh || by - gap > ay + ah) continue;
+      parent[find(i)] = find(j);
+    }
+  }
+  const total = new Float64Array(count);
+  for (const l of ids) total[find(l)] += st[l * 5 + 4]!;
+  const groupArea = new Float64Array(count);
+  const groups: number[] = [];
+  for (const l of ids) {
+    groupArea[l] = total[find(l)]!;
+    if (find(l) === l) groups.push(total[l]!);
+  }
+  return { groupArea, groups: groups.sort((a, b) => b - a) };
 }
 
 /** Greyscale PNG of the residual at working resolution (brighter = larger change). */

@@ -44,3 +44,33 @@ test('reference.derived from an in-store photo used as the reference', async () 
   assert.ok(d, `got ${signals.map((s) => s.id).join(',') || 'nothing'}`);
   assert.ok(overlapsMask(d.evidence.regions ?? [], f.mask, f.width));
 });
+
+test('dirt specks that take all of the claim’s strongest corners: aligned by the dense second pass', async () => {
+  // drawn dirt on a bread roll, then a keystone: the 800 strongest ORB corners of the claim
+  // sit on the specks and the first pass finds no consensus; 3000 features do
+  const cls = classes.find((c) => c.name === 'Kaiser')!;
+  const f = await makeForgery(cls.listing, 'listing', 'dirt', 'perspective', 'Kaiser/listing/dirt/perspective');
+  const { compareWithReferences } = await import('../../../src/forensics/reference/compare.ts');
+  const { intakeImage } = await import('../../../src/forensics/intake.ts');
+  const { findings } = await compareWithReferences(await intakeImage(f.claim, { name: 'c.jpg' }), [await reference(cls.listing)]);
+  assert.equal(findings[0]!.matching?.dense, true, 'the first pass should not have aligned (else this test tests nothing)');
+  assert.equal(findings[0]!.relation, 'derived');
+  const signals = await runCheck(f.claim, [await reference(cls.listing)]);
+  const d = signals.find((s) => s.id === 'reference.derived');
+  assert.ok(d, `got ${signals.map((s) => s.id).join(',') || 'nothing'}`);
+  assert.ok(overlapsMask(d.evidence.regions ?? [], f.mask, f.width), 'a region on the dirt');
+});
+
+test('a smooth object (garlic bulb on white) shrunk or cropped: aligned with low-contrast features', async () => {
+  // the 198 px listing photo of a garlic bulb has 68 ORB corners above the usual FAST
+  // threshold; cropped to 70 % the claim has 47: no consensus until both sides are
+  // described at the low-contrast threshold
+  const cls = classes.find((c) => c.name === 'Garlic')!;
+  for (const [kind, transform] of [['missing', 'crop30'], ['dirt', 'resize25']] as const) {
+    const f = await makeForgery(cls.listing, 'listing', kind, transform, `Garlic/listing/${kind}/${transform}`);
+    const signals = await runCheck(f.claim, [await reference(cls.listing)]);
+    const d = signals.find((s) => s.id === 'reference.derived');
+    assert.ok(d, `${kind}/${transform}: got ${signals.map((s) => s.id).join(',') || 'nothing'}`);
+    assert.ok(overlapsMask(d.evidence.regions ?? [], f.mask, f.width), `${kind}/${transform}: a region on the edit`);
+  }
+});

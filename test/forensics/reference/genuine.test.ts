@@ -26,6 +26,22 @@ test('in-store photos of the same shelf taken seconds apart are not derived from
   }
 });
 
+test('burst shots of a pile of pears: a good overall fit, but misfit scattered over many places is not an edit', async () => {
+  // Conference_012 was taken seconds after Conference_001 from almost the same spot: after
+  // alignment it fits at a mean residual ≈ 3, and the pears that moved misfit in many places
+  const c = byName('Conference');
+  const signals = await runCheck(await genuineClaim(c.natural[1]!, c.natural[1]!), [await reference(c.natural[0]!)]);
+  assert.ok(!signals.some((s) => s.id === 'reference.derived' || s.id === 'reuse.reference_copy'), `${signals.map((s) => s.id)}`);
+  const same = signals.find((s) => s.id === 'reference.same_product');
+  assert.ok(same, `got ${signals.map((s) => s.id)}`);
+  const ev = same.evidence.reference as { misfitPlaces: number; misfitLargestShare: number; fitResidual: number };
+  assert.ok(ev.fitResidual < 8, `fit ${ev.fitResidual}`);
+  assert.ok(ev.misfitPlaces >= 8 && ev.misfitLargestShare < 0.5, JSON.stringify(ev));
+  assert.equal(same.evidence.scatteredMisfit, true);
+  assert.match(same.summary.en, /separate places/);
+  assert.match(same.summary.zh, /分散/);
+});
+
 test('a carton photographed in a store is reported as the same product (info)', async () => {
   const c = byName('Tropicana-Mandarin-Morning');
   const signals = await runCheck(await genuineClaim(c.natural[0]!, 'x'), [await reference(c.natural[1]!, 'shelf.jpg')]);
