@@ -6,6 +6,7 @@ import { loadPolicyFile, DEFAULT_POLICY, type Policy } from '../claims/policy.ts
 import { ClaimsService, type ServiceOptions } from '../claims/service.ts';
 import { AnalysisPool } from '../jobs/pool.ts';
 import { IntakePool } from '../jobs/intake-pool.ts';
+import type { UploadValidation } from '../forensics/structure.ts';
 import { JobRunner, type RunnerOptions } from '../jobs/runner.ts';
 import { openStore, type Store, type StoreSettings } from '../store/index.ts';
 import { buildApp } from './app.ts';
@@ -17,6 +18,12 @@ export interface RuntimeOptions extends StoreSettings {
   poolSize?: number;
   /** Threads for upload intake (default: one per core; 0 = intake on the main thread). */
   intakeThreads?: number;
+  /**
+   * The upload check (docs/service.md, Uploads): 'structural' (default; no decode at upload,
+   * the full decode in the background analysis) or 'full' (decode before the 202). Default
+   * from CLAIMLENS_UPLOAD_VALIDATION when set.
+   */
+  uploadValidation?: UploadValidation;
   /** Start the job runner in this process (default true). */
   runJobs?: boolean;
   runner?: RunnerOptions;
@@ -58,12 +65,14 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     });
     runner.start();
   }
-  const intakePool = o.intakeThreads === 0 ? undefined : new IntakePool(o.intakeThreads);
+  const uploadValidation = o.uploadValidation ?? uploadValidationFromEnv();
+  const intakePool = o.intakeThreads === 0 ? undefined : new IntakePool(o.intakeThreads, uploadValidation);
   const app = await buildApp(service, {
     adminToken: o.adminToken,
     logger: o.logger,
     intake: intakePool ? (bytes, opts) => intakePool.intake(bytes, opts) : undefined,
     groupCommit: o.groupCommit,
+    uploadValidation,
   });
   let closed = false;
   return {
@@ -85,6 +94,13 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
       await store.close();
     },
   };
+}
+
+function uploadValidationFromEnv(): UploadValidation {
+  const v = process.env.CLAIMLENS_UPLOAD_VALIDATION;
+  if (v === undefined || v === '') return 'structural';
+  if (v === 'full' || v === 'structural') return v;
+  throw new Error(`CLAIMLENS_UPLOAD_VALIDATION must be 'full' or 'structural', not '${v}'`);
 }
 
 /**

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { IntakeError, type IntakeErrorCode } from '../forensics/errors.ts';
 import type { IntakeLimits } from '../forensics/intake.ts';
 import type { ImageFormat } from '../forensics/types.ts';
+import type { UploadValidation } from '../forensics/structure.ts';
 
 export interface IntakeRequest {
   id: number;
@@ -15,6 +16,7 @@ export interface IntakeRequest {
   name?: string;
   contentType?: string;
   limits?: Partial<IntakeLimits>;
+  mode: UploadValidation;
 }
 
 export type IntakeReply =
@@ -34,7 +36,7 @@ export class IntakePool {
   private nextId = 1;
   private closed = false;
 
-  constructor(readonly size = availableParallelism()) {
+  constructor(readonly size = availableParallelism(), readonly mode: UploadValidation = 'structural') {
     for (let i = 0; i < size; i++) this.spawn();
   }
 
@@ -75,7 +77,7 @@ export class IntakePool {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: entry.w });
-      entry.w.postMessage({ id, bytes, ...opts } satisfies IntakeRequest);
+      entry.w.postMessage({ id, bytes, ...opts, mode: this.mode } satisfies IntakeRequest);
     });
   }
 
