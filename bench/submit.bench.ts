@@ -93,6 +93,7 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
 export default async function (): Promise<Record<string, number>> {
   const photo = await photo300k();
   if (process.env.SUBMIT_BENCH_ONLY === 'serve') return measure(photo, 'serve'); // quick A/B of one configuration
+  if (process.env.SUBMIT_BENCH_ONLY === 'api') return measure(photo, 'api');
   const withWorkers = await measure(photo, 'serve');
   const apiOnly = await measure(photo, 'api');
   const skipped = (e: unknown) => {

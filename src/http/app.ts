@@ -34,6 +34,8 @@ export interface AppOptions {
   maxFiles?: number;
   /** Largest total of the files of one request, bytes. */
   maxRequestBytes?: number;
+  /** Called when a multipart POST (an upload) arrives: the job runner defers analysis meanwhile. */
+  onUpload?: () => void;
   /** Upload check used when `intake` is not given (default 'structural'). */
   uploadValidation?: UploadValidation;
   /** Runs intake off the main thread (default: intake on this thread). */
@@ -174,6 +176,12 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   const maxRequestBytes = opts.maxRequestBytes ?? 128 * 1024 * 1024;
   const batcher = opts.groupCommit === false ? undefined : new SubmitBatcher(service.db, { onCommitted: () => service.opts.onJobsQueued?.() });
   app.decorate('submitBatcher', batcher);
+  if (opts.onUpload) {
+    const onUpload = opts.onUpload;
+    app.addHook('onRequest', async (req) => {
+      if (req.method === 'POST' && req.headers['content-type']?.startsWith('multipart/')) onUpload();
+    });
+  }
   await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
   await app.register(swagger, {
     openapi: {

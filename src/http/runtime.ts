@@ -24,6 +24,12 @@ export interface RuntimeOptions extends StoreSettings {
    * from CLAIMLENS_UPLOAD_VALIDATION when set.
    */
   uploadValidation?: UploadValidation;
+  /**
+   * In-process analysis gives way to uploads (default true): while multipart POSTs keep
+   * arriving (one in the last 250 ms) the runner starts no analysis job, except one every 2 s;
+   * the queue catches up once they stop. CLAIMLENS_ANALYSIS_DEFER=0 turns it off.
+   */
+  deferAnalysis?: boolean;
   /** Start the job runner in this process (default true). */
   runJobs?: boolean;
   runner?: RunnerOptions;
@@ -58,9 +64,12 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     ...reuse,
     ...o.service,
   });
+  let lastUploadAt = 0;
+  const deferAnalysis = o.deferAnalysis ?? process.env.CLAIMLENS_ANALYSIS_DEFER !== '0';
   if (o.runJobs !== false) {
     runner = new JobRunner(store.db, service.handlers(), {
       concurrency: Math.max(4, (pool?.size ?? 1) * 2),
+      ...(deferAnalysis ? { defer: { tasks: ['analyze_claim'], while: () => Date.now() - lastUploadAt < 250 } } : {}),
       ...o.runner,
     });
     runner.start();
@@ -73,6 +82,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     intake: intakePool ? (bytes, opts) => intakePool.intake(bytes, opts) : undefined,
     groupCommit: o.groupCommit,
     uploadValidation,
+    onUpload: deferAnalysis && runner ? () => { lastUploadAt = Date.now(); } : undefined,
   });
   let closed = false;
   return {
