@@ -1,7 +1,7 @@
-// A small pool of worker threads that run image intake for uploads. Intake decodes every
-// uploaded photo in full (that is how a truncated or bombed file is refused at the door);
-// doing it here keeps the decode's JavaScript work and its multi-megabyte pixel buffers
-// (and their garbage collection) off the thread that serves HTTP and runs the database.
+// A small pool of worker threads that run the upload check (src/forensics/structure.ts:
+// 'structural' by default, 'full' decodes) and the upload's SHA-256, off the thread that
+// serves HTTP and runs the database (with 'full', also the decode's multi-megabyte pixel
+// buffers and their garbage collection).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
