@@ -12,6 +12,11 @@
 // process); (4) PostgreSQL with SUBMIT_BENCH_PROCESSES (default 2) API processes (this file
 // started again as children, autocannon spreading connections over them). submit_lost sums
 // every run. SUBMIT_BENCH_GROUP_COMMIT=0 turns group commit off (for comparison).
+// SUBMIT_BENCH_VALIDATION=full|structural picks the upload check (default: the runtime's,
+// structural). In-process runs also report the CPU of this whole process per accepted claim
+// (server, its threads AND autocannon, which shares the main thread and the 2 cores), and
+// the `serve` run waits for the analysis to catch up: every accepted claim must be analysed
+// (submit_unanalysed, submit_catchup_s).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +34,7 @@ const DURATION_S = Number(process.env.SUBMIT_BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.SUBMIT_BENCH_CONNECTIONS ?? 16);
 const PROCESSES = Number(process.env.SUBMIT_BENCH_PROCESSES ?? 2);
 const GROUP_COMMIT = process.env.SUBMIT_BENCH_GROUP_COMMIT !== '0';
+const VALIDATION = process.env.SUBMIT_BENCH_VALIDATION as 'full' | 'structural' | undefined;
 const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A ~300 KB JPEG: the 12 MP phone-like photo scaled to 1600×1200. */
@@ -87,6 +93,7 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
 export default async function (): Promise<Record<string, number>> {
   const photo = await photo300k();
   if (process.env.SUBMIT_BENCH_ONLY === 'serve') return measure(photo, 'serve'); // quick A/B of one configuration
+  if (process.env.SUBMIT_BENCH_ONLY === 'api') return measure(photo, 'api');
   const withWorkers = await measure(photo, 'serve');
   const apiOnly = await measure(photo, 'api');
   const skipped = (e: unknown) => {
@@ -105,6 +112,10 @@ export default async function (): Promise<Record<string, number>> {
     submit_api_only_per_s: apiOnly.submit_per_s!,
     submit_api_only_p99_ms: apiOnly.submit_p99_ms!,
     submit_intake_ms: withWorkers.submit_intake_ms!,
+    submit_cpu_ms_per_claim_inproc: withWorkers.submit_cpu_ms_per_claim_inproc!,
+    submit_api_only_cpu_ms_per_claim_inproc: apiOnly.submit_cpu_ms_per_claim_inproc!,
+    submit_unanalysed: withWorkers.submit_unanalysed!,
+    submit_catchup_s: withWorkers.submit_catchup_s!,
     submit_healthz_per_s: withWorkers.submit_healthz_per_s!,
     submit_per_healthz: withWorkers.submit_per_healthz!,
   };
@@ -118,9 +129,9 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
   const schema = `bench_submit_${process.pid}`;
   const rt = await startRuntime(
     mode === 'serve'
-      ? { dataDir, groupCommit: GROUP_COMMIT }
+      ? { dataDir, groupCommit: GROUP_COMMIT, uploadValidation: VALIDATION }
       : mode === 'api'
-        ? { dataDir, runJobs: false, poolSize: 0, groupCommit: GROUP_COMMIT }
+        ? { dataDir, runJobs: false, poolSize: 0, groupCommit: GROUP_COMMIT, uploadValidation: VALIDATION }
         : { dataDir, runJobs: false, poolSize: 0, databaseUrl: PG_URL, schema, groupCommit: GROUP_COMMIT },
   );
   try {
@@ -149,6 +160,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const before = (await rt.store.db.query('SELECT count(*)::int n FROM claims')).rows[0].n;
     // Every 202 response's claim id, to check each one is in the database afterwards.
     const acceptedIds: string[] = [];
+    const cpu0 = process.cpuUsage();
     const r = await run({
       url: `${url}/v1/claims`,
       connections: CONNECTIONS,
@@ -164,7 +176,9 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
         } as any,
       ],
     });
+    const cpu = process.cpuUsage(cpu0);
     const accepted = acceptedIds.length;
+    const cpuPerClaim = (cpu.user + cpu.system) / 1000 / Math.max(1, accepted);
     const other = r.non2xx + r.errors + r.timeouts;
     const rows = (await rt.store.db.query('SELECT count(*)::int n FROM claims')).rows[0].n - before;
     const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
@@ -180,6 +194,17 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     console.log(
       `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); ${blobs} distinct photo blobs stored; analysed meanwhile ${analysed}`,
     );
+    let unanalysed = 0;
+    let catchupS = 0;
+    if (workers) {
+      // The analysis is a durable queue: it must catch up after the burst, every accepted claim analysed.
+      const t0 = performance.now();
+      const pending = async () => (await rt.store.db.query(`SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[]) AND state IN ('submitted', 'analysing')`, [acceptedIds])).rows[0].n as number;
+      while ((unanalysed = await pending()) > 0 && performance.now() - t0 < Number(process.env.SUBMIT_BENCH_CATCHUP_S ?? 300) * 1000) await new Promise((res) => setTimeout(res, 500));
+      catchupS = (performance.now() - t0) / 1000;
+      console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed`} ${catchupS.toFixed(1)} s after the load stopped`);
+    }
+    console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU of this process per accepted claim ${cpuPerClaim.toFixed(1)} ms (server + its threads + autocannon)`);
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
     );
@@ -188,6 +213,8 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       submit_p99_ms: p99,
       submit_lost: lost,
       submit_errors: other,
+      submit_cpu_ms_per_claim_inproc: Math.round(cpuPerClaim * 10) / 10,
+      ...(workers ? { submit_unanalysed: unanalysed, submit_catchup_s: Math.round(catchupS * 10) / 10 } : {}),
       submit_intake_ms: Math.round(intakeMs * 10) / 10,
       submit_healthz_per_s: Math.round(health.requests.average),
       submit_per_healthz: Math.round((perS / health.requests.average) * 1000) / 1000,

@@ -88,7 +88,7 @@ function readU32(b: Uint8Array, off: number): number {
   return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }
 
-function declaredFormat(opts: IntakeOptions): { format: ImageFormat; source: string } | undefined {
+export function declaredFormat(opts: IntakeOptions): { format: ImageFormat; source: string } | undefined {
   if (opts.contentType) {
     const mime = opts.contentType.split(';')[0]!.trim().toLowerCase();
     const f = MIME_FORMATS[mime];
@@ -144,7 +144,7 @@ interface Decoded {
   orientation: number;
 }
 
-function checkDimensions(width: number, height: number, limits: IntakeLimits): void {
+export function checkDimensions(width: number, height: number, limits: IntakeLimits): void {
   if (!(width > 0 && height > 0)) throw new IntakeError('corrupt', 'The image header gives no valid size.');
   if (width > limits.maxSide || height > limits.maxSide || width * height > limits.maxPixels) {
     throw new IntakeError(

@@ -9,7 +9,8 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { IntakeError } from '../forensics/errors.ts';
-import { intakeImage, type IntakeLimits } from '../forensics/intake.ts';
+import type { IntakeLimits } from '../forensics/intake.ts';
+import { validateUpload, type UploadValidation } from '../forensics/structure.ts';
 import type { IntakeSummary } from '../jobs/intake-pool.ts';
 import { canonicalJson, verifyAudit } from '../claims/audit.ts';
 import { ServiceError, forbidden, invalid } from '../claims/errors.ts';
@@ -35,6 +36,10 @@ export interface AppOptions {
   maxFiles?: number;
   /** Largest total of the files of one request, bytes. */
   maxRequestBytes?: number;
+  /** Called when a multipart POST (an upload) arrives: the job runner defers analysis meanwhile. */
+  onUpload?: () => void;
+  /** Upload check used when `intake` is not given (default 'structural'). */
+  uploadValidation?: UploadValidation;
   /** Runs intake off the main thread (default: intake on this thread). */
   intake?: (bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> }) => Promise<IntakeSummary>;
   /**
@@ -169,13 +174,19 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   });
   const maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
   const runIntake = opts.intake ?? (async (bytes: Uint8Array, o: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> }): Promise<IntakeSummary> => {
-    const im = await intakeImage(bytes, o);
+    const im = await validateUpload(bytes, o, opts.uploadValidation ?? 'structural');
     return { sha256: im.sha256, width: im.width, height: im.height, format: im.format };
   });
   const maxRequestBytes = opts.maxRequestBytes ?? 128 * 1024 * 1024;
   const batcher = opts.groupCommit === false ? undefined : new SubmitBatcher(service.db, { onCommitted: () => service.opts.onJobsQueued?.() });
   app.decorate('submitBatcher', batcher);
   if (opts.rateLimit) await registerRateLimit(app, opts.rateLimit);
+  if (opts.onUpload) {
+    const onUpload = opts.onUpload;
+    app.addHook('onRequest', async (req) => {
+      if (req.method === 'POST' && req.headers['content-type']?.startsWith('multipart/')) onUpload();
+    });
+  }
   await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
   await app.register(swagger, {
     openapi: {

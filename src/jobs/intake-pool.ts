@@ -1,13 +1,14 @@
-// A small pool of worker threads that run image intake for uploads. Intake decodes every
-// uploaded photo in full (that is how a truncated or bombed file is refused at the door);
-// doing it here keeps the decode's JavaScript work and its multi-megabyte pixel buffers
-// (and their garbage collection) off the thread that serves HTTP and runs the database.
+// A small pool of worker threads that run the upload check (src/forensics/structure.ts:
+// 'structural' by default, 'full' decodes) and the upload's SHA-256, off the thread that
+// serves HTTP and runs the database (with 'full', also the decode's multi-megabyte pixel
+// buffers and their garbage collection).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { IntakeError, type IntakeErrorCode } from '../forensics/errors.ts';
 import type { IntakeLimits } from '../forensics/intake.ts';
 import type { ImageFormat } from '../forensics/types.ts';
+import type { UploadValidation } from '../forensics/structure.ts';
 
 export interface IntakeRequest {
   id: number;
@@ -15,6 +16,7 @@ export interface IntakeRequest {
   name?: string;
   contentType?: string;
   limits?: Partial<IntakeLimits>;
+  mode: UploadValidation;
 }
 
 export type IntakeReply =
@@ -34,7 +36,7 @@ export class IntakePool {
   private nextId = 1;
   private closed = false;
 
-  constructor(readonly size = availableParallelism()) {
+  constructor(readonly size = availableParallelism(), readonly mode: UploadValidation = 'structural') {
     for (let i = 0; i < size; i++) this.spawn();
   }
 
@@ -75,7 +77,7 @@ export class IntakePool {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: entry.w });
-      entry.w.postMessage({ id, bytes, ...opts } satisfies IntakeRequest);
+      entry.w.postMessage({ id, bytes, ...opts, mode: this.mode } satisfies IntakeRequest);
     });
   }
 

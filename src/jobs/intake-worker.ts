@@ -1,17 +1,18 @@
-// Runs the upload check (validateImage: sniffing, limits, a complete decode of JPEG/WebP at
-// half scale, intakeImage for the other formats) in a worker thread and sends back only
-// what the API stores: the decode's pixel buffers and their garbage stay here. The full
-// intake runs again in the background analysis.
+// Runs the upload check in a worker thread — 'structural' (validateStructure: no decode) or
+// 'full' (validateImage: a complete decode of JPEG/WebP at half scale, intakeImage for the
+// other formats) — together with the upload's SHA-256, and sends back only what the API
+// stores. The full intake runs again in the background analysis.
 
 import { parentPort } from 'node:worker_threads';
 import { IntakeError } from '../forensics/errors.ts';
-import { validateImage, type IntakeLimits } from '../forensics/intake.ts';
+import type { IntakeLimits } from '../forensics/intake.ts';
+import { validateUpload } from '../forensics/structure.ts';
 import type { IntakeReply, IntakeRequest } from './intake-pool.ts';
 
 const port = parentPort!;
 port.on('message', async (m: IntakeRequest) => {
   try {
-    const im = await validateImage(m.bytes, { name: m.name, contentType: m.contentType, limits: m.limits as Partial<IntakeLimits> });
+    const im = await validateUpload(m.bytes, { name: m.name, contentType: m.contentType, limits: m.limits as Partial<IntakeLimits> }, m.mode);
     port.postMessage({ id: m.id, ok: true, sha256: im.sha256, width: im.width, height: im.height, format: im.format } satisfies IntakeReply);
   } catch (e) {
     if (e instanceof IntakeError) port.postMessage({ id: m.id, ok: false, intake: true, code: e.code, message: e.message } satisfies IntakeReply);

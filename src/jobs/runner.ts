@@ -18,6 +18,13 @@ export interface RunnerOptions {
   /** Only these tasks (default: every task with a handler). */
   tasks?: string[];
   onError?: (job: Job, e: unknown) => void;
+  /**
+   * Tasks that give way to foreground work (the in-process analysis gives way to uploads):
+   * while `while()` is true the runner takes none of them, except one every `maxDeferMs`
+   * (default 2 s) so that they still move under sustained load; the rest resumes within one
+   * poll interval once the foreground work stops.
+   */
+  defer?: { tasks: string[]; while: () => boolean; maxDeferMs?: number };
 }
 
 export class JobRunner {
@@ -27,7 +34,9 @@ export class JobRunner {
   private wakeUp?: () => void;
   private loopDone?: Promise<void>;
   private inflight = new Set<Promise<void>>();
-  private readonly o: Required<Omit<RunnerOptions, 'workerId' | 'tasks' | 'onError'>> & Pick<RunnerOptions, 'onError'>;
+  private readonly o: Required<Omit<RunnerOptions, 'workerId' | 'tasks' | 'onError' | 'defer'>> & Pick<RunnerOptions, 'onError' | 'defer'>;
+  private lastDeferredStart = 0;
+  private lastPoll = 0;
   private readonly tasks: string[];
 
   constructor(
@@ -42,6 +51,7 @@ export class JobRunner {
       pollMs: opts.pollMs ?? 500,
       backoffBaseMs: opts.backoffBaseMs ?? 2000,
       onError: opts.onError,
+      defer: opts.defer,
     };
     this.tasks = opts.tasks ?? Object.keys(handlers);
   }
@@ -66,11 +76,26 @@ export class JobRunner {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      const free = this.o.concurrency - this.active;
+      let free = this.o.concurrency - this.active;
+      const capacity = free;
       let got = 0;
-      if (free > 0) {
+      let tasks = this.tasks;
+      const d = this.o.defer;
+      if (d && d.while()) {
+        if (Date.now() - this.lastDeferredStart >= (d.maxDeferMs ?? 2000)) {
+          free = Math.min(free, 1); // the starvation guard: one deferred job now and then
+        } else {
+          tasks = this.tasks.filter((t) => !d.tasks.includes(t));
+          // A wake after every group commit would query for the cheap tasks alone: poll those
+          // at the poll interval only, leaving the database thread to the uploads.
+          if (Date.now() - this.lastPoll < this.o.pollMs) free = 0;
+        }
+      }
+      if (free > 0 && tasks.length > 0) {
         try {
-          const jobs = await takeJobs(this.db, this.workerId, free, this.o.leaseMs, this.tasks);
+          this.lastPoll = Date.now();
+          const jobs = await takeJobs(this.db, this.workerId, free, this.o.leaseMs, tasks);
+          if (d && jobs.some((j) => d.tasks.includes(j.task))) this.lastDeferredStart = Date.now();
           got = jobs.length;
           for (const j of jobs) this.launch(j);
         } catch {
@@ -78,7 +103,7 @@ export class JobRunner {
         }
       }
       if (!this.running) break;
-      if (got > 0 && got === free) continue;
+      if (got > 0 && got === free && free === capacity) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.o.pollMs);
         this.wakeUp = () => {

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { verifyAudit } from '../../src/claims/audit.ts';
 import { demoBuyerPhoto } from '../../src/claims/demo.ts';
 import { TRANSFORMS, listSourcePhotos } from '../../bench/pdq-robustness-set.ts';
+import { validateImage } from '../../src/forensics/intake.ts';
+import { validateStructure } from '../../src/forensics/structure.ts';
 import { api, form, photos, pixelBombPng, startTestServer, waitForState, type TestServer } from './helpers.ts';
 
 let s: TestServer;
@@ -122,6 +124,33 @@ test('an AI-labelled photo blocks approval and asks for a new photo with a code;
   assert.equal(c2.state, 'awaiting_merchant');
   assert.equal(c2.round, 2);
   assert.ok(c2.analysis.newEvidenceProblems.some((p: string) => /identical|copy/.test(p)), JSON.stringify(c2.analysis.newEvidenceProblems));
+});
+
+test('a photo that passes the structural upload check but fails the full decode is never approved: typed error, review queue', async () => {
+  await setupOrder('o-entropy', 100, 'b-entropy');
+  // A clean photo (approved automatically when whole, see above) with 30 % of its
+  // entropy-coded data cut out of the middle: every marker and length is intact and EOI is
+  // there, so the structural check (the default) accepts it; libjpeg runs out of data before
+  // the last block ("premature end of data segment").
+  const p = Buffer.from(await demoBuyerPhoto(9));
+  const sos = p.indexOf(Buffer.from([0xff, 0xda]));
+  let at = Math.floor(sos + (p.length - sos) * 0.4);
+  while (p[at - 1] === 0xff || p[at] === 0xff) at++; // do not split a stuffed 0xFF00 or a marker
+  const cut = Math.floor((p.length - sos) * 0.3);
+  const damaged = Buffer.concat([p.subarray(0, at), p.subarray(at + cut)]);
+  assert.equal((await validateStructure(damaged)).width > 0, true);
+  await assert.rejects(validateImage(damaged), (e: any) => e.code === 'corrupt');
+  const sub = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: 'o-entropy', type: 'refund_only', reason: 'bruised', amount: 50 } }, [{ field: 'evidence', name: 'p.jpg', bytes: damaged }]));
+  assert.equal(sub.status, 202, JSON.stringify(sub.body));
+  const c = await waitForState(s.url, s.keys.platform, sub.body.id, ['approved', 'awaiting_merchant', 'more_evidence_requested', 'in_review']);
+  assert.equal(c.state, 'awaiting_merchant', JSON.stringify(c.policy));
+  assert.equal(c.analysis.images[0].error.code, 'corrupt', JSON.stringify(c.analysis.images[0]));
+  assert.match(c.policy.reasons.join(' '), /not analysable \(corrupt\)/);
+  const queue = await api(s.url, s.keys.reviewer, 'GET', '/v1/review-queue');
+  assert.ok(queue.body.items.some((x: any) => x.id === c.id), 'the claim is in the review queue');
+  // The photo is stored as sent (nothing lost): the reviewer sees the bytes.
+  const media = await api(s.url, s.keys.platform, 'GET', c.evidence[0].url);
+  assert.equal(media.status, 200);
 });
 
 test('bad uploads are refused whole with typed errors and change nothing', async () => {
