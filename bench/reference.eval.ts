@@ -13,8 +13,7 @@ import { readFileSync } from 'node:fs';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { referenceDetector } from '../src/forensics/detectors/reference.ts';
 import type { ReferenceMedia, Signal } from '../src/forensics/types.ts';
-import { boxIoU, decodeRgb, genuineClaim, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
-import { EDIT_KINDS } from './forgery/edits.ts';
+import { boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
 import { Rng, hashSeed } from './forgery/random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './forgery/transforms.ts';
 
@@ -51,12 +50,8 @@ export default async function referenceEval(): Promise<Record<string, number>> {
 
   // forgeries: every class from its listing photo, every third class from a natural photo
   for (const [ci, c] of classes.entries()) {
-    const refs: [string, 'listing' | 'natural'][] = [[c.listing, 'listing']];
-    if (ci % 3 === 0) refs.push([c.natural[0]!, 'natural']);
-    for (const [refPath, refKind] of refs) {
-      for (const [ti, tr] of TRANSFORMS.entries()) {
-        const kind = EDIT_KINDS[(ci + ti) % EDIT_KINDS.length]!;
-        const id = `${c.name}/${refKind}/${kind}/${tr}`;
+    for (const { refPath, refKind, cases } of forgeryPlan(c, ci)) {
+      for (const { kind, transform: tr, id } of cases) {
         const fc = await makeForgery(refPath, refKind, kind, tr, id);
         const signals = await check(fc.claim, refPath, 'ref');
         const d = signals.find((s) => s.id === 'reference.derived');

@@ -9,9 +9,9 @@ import sharp from 'sharp';
 import { objectMask } from '../../src/forensics/reference/residual.ts';
 import { luma } from '../../src/forensics/reference/working.ts';
 import { SHARED } from '../photos.ts';
-import { applyEdit, type EditKind, type Rgb } from './edits.ts';
+import { EDIT_KINDS, applyEdit, type EditKind, type Rgb } from './edits.ts';
 import { Rng, hashSeed } from './random.ts';
-import { applyTransform, type TransformName } from './transforms.ts';
+import { TRANSFORMS, applyTransform, type TransformName } from './transforms.ts';
 
 export const PHOTOS = join(SHARED, 'photos');
 
@@ -19,6 +19,31 @@ export interface PhotoClass {
   name: string;
   listing: string;
   natural: string[];
+}
+
+/** One reference of the labelled set and the forgeries made from it. */
+export interface ForgeryPlan {
+  refPath: string;
+  refKind: 'listing' | 'natural';
+  cases: { kind: EditKind; transform: TransformName; id: string }[];
+}
+
+/**
+ * The labelled forgeries of one class (`npm run eval reference` and its diagnostics): made from
+ * the listing photo, and for every third class also from its first in-store photo; one per
+ * transformation, the edit kind rotating with class index and transformation.
+ */
+export function forgeryPlan(c: PhotoClass, classIndex: number): ForgeryPlan[] {
+  const refs: [string, 'listing' | 'natural'][] = [[c.listing, 'listing']];
+  if (classIndex % 3 === 0) refs.push([c.natural[0]!, 'natural']);
+  return refs.map(([refPath, refKind]) => ({
+    refPath,
+    refKind,
+    cases: TRANSFORMS.map((transform, ti) => {
+      const kind = EDIT_KINDS[(classIndex + ti) % EDIT_KINDS.length]!;
+      return { kind, transform, id: `${c.name}/${refKind}/${kind}/${transform}` };
+    }),
+  }));
 }
 
 export function photoClasses(): PhotoClass[] {

@@ -7,8 +7,7 @@ import { intakeImage } from '../../src/forensics/intake.ts';
 import { compareWithReferences, type ReferenceFinding } from '../../src/forensics/reference/compare.ts';
 import { findChanges } from '../../src/forensics/reference/residual.ts';
 import type { ReferenceMedia } from '../../src/forensics/types.ts';
-import { decodeRgb, genuineClaim, makeForgery, photoClasses, upscaledBase } from './dataset.ts';
-import { EDIT_KINDS } from './edits.ts';
+import { decodeRgb, forgeryPlan, genuineClaim, makeForgery, photoClasses, upscaledBase } from './dataset.ts';
 import { Rng, hashSeed } from './random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './transforms.ts';
 
@@ -50,12 +49,8 @@ async function one(label: Record<string, unknown>, claim: Uint8Array, refPath: s
 
 for (const [i, c] of classes.entries()) {
   const ci = i + from;
-  const refs: [string, 'listing' | 'natural'][] = [[c.listing, 'listing']];
-  if (ci % 3 === 0) refs.push([c.natural[0]!, 'natural']);
-  for (const [refPath, refKind] of refs) {
-    for (const [ti, tr] of TRANSFORMS.entries()) {
-      const kind = EDIT_KINDS[(ci + ti) % EDIT_KINDS.length]!;
-      const id = `${c.name}/${refKind}/${kind}/${tr}`;
+  for (const { refPath, refKind, cases } of forgeryPlan(c, ci)) {
+    for (const { kind, transform: tr, id } of cases) {
       const fc = await makeForgery(refPath, refKind, kind, tr, id);
       await one({ t: 'forgery', id, tr, kind }, fc.claim, refPath, { m: fc.mask, w: fc.width });
     }

@@ -145,7 +145,7 @@ export class ClaimsService {
 
   /** The tenant's keys (never their secrets): a platform key sees every key of its tenant. */
   async listApiKeys(p: Principal | { admin: true; tenantId?: string }): Promise<{ items: unknown[] }> {
-    const tenant = 'admin' in p ? p.tenantId : p.tenantId;
+    const tenant = p.tenantId;
     if (!('admin' in p) && p.role !== 'platform') throw forbidden('keys are managed by the platform');
     const r = await this.db.query(
       `SELECT id, tenant_id, role, merchant_id, label, created_at, revoked_at FROM api_keys
