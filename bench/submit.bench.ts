@@ -23,6 +23,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { runLoad } from './load-process.ts';
 import sharp from 'sharp';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { startRuntime } from '../src/http/runtime.ts';
@@ -45,29 +46,6 @@ async function photo300k(): Promise<Buffer> {
     if (b.length <= 340_000) return b;
   }
   return sharp(big).resize(1280, 960).jpeg({ quality: 70 }).toBuffer();
-}
-
-function multipartBody(boundary: string, claim: unknown, photo: Buffer): Buffer {
-  return Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="claim"\r\n\r\n${JSON.stringify(claim)}\r\n`),
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="evidence"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    photo,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-}
-
-/**
- * Every request carries a different photo: the same JPEG with a counter in a comment (COM)
- * segment after SOI, so each upload has its own SHA-256 and the blob store really writes and
- * fsyncs a new file (with one photo for all, every blob after the first is deduplicated).
- */
-let photoCounter = 0;
-function uniqueBody(boundary: string, claim: unknown, photo: Buffer): Buffer {
-  const tag = Buffer.from(`claimlens-bench ${process.pid} ${++photoCounter} ${Math.random()}`);
-  const com = Buffer.alloc(4);
-  com.writeUInt16BE(0xfffe, 0);
-  com.writeUInt16BE(tag.length + 2, 2);
-  return multipartBody(boundary, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
 }
 
 /** Drops the run's schema on a fresh connection once the service is closed (says so if it cannot). */
@@ -123,6 +101,26 @@ export default async function (): Promise<Record<string, number>> {
 
 type Mode = 'serve' | 'api' | 'pg';
 
+/**
+ * SUBMIT_BENCH_PROFILE=FILE: a CPU profile of the server's main thread during the load only
+ * (not start-up, not the data folder's removal), for chrome://inspect or a script.
+ */
+async function startProfile(): Promise<(() => Promise<void>) | undefined> {
+  const file = process.env.SUBMIT_BENCH_PROFILE;
+  if (!file) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'claimlens-bench-'));
   const workers = mode === 'serve';
@@ -142,7 +140,6 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'o-bench', buyerId: 'b', merchantId: 'm', sku: 'S', amount: 1000, currency: 'CNY' }),
     });
-    const boundary = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
     const claim = { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 };
 
     // Baseline 1: intake of the same photo alone (what every submission must pay).
@@ -159,23 +156,12 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
 
     const before = (await rt.store.db.query('SELECT count(*)::int n FROM claims')).rows[0].n;
     // Every 202 response's claim id, to check each one is in the database afterwards.
-    const acceptedIds: string[] = [];
     const cpu0 = process.cpuUsage();
-    const r = await run({
-      url: `${url}/v1/claims`,
-      connections: CONNECTIONS,
-      duration: DURATION_S,
-      requests: [
-        {
-          method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-          setupRequest: (req: any) => ({ ...req, body: uniqueBody(boundary, claim, photo) }),
-          onResponse: (status: number, resBody: string) => {
-            if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
-          },
-        } as any,
-      ],
-    });
+    const profile = await startProfile();
+    const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
+    await profile?.();
+    const acceptedIds = load.acceptedIds;
+    const r = { non2xx: load.other, errors: 0, timeouts: 0, latency: { p50: load.p50, p99: load.p99 } };
     const cpu = process.cpuUsage(cpu0);
     const accepted = acceptedIds.length;
     const cpuPerClaim = (cpu.user + cpu.system) / 1000 / Math.max(1, accepted);
@@ -204,7 +190,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       catchupS = (performance.now() - t0) / 1000;
       console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed`} ${catchupS.toFixed(1)} s after the load stopped`);
     }
-    console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU of this process per accepted claim ${cpuPerClaim.toFixed(1)} ms (server + its threads + autocannon)`);
+    console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (autocannon, its own process)`);
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
     );
@@ -259,10 +245,8 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
         }),
       ),
     );
-    const boundary = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
     const claim = { orderId: 'o-bench', type: 'refund_only', reason: 'bench', amount: 10 };
     const health = await run({ url: urls.map((u) => `${u}/healthz`) as any, connections: CONNECTIONS, duration: 3 });
-    const acceptedIds: string[] = [];
     // CPU time of the API processes (all their threads), from /proc: a figure the other
     // programs on a shared machine distort much less than claims per second.
     const cpuMs = () => children.reduce((sum, c) => {
@@ -274,21 +258,9 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
       }
     }, 0);
     const cpu0 = cpuMs();
-    const r = await run({
-      url: urls.map((u) => `${u}/v1/claims`) as any,
-      connections: CONNECTIONS,
-      duration: DURATION_S,
-      requests: [
-        {
-          method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-          setupRequest: (req: any) => ({ ...req, body: uniqueBody(boundary, claim, photo) }),
-          onResponse: (status: number, resBody: string) => {
-            if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
-          },
-        } as any,
-      ],
-    });
+    const load = await runLoad({ urls: urls.map((u) => `${u}/v1/claims`), key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
+    const acceptedIds = load.acceptedIds;
+    const r = { non2xx: load.other, errors: 0, timeouts: 0, latency: { p50: load.p50, p99: load.p99 } };
     const cpuPerClaim = (cpuMs() - cpu0) / Math.max(1, acceptedIds.length);
     const found = (await store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
     const perS = acceptedIds.length / DURATION_S;

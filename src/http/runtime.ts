@@ -70,7 +70,7 @@ export interface Runtime {
 export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   // The policy is validated before anything else starts: a bad rules file stops the start.
   const policy = o.policy ?? (o.policyFile ? loadPolicyFile(o.policyFile) : DEFAULT_POLICY);
-  const store = await openStore(o);
+  const store = await openStore({ ...o, pgliteThread: o.pgliteThread ?? process.env.CLAIMLENS_PGLITE_THREAD !== '0' });
   const pool = o.poolSize === 0 ? undefined : new AnalysisPool(o.poolSize);
   let runner: JobRunner | undefined;
   const { options: reuse, close: closeReuse } = await loadReuse(store, o.reuseSearchThreads ?? envInt('CLAIMLENS_REUSE_SEARCH_THREADS', 0));

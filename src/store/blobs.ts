@@ -5,9 +5,17 @@
 // With S3 settings the blobs go to an S3-compatible object store instead.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { close, fsync, mkdirSync, open as openFd, rename as renameFile, write } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+const fsOpen = (path: string, flags: string, mode: number) =>
+  new Promise<number>((res, rej) => openFd(path, flags, mode, (e, fd) => (e ? rej(e) : res(fd))));
+const fsWrite = (fd: number, bytes: Uint8Array, off: number, len: number) =>
+  new Promise<number>((res, rej) => write(fd, bytes, off, len, null, (e, n) => (e ? rej(e) : res(n))));
+const fsFsync = (fd: number) => new Promise<void>((res, rej) => fsync(fd, (e) => (e ? rej(e) : res())));
+const fsClose = (fd: number) => new Promise<void>((res, rej) => close(fd, (e) => (e ? rej(e) : res())));
+const fsRename = (from: string, to: string) => new Promise<void>((res, rej) => renameFile(from, to, (e) => (e ? rej(e) : res())));
 
 export interface BlobStore {
   /**
@@ -47,21 +55,35 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, sha.slice(0, 2), sha.slice(2, 4), sha);
   }
 
+  /** Folders known to exist (the 65 536 two-level fan-out folders; created once each). */
+  private readonly dirs = new Set<string>();
+
   async put(bytes: Uint8Array, knownSha256?: string): Promise<string> {
     const sha = knownSha256 ?? sha256Hex(bytes);
     const dest = this.path(sha);
-    if (await exists(dest)) return sha;
+    // No existence check first: the upload path writes new photos almost always, and a
+    // repeated one is written again and renamed over its identical self (rename is atomic,
+    // a reader holding the old file keeps reading it). The callback API is used rather than
+    // fs/promises: a FileHandle per write costs the serving thread more than the write.
     const tmp = join(this.tmp, `${sha}.${randomBytes(6).toString('hex')}`);
-    const fh = await open(tmp, 'wx', 0o600);
+    const fd = await fsOpen(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      let off = 0;
+      while (off < bytes.length) off += await fsWrite(fd, bytes, off, bytes.length - off);
+      await fsFsync(fd);
+    } catch (e) {
+      await fsClose(fd).catch(() => {});
+      await rm(tmp, { force: true });
+      throw e;
     }
+    await fsClose(fd);
     try {
-      await mkdir(join(this.root, sha.slice(0, 2), sha.slice(2, 4)), { recursive: true });
-      await rename(tmp, dest);
+      const dir = dirname(dest);
+      if (!this.dirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.dirs.add(dir);
+      }
+      await fsRename(tmp, dest);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;

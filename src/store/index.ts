@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { FsBlobStore, S3BlobStore, s3SettingsFromEnv, type BlobStore } from './blobs.ts';
 import { migrate, type SchemaHook } from './migrations.ts';
 import { openPglite } from './pglite.ts';
+import { openPgliteThread } from './pglite-thread.ts';
 import { openPostgres } from './postgres.ts';
 import type { SqlClient } from './sql.ts';
 
@@ -21,6 +22,11 @@ export interface StoreSettings {
   /** PGlite in memory (tests). */
   memory?: boolean;
   hooks?: SchemaHook[];
+  /**
+   * PGlite on a worker thread of its own instead of the calling thread (src/store/pglite-thread.ts).
+   * The server turns it on; CLI commands and tests that open a store directly keep it in-process.
+   */
+  pgliteThread?: boolean;
 }
 
 export interface Store {
@@ -43,7 +49,9 @@ export function settingsFromEnv(dataDir: string | undefined, env: NodeJS.Process
 export async function openStore(s: StoreSettings): Promise<Store> {
   const db = s.databaseUrl
     ? await openPostgres({ url: s.databaseUrl, schema: s.schema })
-    : await openPglite(s.memory ? undefined : join(s.dataDir, 'pgdata'));
+    : s.pgliteThread
+      ? await openPgliteThread(s.memory ? undefined : join(s.dataDir, 'pgdata'))
+      : await openPglite(s.memory ? undefined : join(s.dataDir, 'pgdata'));
   try {
     await migrate(db, s.hooks ?? (await defaultHooks()));
   } catch (e) {

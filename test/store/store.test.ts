@@ -13,12 +13,15 @@ import { BlobNotFoundError, FsBlobStore, sha256Hex } from '../../src/store/blobs
 import { MIGRATIONS, migrate } from '../../src/store/migrations.ts';
 import { openPglite } from '../../src/store/pglite.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
+import { DatabaseError, openPgliteThread } from '../../src/store/pglite-thread.ts';
 import type { SqlClient } from '../../src/store/sql.ts';
 import { PG_URL, tempDir } from '../http/helpers.ts';
 
 const schema = `t_store_${process.pid}_${randomBytes(3).toString('hex')}`;
 const backends: [string, () => Promise<SqlClient>][] = [
   ['pglite', () => openPglite(undefined)],
+  // The same database on a worker thread of its own, as the server runs it.
+  ['pglite on its own thread', () => openPgliteThread(undefined)],
   ['postgres', () => openPostgres({ url: PG_URL, schema })],
 ];
 
@@ -123,6 +126,76 @@ for (const [name, open] of backends) {
     });
   });
 }
+
+describe('PGlite on its own thread', () => {
+  test('statements of a transaction wait for it; others queue behind it; errors keep their code', async () => {
+    const db = await openPgliteThread(undefined);
+    try {
+      await db.exec('CREATE TABLE t (id int PRIMARY KEY, v text, at timestamptz, b bytea, j jsonb)');
+      const order: string[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const tx = db.transaction(async (q) => {
+        await q.query('INSERT INTO t (id, v) VALUES (1, $1)', ['in tx']);
+        order.push('tx insert');
+        await gate;
+        await q.query('UPDATE t SET v = $1 WHERE id = 1', ['tx done']);
+        order.push('tx update');
+        return 'committed';
+      });
+      // A statement outside the transaction runs only after it commits (one connection).
+      await new Promise((r) => setTimeout(r, 30));
+      const outside = db.query<{ v: string }>('SELECT v FROM t WHERE id = 1').then((r) => {
+        order.push('outside read');
+        return r.rows[0]?.v;
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      release();
+      assert.equal(await tx, 'committed');
+      assert.equal(await outside, 'tx done');
+      assert.deepEqual(order, ['tx insert', 'tx update', 'outside read']);
+
+      // Values cross the thread with their types.
+      const at = new Date('2026-12-04T06:00:00.000Z');
+      await db.query('INSERT INTO t (id, v, at, b, j) VALUES (2, $1, $2, $3, $4)', ['x', at, new Uint8Array([1, 2, 255]), JSON.stringify({ a: [1, 'z'] })]);
+      const row = (await db.query('SELECT at, b, j FROM t WHERE id = 2')).rows[0];
+      assert.ok(row.at instanceof Date && row.at.getTime() === at.getTime());
+      assert.deepEqual([...row.b], [1, 2, 255]);
+      assert.deepEqual(row.j, { a: [1, 'z'] });
+
+      // A thrown error rolls back; a PostgreSQL error keeps its SQLSTATE.
+      await assert.rejects(db.transaction(async (q) => {
+        await q.query('INSERT INTO t (id, v) VALUES (3, $1)', ['rolled back']);
+        throw new Error('stop');
+      }), /stop/);
+      assert.equal((await db.query('SELECT count(*)::int n FROM t WHERE id = 3')).rows[0].n, 0);
+      await assert.rejects(db.query('INSERT INTO t (id) VALUES (1)'), (e: unknown) => e instanceof DatabaseError && e.code === '23505');
+      // The connection is usable after a failed statement inside a transaction.
+      await assert.rejects(db.transaction(async (q) => {
+        await q.query('INSERT INTO t (id) VALUES (1)');
+      }), (e: unknown) => (e as DatabaseError).code === '23505');
+      assert.equal((await db.query('SELECT count(*)::int n FROM t')).rows[0].n, 2);
+    } finally {
+      await db.close();
+    }
+    await assert.rejects(db.query('SELECT 1'), /exited|closed/);
+  });
+
+  test('a data folder opened on the thread keeps its data for the next open', async () => {
+    const dir = tempDir('claimlens-pglite-thread-');
+    try {
+      const a = await openPgliteThread(dir);
+      await a.exec('CREATE TABLE k (v text)');
+      await a.query('INSERT INTO k VALUES ($1)', ['kept']);
+      await a.close();
+      const b = await openPglite(dir);
+      assert.deepEqual((await b.query('SELECT v FROM k')).rows, [{ v: 'kept' }]);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('file-system blobs', () => {
   const root = tempDir('claimlens-blobs-');

@@ -1,0 +1,118 @@
+// The load generator of the submission benchmark, in a process of its own. Run inside the
+// server's process, autocannon shares the server's main thread (the event loop that parses
+// every request and answers it), so the figure measured the two together; a separate process
+// is what a real client is. The parent gives the photo as a file and gets back autocannon's
+// summary, every accepted claim id (to check none is lost) and the CPU the generator used.
+//
+// Each request carries a different photo: the same JPEG with a counter in a comment (COM)
+// segment after SOI, so each upload has its own SHA-256 and the blob store really writes and
+// fsyncs a new file (with one photo for all, every blob after the first is deduplicated).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface LoadSpec {
+  /** One URL, or several that the connections are spread over (as a load balancer would). */
+  urls: string[];
+  key: string;
+  claim: unknown;
+  photo: Buffer;
+  connections: number;
+  durationS: number;
+}
+
+export interface LoadResult {
+  acceptedIds: string[];
+  p50: number;
+  p99: number;
+  /** Responses other than 202, connection errors and timeouts. */
+  other: number;
+  /** CPU (user + system) of the load generator process, ms. */
+  cpuMs: number;
+}
+
+const BOUNDARY = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
+
+export function multipartBody(boundary: string, claim: unknown, photo: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="claim"\r\n\r\n${JSON.stringify(claim)}\r\n`),
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="evidence"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    photo,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+}
+
+let photoCounter = 0;
+function uniqueBody(claim: unknown, photo: Buffer): Buffer {
+  const tag = Buffer.from(`claimlens-bench ${process.pid} ${++photoCounter} ${Math.random()}`);
+  const com = Buffer.alloc(4);
+  com.writeUInt16BE(0xfffe, 0);
+  com.writeUInt16BE(tag.length + 2, 2);
+  return multipartBody(BOUNDARY, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
+}
+
+/** Runs the load in a child process and waits for its result. */
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'claimlens-load-'));
+  try {
+    const photoPath = join(dir, 'photo.jpg');
+    writeFileSync(photoPath, spec.photo);
+    const specPath = join(dir, 'spec.json');
+    writeFileSync(specPath, JSON.stringify({ ...spec, photo: photoPath }));
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+        env: { ...process.env, CLAIMLENS_LOAD_SPEC: specPath },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let buf = '';
+      child.stdout!.on('data', (d) => (buf += d));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(buf) : reject(new Error(`load generator exited with ${code}`))));
+    });
+    const line = out.trim().split('\n').pop()!;
+    return JSON.parse(line) as LoadResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function child(specPath: string): Promise<void> {
+  const { default: autocannon } = await import('autocannon');
+  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as Omit<LoadSpec, 'photo'> & { photo: string };
+  const photo = readFileSync(spec.photo);
+  const acceptedIds: string[] = [];
+  const cpu0 = process.cpuUsage();
+  const r = await new Promise<any>((resolve, reject) => {
+    autocannon(
+      {
+        url: (spec.urls.length === 1 ? spec.urls[0] : spec.urls) as any,
+        connections: spec.connections,
+        duration: spec.durationS,
+        requests: [
+          {
+            method: 'POST',
+            headers: { authorization: `Bearer ${spec.key}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+            setupRequest: (req: any) => ({ ...req, body: uniqueBody(spec.claim, photo) }),
+            onResponse: (status: number, resBody: string) => {
+              if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
+            },
+          } as any,
+        ],
+      },
+      (err: unknown, res: unknown) => (err ? reject(err) : resolve(res)),
+    );
+  });
+  const cpu = process.cpuUsage(cpu0);
+  const result: LoadResult = {
+    acceptedIds,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    other: r.non2xx + r.errors + r.timeouts,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+if (process.env.CLAIMLENS_LOAD_SPEC) await child(process.env.CLAIMLENS_LOAD_SPEC);

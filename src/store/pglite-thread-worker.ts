@@ -1,0 +1,108 @@
+// The thread that owns PGlite when it runs off the main thread (pglite-thread.ts). It opens
+// the database with openPglite and runs what the main thread sends: single queries, exec,
+// and interactive transactions whose statements arrive one message at a time.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { openPglite } from './pglite.ts';
+import type { SqlQueryable } from './sql.ts';
+import type { DbReply, DbRequest } from './pglite-thread.ts';
+
+const port = parentPort!;
+const { dataDir } = workerData as { dataDir?: string };
+
+/** Statements of open transactions, waiting for the transaction's loop to take them. */
+interface TxChannel {
+  queue: DbRequest[];
+  wake?: () => void;
+}
+const txs = new Map<number, TxChannel>();
+
+function errorReply(id: number, e: unknown): DbReply {
+  const err = e as { message?: string; code?: string; detail?: string; constraint?: string; name?: string };
+  return { id, ok: false, error: { message: err?.message ?? String(e), code: err?.code, detail: err?.detail, constraint: err?.constraint, name: err?.name } };
+}
+
+class Rollback extends Error {}
+
+const db = await openPglite(dataDir).catch((e) => {
+  port.postMessage({ id: 0, ok: false, error: { message: `could not open the database: ${(e as Error).message}` } } satisfies DbReply);
+  process.exit(1);
+});
+port.postMessage({ id: 0, ok: true } satisfies DbReply);
+
+async function runTransaction(m: Extract<DbRequest, { op: 'begin' }>): Promise<void> {
+  const ch: TxChannel = { queue: [] };
+  txs.set(m.tx, ch);
+  let endId = 0;
+  try {
+    await db.transaction(async (tx: SqlQueryable) => {
+      port.postMessage({ id: m.id, ok: true } satisfies DbReply);
+      for (;;) {
+        if (ch.queue.length === 0) await new Promise<void>((res) => (ch.wake = res));
+        const next = ch.queue.shift()!;
+        if (next.op === 'commit') {
+          endId = next.id;
+          return;
+        }
+        if (next.op === 'rollback') {
+          endId = next.id;
+          throw new Rollback();
+        }
+        if (next.op !== 'query') continue;
+        try {
+          const r = await tx.query(next.text, next.params);
+          port.postMessage({ id: next.id, ok: true, rows: r.rows } satisfies DbReply);
+        } catch (e) {
+          port.postMessage(errorReply(next.id, e));
+        }
+      }
+    });
+    port.postMessage({ id: endId, ok: true } satisfies DbReply);
+  } catch (e) {
+    if (e instanceof Rollback) port.postMessage({ id: endId, ok: true } satisfies DbReply);
+    else port.postMessage(errorReply(endId || m.id, e));
+  } finally {
+    txs.delete(m.tx);
+  }
+}
+
+port.on('message', (m: DbRequest) => {
+  if (m.op !== 'begin' && m.tx !== undefined) {
+    const ch = txs.get(m.tx);
+    if (!ch) {
+      port.postMessage(errorReply(m.id, new Error(`transaction ${m.tx} is not open`)));
+      return;
+    }
+    ch.queue.push(m);
+    const w = ch.wake;
+    ch.wake = undefined;
+    w?.();
+    return;
+  }
+  switch (m.op) {
+    case 'query':
+      db.query(m.text, m.params).then(
+        (r) => port.postMessage({ id: m.id, ok: true, rows: r.rows } satisfies DbReply),
+        (e) => port.postMessage(errorReply(m.id, e)),
+      );
+      return;
+    case 'exec':
+      db.exec(m.text).then(
+        () => port.postMessage({ id: m.id, ok: true } satisfies DbReply),
+        (e) => port.postMessage(errorReply(m.id, e)),
+      );
+      return;
+    case 'begin':
+      void runTransaction(m);
+      return;
+    case 'close':
+      db.close().then(
+        () => {
+          port.postMessage({ id: m.id, ok: true } satisfies DbReply);
+          port.close();
+        },
+        (e) => port.postMessage(errorReply(m.id, e)),
+      );
+      return;
+  }
+});

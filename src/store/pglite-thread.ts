@@ -1,0 +1,108 @@
+// PGlite on a thread of its own. PGlite is PostgreSQL compiled to WebAssembly: every
+// statement runs synchronously on the thread that owns it. In the server that thread was the
+// one that also parses every HTTP request, so under load the database and the API took turns
+// on one core (~3–4 ms per claim of WebAssembly and file-system glue). Here a worker thread
+// owns the database and the main thread sends it statements; a transaction's statements are
+// sent one at a time and run inside one PGlite transaction on the worker, so the SqlClient
+// contract (interactive transactions, one connection, statements serialised) is unchanged.
+//
+// Rows and parameters cross the thread by structured clone: strings, numbers, booleans,
+// null, Date, Uint8Array, bigint and plain objects arrive as they left. Errors keep their
+// message and PostgreSQL's code/detail/constraint.
+
+import { Worker } from 'node:worker_threads';
+import type { QueryResult, SqlClient, SqlQueryable } from './sql.ts';
+
+export type DbRequest =
+  | { id: number; op: 'query'; text: string; params?: unknown[]; tx?: number }
+  | { id: number; op: 'exec'; text: string; tx?: undefined }
+  | { id: number; op: 'begin'; tx: number }
+  | { id: number; op: 'commit'; tx: number }
+  | { id: number; op: 'rollback'; tx: number }
+  | { id: number; op: 'close'; tx?: undefined };
+
+export type DbReply =
+  | { id: number; ok: true; rows?: unknown[] }
+  | { id: number; ok: false; error: { message: string; code?: string; detail?: string; constraint?: string; name?: string } };
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/** An error raised by the database thread, with PostgreSQL's fields when there were some. */
+export class DatabaseError extends Error {
+  code?: string;
+  detail?: string;
+  constraint?: string;
+  constructor(e: { message: string; code?: string; detail?: string; constraint?: string }) {
+    super(e.message);
+    this.name = 'DatabaseError';
+    this.code = e.code;
+    this.detail = e.detail;
+    this.constraint = e.constraint;
+  }
+}
+
+export async function openPgliteThread(dataDir: string | undefined): Promise<SqlClient> {
+  const worker = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: { dataDir } });
+  const pending = new Map<number, { resolve: (rows: unknown[] | undefined) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let nextTx = 1;
+  let dead: Error | undefined;
+
+  const ready = new Promise<void>((resolve, reject) => {
+    pending.set(0, { resolve: () => resolve(), reject });
+  });
+  worker.on('message', (m: DbReply) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.rows);
+    else p.reject(new DatabaseError(m.error));
+  });
+  const fail = (e: Error) => {
+    dead ??= e;
+    for (const p of pending.values()) p.reject(dead);
+    pending.clear();
+  };
+  worker.on('error', (e) => fail(new Error(`database thread failed: ${e.message}`)));
+  worker.on('exit', (code) => fail(new Error(`database thread exited (${code})`)));
+  await ready;
+
+  const send = (req: WithoutId<DbRequest>): Promise<unknown[] | undefined> => {
+    if (dead) return Promise.reject(dead);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...req, id } as DbRequest);
+    });
+  };
+  const query = async <T>(text: string, params?: unknown[], tx?: number): Promise<QueryResult<T>> => {
+    const rows = await send({ op: 'query', text, params, tx });
+    return { rows: (rows ?? []) as T[] };
+  };
+
+  return {
+    kind: 'pglite',
+    query: (text, params) => query(text, params),
+    async transaction<R>(fn: (tx: SqlQueryable) => Promise<R>): Promise<R> {
+      const tx = nextTx++;
+      await send({ op: 'begin', tx });
+      let result: R;
+      try {
+        result = await fn({ query: (text, params) => query(text, params, tx) });
+      } catch (e) {
+        await send({ op: 'rollback', tx }).catch(() => {});
+        throw e;
+      }
+      await send({ op: 'commit', tx });
+      return result;
+    },
+    async exec(text) {
+      await send({ op: 'exec', text });
+    },
+    async close() {
+      if (dead) return;
+      await send({ op: 'close' }).catch(() => {});
+      await worker.terminate();
+    },
+  };
+}
