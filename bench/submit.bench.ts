@@ -19,7 +19,7 @@
 // (submit_unanalysed, submit_catchup_s).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -101,6 +101,23 @@ export default async function (): Promise<Record<string, number>> {
 
 type Mode = 'serve' | 'api' | 'pg';
 
+/** CPU time (ms) of each thread of this process, from /proc (Linux). */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const t of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      // Threads are all called "node" here: the main thread is the one whose id is the pid.
+      const name = Number(t) === process.pid ? 'main' : `tid ${t}`;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, USER_HZ = 100
+    }
+  } catch {
+    // not Linux: no breakdown
+  }
+  return out;
+}
+
 /**
  * SUBMIT_BENCH_PROFILE=FILE: a CPU profile of the server's main thread during the load only
  * (not start-up, not the data folder's removal), for chrome://inspect or a script.
@@ -157,12 +174,14 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const before = (await rt.store.db.query('SELECT count(*)::int n FROM claims')).rows[0].n;
     // Every 202 response's claim id, to check each one is in the database afterwards.
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpu();
     const profile = await startProfile();
     const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
     await profile?.();
     const acceptedIds = load.acceptedIds;
     const r = { non2xx: load.other, errors: 0, timeouts: 0, latency: { p50: load.p50, p99: load.p99 } };
     const cpu = process.cpuUsage(cpu0);
+    const threads1 = threadCpu();
     const accepted = acceptedIds.length;
     const cpuPerClaim = (cpu.user + cpu.system) / 1000 / Math.max(1, accepted);
     const other = r.non2xx + r.errors + r.timeouts;
@@ -191,6 +210,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed`} ${catchupS.toFixed(1)} s after the load stopped`);
     }
     console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (autocannon, its own process)`);
+    console.log(`CPU ms per accepted claim by thread: ${[...threads1].map(([name, ms]) => [name, (ms - (threads0.get(name) ?? 0)) / Math.max(1, accepted)] as const).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]).slice(0, 14).map(([n, v]) => `${n} ${v.toFixed(2)}`).join(', ')}`);
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
     );

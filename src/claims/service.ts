@@ -590,6 +590,22 @@ export class ClaimsService {
     return { items: r.rows.map((w: any) => ({ id: w.id, url: w.url, active: w.active, createdAt: iso(w.created_at) })) };
   }
 
+  /**
+   * Stops an endpoint (platform): no new event is queued for it and deliveries already queued
+   * are dropped when their turn comes. The row and its delivery log stay (audit trail).
+   */
+  async deleteWebhook(p: Principal, endpointId: string): Promise<{ id: string; active: false; alreadyInactive: boolean }> {
+    if (p.role !== 'platform') throw forbidden('webhooks are managed by the platform');
+    return this.db.transaction(async (tx) => {
+      const ep = (await tx.query('SELECT id, active FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2 FOR UPDATE', [endpointId, p.tenantId])).rows[0];
+      if (!ep) throw notFound('webhook');
+      if (!ep.active) return { id: ep.id, active: false as const, alreadyInactive: true };
+      await tx.query('UPDATE webhook_endpoints SET active = false WHERE id = $1', [endpointId]);
+      await appendAudit(tx, { tenantId: p.tenantId, actor: p.keyId, action: 'webhook.deleted', data: { id: endpointId } });
+      return { id: ep.id as string, active: false as const, alreadyInactive: false };
+    });
+  }
+
   async listDeliveries(p: Principal, endpointId: string): Promise<unknown> {
     if (p.role !== 'platform') throw forbidden('webhooks are managed by the platform');
     const ep = (await this.db.query('SELECT id FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2', [endpointId, p.tenantId])).rows[0];

@@ -1,4 +1,4 @@
-// `claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N] [--no-demo]`:
+// `claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N] [--upload-validation structural|full] [--no-demo]`:
 // starts the API and the analysis workers on embedded storage (or DATABASE_URL), seeds a
 // demo tenant with demo claims, and prints the URL and the demo keys.
 
@@ -12,7 +12,8 @@ import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
-const HELP = `Usage: claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N] [--no-demo]
+const HELP = `Usage: claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N]
+                       [--upload-validation structural|full] [--no-demo]
 
 Starts the claims API (with /docs), the job runner and the analysis worker pool.
   --port N        port (default 8080; 0 = any free port)
@@ -20,9 +21,12 @@ Starts the claims API (with /docs), the job runner and the analysis worker pool.
   --data DIR      data folder (default ./.claimlens or $CLAIMLENS_DATA)
   --policy FILE   review policy rules (JSON); validated at start
   --workers N     analysis worker threads (default: one per core)
+  --upload-validation structural|full
+                  the check an upload passes before its 202: structural (default; the
+                  file's structure, no decode) or full (a decode; slower)
   --no-demo       do not create the demo tenant and claims
 Environment: DATABASE_URL (PostgreSQL instead of embedded PGlite), S3_BUCKET, S3_ENDPOINT,
-S3_REGION (blobs in S3), CLAIMLENS_POLICY (policy file).`;
+S3_REGION (blobs in S3), CLAIMLENS_POLICY (policy file), CLAIMLENS_UPLOAD_VALIDATION.`;
 
 export const command: Command = {
   summary: 'start the claims API, workers and demo data',
@@ -35,6 +39,7 @@ export const command: Command = {
         data: { type: 'string' },
         policy: { type: 'string' },
         workers: { type: 'string' },
+        'upload-validation': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -48,6 +53,10 @@ export const command: Command = {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, not '${values.port}'`);
     const workers = values.workers === undefined ? undefined : Number(values.workers);
     if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) throw new UsageError('--workers must be a whole number ≥ 1');
+    const uploadValidation = values['upload-validation'] as string | undefined;
+    if (uploadValidation !== undefined && uploadValidation !== 'structural' && uploadValidation !== 'full') {
+      throw new UsageError(`--upload-validation must be structural or full, not '${uploadValidation}'`);
+    }
     const host = values.host ?? '127.0.0.1';
     const settings = settingsFromEnv(values.data);
     const policyFile = values.policy ?? process.env.CLAIMLENS_POLICY;
@@ -73,7 +82,7 @@ export const command: Command = {
     let rt;
     const adminToken = newAdminToken();
     try {
-      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken });
+      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken, uploadValidation });
     } catch (e) {
       release();
       if (e instanceof PolicyError) {

@@ -314,7 +314,8 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
         throw e;
       }
       files.push({
-        bytes: f.bytes,
+        // intake may have moved the bytes to its thread and back: its copy is the live one
+        bytes: ('bytes' in image && image.bytes) || f.bytes,
         sha256: image.sha256,
         filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
         contentType: 'contentType' in image ? image.contentType : contentType,
@@ -529,6 +530,11 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     async (req, reply) => mutate(req, reply, req.body, (tx) => service.createWebhook(tx, who(req), req.body.url, req.body.secret)),
   );
   app.get('/v1/webhooks', { schema: { summary: 'Webhook endpoints', tags: ['webhooks'], security } }, async (req) => service.listWebhooks(who(req)));
+  app.delete<{ Params: { id: string } }>(
+    '/v1/webhooks/:id',
+    { schema: { summary: 'Stop an endpoint (platform): nothing more is sent to it; its delivery log stays', tags: ['webhooks'], security, params: idParams } },
+    async (req) => service.deleteWebhook(who(req), req.params.id),
+  );
   app.get<{ Params: { id: string } }>(
     '/v1/webhooks/:id/deliveries',
     { schema: { summary: 'Delivery log of an endpoint', tags: ['webhooks'], security, params: idParams } },

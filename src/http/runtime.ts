@@ -93,18 +93,19 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     runner.start();
   }
   const uploadValidation = o.uploadValidation ?? uploadValidationFromEnv();
-  const inlineStructural = process.env.CLAIMLENS_INTAKE_INLINE !== '0';
+  const inlineStructural = process.env.CLAIMLENS_INTAKE_INLINE === '1';
   const intakePool = o.intakeThreads === 0 ? undefined : new IntakePool(o.intakeThreads, uploadValidation);
   const app = await buildApp(service, {
     adminToken: o.adminToken,
     logger: o.logger,
     intake: intakePool
       ? (bytes, opts) => {
-          // The structural walk of a JPEG/PNG/WebP plus its SHA-256 costs ~0.4 ms on 300 KB:
-          // less than copying the upload to a thread and back (postMessage + GC), so it runs
-          // here unless CLAIMLENS_INTAKE_INLINE=0. Decodes (full mode, HEIC/AVIF) use the pool.
+          // The structural walk of a JPEG/PNG/WebP plus its SHA-256 costs ~0.4 ms on 300 KB.
+          // By default it runs on an intake thread, the upload moved there and back rather than
+          // copied (no copy, no garbage here); CLAIMLENS_INTAKE_INLINE=1 runs it on this thread.
+          // Decodes (full mode, HEIC/AVIF) always use the pool.
           const f = uploadValidation === 'structural' && inlineStructural ? sniffFormat(bytes) : undefined;
-          return f === 'jpeg' || f === 'png' || f === 'webp' ? validateStructure(bytes, opts) : intakePool.intake(bytes, opts);
+          return f === 'jpeg' || f === 'png' || f === 'webp' ? validateStructure(bytes, opts) : intakePool.intake(bytes, opts, true);
         }
       : undefined,
     groupCommit: o.groupCommit,

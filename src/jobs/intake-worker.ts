@@ -13,7 +13,11 @@ const port = parentPort!;
 port.on('message', async (m: IntakeRequest) => {
   try {
     const im = await validateUpload(m.bytes, { name: m.name, contentType: m.contentType, limits: m.limits as Partial<IntakeLimits> }, m.mode);
-    port.postMessage({ id: m.id, ok: true, sha256: im.sha256, width: im.width, height: im.height, format: im.format } satisfies IntakeReply);
+    const reply: IntakeReply = { id: m.id, ok: true, sha256: im.sha256, width: im.width, height: im.height, format: im.format };
+    if (m.giveBack) {
+      reply.bytes = m.bytes;
+      port.postMessage(reply, [m.bytes.buffer as ArrayBuffer]);
+    } else port.postMessage(reply);
   } catch (e) {
     if (e instanceof IntakeError) port.postMessage({ id: m.id, ok: false, intake: true, code: e.code, message: e.message } satisfies IntakeReply);
     else port.postMessage({ id: m.id, ok: false, intake: false, code: 'internal', message: e instanceof Error ? e.message : String(e) } satisfies IntakeReply);

@@ -1,7 +1,14 @@
 // Content-addressed blob storage: a blob's name is the SHA-256 of its bytes, so storing
 // the same photo twice costs nothing and a stored blob can be checked against its name.
-// On the file system a blob is written to a temporary file, flushed to disk and renamed
-// into place, so a crash leaves either the whole blob or nothing under its name.
+// On the file system a blob is written to a temporary file and renamed into place, so a
+// crash leaves either the whole blob or nothing under its name. With PostgreSQL the file is
+// also flushed to disk (fsync) before the rename and before the row that names it commits,
+// so after a power loss a committed row never names a missing blob. With PGlite it is not:
+// PGlite runs PostgreSQL on Emscripten's NODEFS, whose stream operations have no fsync, so
+// the database itself never flushes (strace: 0 fsync/fdatasync calls for a create + 5
+// inserts, 2026-12-04). Its data, claims included, survive a crash of the process (the
+// writes are in the kernel's page cache) but not of the machine, and a flushed blob cannot
+// make a claim more durable than its row. CLAIMLENS_BLOB_FSYNC=1|0 overrides.
 // With S3 settings the blobs go to an S3-compatible object store instead.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -45,7 +52,14 @@ export class BlobNotFoundError extends Error {
 export class FsBlobStore implements BlobStore {
   readonly kind = 'fs' as const;
   private readonly tmp: string;
-  constructor(readonly root: string) {
+  /**
+   * Flush each blob to disk before its name appears (default true). The store turns it off
+   * with PGlite, which never flushes its own writes (below), so a flushed blob would buy no
+   * guarantee the claim row it belongs to has.
+   */
+  readonly fsync: boolean;
+  constructor(readonly root: string, opts: { fsync?: boolean } = {}) {
+    this.fsync = opts.fsync ?? true;
     this.tmp = join(root, 'tmp');
     mkdirSync(this.tmp, { recursive: true });
   }
@@ -70,7 +84,7 @@ export class FsBlobStore implements BlobStore {
     try {
       let off = 0;
       while (off < bytes.length) off += await fsWrite(fd, bytes, off, bytes.length - off);
-      await fsFsync(fd);
+      if (this.fsync) await fsFsync(fd);
     } catch (e) {
       await fsClose(fd).catch(() => {});
       await rm(tmp, { force: true });

@@ -59,7 +59,9 @@ export async function openStore(s: StoreSettings): Promise<Store> {
     throw e;
   }
   const s3 = s3SettingsFromEnv();
-  const blobs = s3 ? new S3BlobStore(s3) : new FsBlobStore(join(s.dataDir, 'blobs'));
+  const fsyncEnv = process.env.CLAIMLENS_BLOB_FSYNC;
+  const fsync = fsyncEnv === '1' ? true : fsyncEnv === '0' ? false : Boolean(s.databaseUrl); // see blobs.ts
+  const blobs = s3 ? new S3BlobStore(s3) : new FsBlobStore(join(s.dataDir, 'blobs'), { fsync });
   return { db, blobs, dataDir: s.dataDir, close: () => db.close() };
 }
 

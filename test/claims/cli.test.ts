@@ -5,7 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/shared.ts';
 import { api, tempDir } from '../http/helpers.ts';
@@ -21,6 +21,13 @@ after(() => {
 function cli(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
 }
+
+test('serve refuses an unknown --upload-validation before it starts anything', () => {
+  const r = cli('serve', '--port', '0', '--data', join(dataDir, 'never2'), '--upload-validation', 'none');
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--upload-validation must be structural or full, not 'none'/);
+  assert.equal(existsSync(join(dataDir, 'never2')), false, 'no data folder was created');
+});
 
 test('a bad policy file stops serve with a clear error', () => {
   const bad = join(dataDir, 'bad-policy.json');

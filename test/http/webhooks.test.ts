@@ -87,6 +87,21 @@ test('every state change is delivered, signed, retried with backoff and logged',
   assert.equal(forFirst.at(-1).ok, true);
   assert.ok(forFirst.at(-1).attempt > 1);
   assert.equal((await api(s.url, s.keys.otherTenant, 'GET', `/v1/webhooks/${wh.body.id}/deliveries`)).status, 404);
+
+  // Stopping the endpoint: only its own platform may; afterwards nothing more is sent to it.
+  assert.equal((await api(s.url, s.keys.otherTenant, 'DELETE', `/v1/webhooks/${wh.body.id}`)).status, 404);
+  assert.equal((await api(s.url, s.keys.merchant, 'DELETE', `/v1/webhooks/${wh.body.id}`)).status, 403);
+  const del = await api(s.url, s.keys.platform, 'DELETE', `/v1/webhooks/${wh.body.id}`);
+  assert.equal(del.status, 200, JSON.stringify(del.body));
+  assert.deepEqual(del.body, { id: wh.body.id, active: false, alreadyInactive: false });
+  assert.equal((await api(s.url, s.keys.platform, 'DELETE', `/v1/webhooks/${wh.body.id}`)).body.alreadyInactive, true);
+  assert.equal((await api(s.url, s.keys.platform, 'GET', '/v1/webhooks')).body.items.find((w: any) => w.id === wh.body.id).active, false);
+  const before = received.length;
+  const sub2 = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: 'o-wh', type: 'refund_only', reason: 'r2', amount: 100 } }, [{ field: 'evidence', name: 'e2.jpg', bytes: photos.natural() }]));
+  assert.equal(sub2.status, 202);
+  await waitForState(s.url, s.keys.platform, sub2.body.id, ['awaiting_merchant']);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(received.length, before, 'no event of the later claim reached the stopped endpoint');
 });
 
 test('webhook targets: only public addresses unless allowed, checked at registration and at the connection', async () => {
