@@ -65,6 +65,23 @@ export function pdqHashPixels(pixels: RawPixels, opts: PdqOptions = {}): PdqResu
  * platforms compute; anything unusual (CMYK, 16-bit, HEIF) uses intake's pixels.
  */
 export async function pdqHashImage(image: DecodedImage, opts: PdqOptions = {}): Promise<PdqResult> {
+  // The plain hash of an image is asked for by several parts of one analysis (the reuse
+  // detector, the worker that stores it): computed once per decoded image.
+  if (Object.keys(opts).length === 0) {
+    let p = plainHashes.get(image);
+    if (!p) {
+      p = hashImage(image, opts);
+      plainHashes.set(image, p);
+      p.catch(() => plainHashes.delete(image));
+    }
+    return p;
+  }
+  return hashImage(image, opts);
+}
+
+const plainHashes = new WeakMap<DecodedImage, Promise<PdqResult>>();
+
+async function hashImage(image: DecodedImage, opts: PdqOptions): Promise<PdqResult> {
   const stored = await storedPixelsIgnoringIcc(image);
   if (stored) return pdqHashStoredFrame(stored, image.orientation, opts);
   return pdqHashOriented(await image.rgb(), image.orientation, opts);
@@ -75,7 +92,21 @@ export async function pdqHashImage(image: DecodedImage, opts: PdqOptions = {}): 
  * profile that intake applied; undefined when intake's pixels already are those values
  * or the file is of a kind where the question does not arise (HEIF, CMYK, 16-bit).
  */
-async function storedPixelsIgnoringIcc(image: DecodedImage): Promise<RawPixels | undefined> {
+function storedPixelsIgnoringIcc(image: DecodedImage): Promise<RawPixels | undefined> {
+  // One extra decode per image at most, however many hashes are taken of it (the exchange
+  // hash, the 8 re-hashed orientations): kept while the decoded image lives.
+  let p = storedPixels.get(image);
+  if (!p) {
+    p = decodeStoredPixels(image);
+    storedPixels.set(image, p);
+    p.catch(() => storedPixels.delete(image));
+  }
+  return p;
+}
+
+const storedPixels = new WeakMap<DecodedImage, Promise<RawPixels | undefined>>();
+
+async function decodeStoredPixels(image: DecodedImage): Promise<RawPixels | undefined> {
   if (image.format === 'heif') return undefined;
   // A second full decode of a huge image would double the memory held; beyond this size the
   // colour-managed pixels are hashed (a few bits from the reference at most in our tests).

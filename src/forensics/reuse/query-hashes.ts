@@ -85,7 +85,20 @@ async function withRegions(image: DecodedImage, q: ReuseQuery): Promise<ReuseQue
 }
 
 /** The photo regions of a phone screenshot with their 8 DCT-variant hashes ([] for other images). */
-export async function screenshotRegionQueries(image: DecodedImage): Promise<{ region: PhotoRegion; hashes: string[] }[]> {
+export function screenshotRegionQueries(image: DecodedImage): Promise<{ region: PhotoRegion; hashes: string[] }[]> {
+  // Asked for by the reuse detector and again by the worker that stores the region hashes.
+  let p = regionQueries.get(image);
+  if (!p) {
+    p = findRegionQueries(image);
+    regionQueries.set(image, p);
+    p.catch(() => regionQueries.delete(image));
+  }
+  return p;
+}
+
+const regionQueries = new WeakMap<DecodedImage, Promise<{ region: PhotoRegion; hashes: string[] }[]>>();
+
+async function findRegionQueries(image: DecodedImage): Promise<{ region: PhotoRegion; hashes: string[] }[]> {
   if (image.height < 1.6 * image.width) return [];
   const regions = findScreenshotRegions(await image.gray());
   if (regions.length === 0) return [];
