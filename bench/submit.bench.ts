@@ -21,6 +21,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { runLoad } from './load-process.ts';
@@ -175,6 +176,8 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     // Every 202 response's claim id, to check each one is in the database afterwards.
     const cpu0 = process.cpuUsage();
     const threads0 = threadCpu();
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const profile = await startProfile();
     const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
     await profile?.();
@@ -182,6 +185,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const r = { non2xx: load.other, errors: 0, timeouts: 0, latency: { p50: load.p50, p99: load.p99 } };
     const cpu = process.cpuUsage(cpu0);
     const threads1 = threadCpu();
+    loopDelay.disable();
     const accepted = acceptedIds.length;
     const cpuPerClaim = (cpu.user + cpu.system) / 1000 / Math.max(1, accepted);
     const other = r.non2xx + r.errors + r.timeouts;
@@ -210,6 +214,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed`} ${catchupS.toFixed(1)} s after the load stopped`);
     }
     console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (autocannon, its own process)`);
+    console.log(`server main thread, event-loop delay during the load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
     console.log(`CPU ms per accepted claim by thread: ${[...threads1].map(([name, ms]) => [name, (ms - (threads0.get(name) ?? 0)) / Math.max(1, accepted)] as const).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]).slice(0, 14).map(([n, v]) => `${n} ${v.toFixed(2)}`).join(', ')}`);
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,

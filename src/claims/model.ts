@@ -54,4 +54,6 @@ export interface AcceptedFile {
   width: number;
   height: number;
   format: string;
+  /** The blob is already in the blob store under its name (intake wrote it); putBlobs skips it. */
+  stored?: boolean;
 }

@@ -214,7 +214,7 @@ export class ClaimsService {
   /** Writes the files' bytes to the blob store (before the transaction that references them). */
   async putBlobs(files: AcceptedFile[]): Promise<void> {
     // f.sha256 was computed over these bytes by upload intake (in a worker thread).
-    for (const f of files) await this.store.blobs.put(f.bytes, f.sha256);
+    for (const f of files) if (!f.stored) await this.store.blobs.put(f.bytes, f.sha256);
   }
 
   private async insertMedia(

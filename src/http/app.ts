@@ -5,6 +5,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { rm } from 'node:fs/promises';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -41,7 +42,14 @@ export interface AppOptions {
   /** Upload check used when `intake` is not given (default 'structural'). */
   uploadValidation?: UploadValidation;
   /** Runs intake off the main thread (default: intake on this thread). */
-  intake?: (bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> }) => Promise<IntakeSummary>;
+  /**
+   * Runs intake off the main thread. `place` says that this is the request's only file, so
+   * an intake that also writes blobs (IntakeSummary.stored / tmpPath) may name it at once;
+   * with several files it leaves a temp file that is named after every file passed.
+   */
+  intake?: (bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits>; place?: boolean }) => Promise<IntakeSummary>;
+  /** Names a temp blob written by intake (FsBlobStore.adopt); needed when `intake` writes blobs. */
+  adoptBlob?: (tmpPath: string, sha256: string) => Promise<void>;
   /**
    * Group commit of claim submissions (default true): submissions without an
    * Idempotency-Key that arrive while a commit runs are written together in the next one.
@@ -173,7 +181,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   const maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
-  const runIntake = opts.intake ?? (async (bytes: Uint8Array, o: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> }): Promise<IntakeSummary> => {
+  const runIntake = opts.intake ?? (async (bytes: Uint8Array, o: { name?: string; contentType?: string; limits?: Partial<IntakeLimits>; place?: boolean }): Promise<IntakeSummary> => {
     const im = await validateUpload(bytes, o, opts.uploadValidation ?? 'structural');
     return { sha256: im.sha256, width: im.width, height: im.height, format: im.format };
   });
@@ -276,7 +284,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   }
 
   /** Reads a multipart request: text fields and image or video files (each through intake). */
-  async function readUpload(req: FastifyRequest, fileFields: string[]): Promise<ParsedUpload> {
+  async function readUpload(req: FastifyRequest, fileFields: string[], checkFields?: (fields: Record<string, string>) => void): Promise<ParsedUpload> {
     if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
     const fields: Record<string, string> = {};
     const raw: { field: string; filename: string; mimetype: string; bytes: Buffer }[] = [];
@@ -296,33 +304,55 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
         fields[part.fieldname] = String(part.value);
       }
     }
-    // Every file must pass intake before anything is stored: one bad file rejects the whole request.
+    // The text parts are checked before any file is looked at or written.
+    checkFields?.(fields);
+    // Every file must pass intake before anything is named in the blob store: one bad file
+    // rejects the whole request. An intake that writes blobs names a lone file's blob at
+    // once; with several files it leaves temp files, named below once all have passed.
     const files: AcceptedFile[] = [];
-    for (const f of raw) {
-      const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
-      let image: IntakeSummary | VideoSummary;
-      try {
-        // a video (packing video, video of the damage) goes through video intake (ffprobe + a decode check)
-        image =
-          sniffVideo(f.bytes) || declaresVideo({ name: f.filename, contentType })
-            ? await intakeVideo(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } })
-            : await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } });
-      } catch (e) {
-        if (e instanceof IntakeError) {
-          throw new ServiceError(INTAKE_STATUS[e.code] ?? 422, e.code, `${f.filename || f.field}: ${e.message}`, { file: f.filename });
+    const temps: { tmpPath: string; sha256: string; file: AcceptedFile }[] = [];
+    try {
+      for (const f of raw) {
+        const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
+        let image: IntakeSummary | VideoSummary;
+        try {
+          // a video (packing video, video of the damage) goes through video intake (ffprobe + a decode check)
+          image =
+            sniffVideo(f.bytes) || declaresVideo({ name: f.filename, contentType })
+              ? await intakeVideo(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } })
+              : await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes }, place: raw.length === 1 });
+        } catch (e) {
+          if (e instanceof IntakeError) {
+            throw new ServiceError(INTAKE_STATUS[e.code] ?? 422, e.code, `${f.filename || f.field}: ${e.message}`, { file: f.filename });
+          }
+          throw e;
         }
-        throw e;
+        const accepted: AcceptedFile = {
+          // intake may have moved the bytes to its thread and back: its copy is the live one
+          bytes: ('bytes' in image && image.bytes) || f.bytes,
+          sha256: image.sha256,
+          filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
+          contentType: 'contentType' in image ? image.contentType : contentType,
+          width: image.width,
+          height: image.height,
+          format: image.format,
+        };
+        if ('stored' in image && image.stored) accepted.stored = true;
+        if ('tmpPath' in image && image.tmpPath) temps.push({ tmpPath: image.tmpPath, sha256: image.sha256, file: accepted });
+        files.push(accepted);
       }
-      files.push({
-        // intake may have moved the bytes to its thread and back: its copy is the live one
-        bytes: ('bytes' in image && image.bytes) || f.bytes,
-        sha256: image.sha256,
-        filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
-        contentType: 'contentType' in image ? image.contentType : contentType,
-        width: image.width,
-        height: image.height,
-        format: image.format,
-      });
+      if (temps.length > 0) {
+        if (!opts.adoptBlob) throw new Error('intake wrote temp blobs but no adoptBlob was given');
+        while (temps.length > 0) {
+          const t = temps[0]!;
+          await opts.adoptBlob(t.tmpPath, t.sha256);
+          temps.shift();
+          t.file.stored = true;
+        }
+      }
+    } finally {
+      // a request refused half-way leaves no temp file behind
+      for (const t of temps) await rm(t.tmpPath, { force: true }).catch(() => {});
     }
     return { fields, files, fileHashes: files.map((f) => f.sha256) };
   }
@@ -420,9 +450,11 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     },
     async (req, reply) => {
       need(req, 'platform');
-      const up = await readUpload(req, ['evidence']);
-      const claim = jsonField(up.fields, 'claim');
-      checkObject(claim, claimJsonSchema, 'claim');
+      let claim: unknown;
+      const up = await readUpload(req, ['evidence'], (fields) => {
+        claim = jsonField(fields, 'claim');
+        checkObject(claim, claimJsonSchema, 'claim');
+      });
       if (up.files.length === 0) throw invalid('at least one evidence file is required');
       await service.putBlobs(up.files);
       const idem = req.headers['idempotency-key'];

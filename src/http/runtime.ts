@@ -11,6 +11,7 @@ import { validateStructure, type UploadValidation } from '../forensics/structure
 import { sniffFormat } from '../forensics/intake.ts';
 import { JobRunner, type RunnerOptions } from '../jobs/runner.ts';
 import { openStore, type Store, type StoreSettings } from '../store/index.ts';
+import { FsBlobStore } from '../store/blobs.ts';
 import { buildApp } from './app.ts';
 import type { RateLimitOptions } from './rate-limit.ts';
 
@@ -97,6 +98,8 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   const uploadValidation = o.uploadValidation ?? uploadValidationFromEnv();
   const inlineStructural = process.env.CLAIMLENS_INTAKE_INLINE === '1';
   const intakePool = o.intakeThreads === 0 ? undefined : new IntakePool(o.intakeThreads, uploadValidation);
+  const fsBlobs = store.blobs instanceof FsBlobStore ? store.blobs : undefined;
+  const directBlobs = process.env.CLAIMLENS_INTAKE_WRITES_BLOBS !== '0';
   const app = await buildApp(service, {
     adminToken: o.adminToken,
     logger: o.logger,
@@ -106,10 +109,15 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
           // By default it runs on an intake thread, the upload moved there and back rather than
           // copied (no copy, no garbage here); CLAIMLENS_INTAKE_INLINE=1 runs it on this thread.
           // Decodes (full mode, HEIC/AVIF) always use the pool.
+          // With blobs on the file system the intake thread also writes the upload (see
+          // app.ts, readUpload): the serving thread then does no file work for it at all.
           const f = uploadValidation === 'structural' && inlineStructural ? sniffFormat(bytes) : undefined;
-          return f === 'jpeg' || f === 'png' || f === 'webp' ? validateStructure(bytes, opts) : intakePool.intake(bytes, opts, true);
+          if (f === 'jpeg' || f === 'png' || f === 'webp') return validateStructure(bytes, opts);
+          const { place, ...check } = opts;
+          return intakePool.intake(bytes, check, true, fsBlobs && directBlobs ? { ...fsBlobs.direct, place: place ?? false } : undefined);
         }
       : undefined,
+    adoptBlob: fsBlobs ? (tmpPath, sha) => fsBlobs.adopt(tmpPath, sha) : undefined,
     groupCommit: o.groupCommit,
     rateLimit: o.rateLimit ?? { max: envInt('CLAIMLENS_RATE_LIMIT', 60_000), redisUrl: process.env.REDIS_URL || undefined },
     uploadValidation,

@@ -9,6 +9,7 @@ import { IntakeError, type IntakeErrorCode } from '../forensics/errors.ts';
 import type { IntakeLimits } from '../forensics/intake.ts';
 import type { ImageFormat } from '../forensics/types.ts';
 import type { UploadValidation } from '../forensics/structure.ts';
+import type { DirectBlobTarget } from '../store/blobs.ts';
 
 export interface IntakeRequest {
   id: number;
@@ -19,10 +20,17 @@ export interface IntakeRequest {
   mode: UploadValidation;
   /** The bytes were moved here (transferred, not copied) and are to be moved back with the reply. */
   giveBack?: boolean;
+  /** Write the checked upload into this file-system blob store (see writeBlobFileSync). */
+  blob?: BlobPlacement;
+}
+
+/** Where intake writes an upload that passed: the store, and whether to name the blob now. */
+export interface BlobPlacement extends DirectBlobTarget {
+  place: boolean;
 }
 
 export type IntakeReply =
-  | { id: number; ok: true; sha256: string; width: number; height: number; format: ImageFormat; bytes?: Uint8Array }
+  | { id: number; ok: true; sha256: string; width: number; height: number; format: ImageFormat; bytes?: Uint8Array; stored?: boolean; tmpPath?: string }
   | { id: number; ok: false; intake: boolean; code: string; message: string };
 
 export interface IntakeSummary {
@@ -35,6 +43,10 @@ export interface IntakeSummary {
    * of them is detached by the move and must be replaced by this one).
    */
   bytes?: Buffer;
+  /** Intake wrote the blob and named it (BlobPlacement.place). */
+  stored?: boolean;
+  /** Intake wrote the blob to this temp file; FsBlobStore.adopt names it. */
+  tmpPath?: string;
 }
 
 export class IntakePool {
@@ -57,7 +69,7 @@ export class IntakePool {
       entry.load--;
       if (m.ok) {
         const bytes = m.bytes ? Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength) : undefined;
-        p.resolve({ sha256: m.sha256, width: m.width, height: m.height, format: m.format, ...(bytes ? { bytes } : {}) });
+        p.resolve({ sha256: m.sha256, width: m.width, height: m.height, format: m.format, ...(bytes ? { bytes } : {}), ...(m.stored ? { stored: true } : {}), ...(m.tmpPath ? { tmpPath: m.tmpPath } : {}) });
       }
       else if (m.intake) p.reject(new IntakeError(m.code as IntakeErrorCode, m.message));
       else p.reject(new Error(m.message));
@@ -85,7 +97,7 @@ export class IntakePool {
    * the caller's buffer is detached on return and the summary's `bytes` replaces it. A buffer
    * that does not own its whole memory (a slice of Node's pool) is copied once first.
    */
-  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, move = false): Promise<IntakeSummary> {
+  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, move = false, blob?: BlobPlacement): Promise<IntakeSummary> {
     if (this.closed || this.workers.length === 0) return Promise.reject(new Error('intake pool closed'));
     // The least busy worker takes it.
     const entry = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
@@ -99,7 +111,7 @@ export class IntakePool {
     }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: entry.w });
-      entry.w.postMessage({ id, bytes: body, ...opts, mode: this.mode, giveBack: move } satisfies IntakeRequest, transfer);
+      entry.w.postMessage({ id, bytes: body, ...opts, mode: this.mode, giveBack: move, blob } satisfies IntakeRequest, transfer);
     });
   }
 

@@ -1,12 +1,14 @@
 // Runs the upload check in a worker thread — 'structural' (validateStructure: no decode) or
 // 'full' (validateImage: a complete decode of JPEG/WebP at half scale, intakeImage for the
 // other formats) — together with the upload's SHA-256, and sends back only what the API
-// stores. The full intake runs again in the background analysis.
+// stores. With a blob placement it also writes the upload into the file-system blob store.
+// The full intake runs again in the background analysis.
 
 import { parentPort } from 'node:worker_threads';
 import { IntakeError } from '../forensics/errors.ts';
 import type { IntakeLimits } from '../forensics/intake.ts';
 import { validateUpload } from '../forensics/structure.ts';
+import { writeBlobFileSync } from '../store/blobs.ts';
 import type { IntakeReply, IntakeRequest } from './intake-pool.ts';
 
 const port = parentPort!;
@@ -14,6 +16,12 @@ port.on('message', async (m: IntakeRequest) => {
   try {
     const im = await validateUpload(m.bytes, { name: m.name, contentType: m.contentType, limits: m.limits as Partial<IntakeLimits> }, m.mode);
     const reply: IntakeReply = { id: m.id, ok: true, sha256: im.sha256, width: im.width, height: im.height, format: im.format };
+    if (m.blob) {
+      // Checked and hashed: write it here too, so the serving thread does no file work for it.
+      const tmp = writeBlobFileSync(m.blob, m.bytes, im.sha256, m.blob.place);
+      if (tmp) reply.tmpPath = tmp;
+      else reply.stored = true;
+    }
     if (m.giveBack) {
       reply.bytes = m.bytes;
       port.postMessage(reply, [m.bytes.buffer as ArrayBuffer]);

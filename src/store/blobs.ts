@@ -12,7 +12,7 @@
 // With S3 settings the blobs go to an S3-compatible object store instead.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { close, fsync, mkdirSync, open as openFd, rename as renameFile, write } from 'node:fs';
+import { close, closeSync, fsync, fsyncSync, mkdirSync, open as openFd, openSync, rename as renameFile, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -62,6 +62,27 @@ export class FsBlobStore implements BlobStore {
     this.fsync = opts.fsync ?? true;
     this.tmp = join(root, 'tmp');
     mkdirSync(this.tmp, { recursive: true });
+  }
+
+  /**
+   * What another thread needs to write blobs straight into this store (intake threads do,
+   * so that an upload's bytes are checked, hashed and written in one step off the serving
+   * thread): see writeBlobFileSync.
+   */
+  get direct(): DirectBlobTarget {
+    return { root: this.root, tmp: this.tmp, fsync: this.fsync };
+  }
+
+  /** Renames a temp file written by writeBlobFileSync (place: false) to the blob's name. */
+  async adopt(tmpPath: string, sha: string): Promise<void> {
+    const dest = this.path(sha);
+    if (!tmpPath.startsWith(this.tmp + '/')) throw new Error(`not a temp file of this store: ${tmpPath}`);
+    const dir = dirname(dest);
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    await fsRename(tmpPath, dest);
   }
 
   private path(sha: string): string {
@@ -116,6 +137,44 @@ export class FsBlobStore implements BlobStore {
 
   has(sha: string): Promise<boolean> {
     return exists(this.path(sha));
+  }
+}
+
+/** Where a thread other than the store's writes blob files (FsBlobStore.direct). */
+export interface DirectBlobTarget {
+  root: string;
+  tmp: string;
+  fsync: boolean;
+}
+
+/**
+ * Writes a blob file synchronously (for a worker thread): to a temp file in the store's temp
+ * folder (flushed when the store flushes), then — with `place` — renamed to its name. Without
+ * `place` the temp file's path is returned for FsBlobStore.adopt (a request with several files
+ * names its blobs only once every file passed its check). The same crash guarantee as put().
+ */
+export function writeBlobFileSync(target: DirectBlobTarget, bytes: Uint8Array, sha: string, place: boolean): string | undefined {
+  if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
+  const tmp = join(target.tmp, `${sha}.${randomBytes(6).toString('hex')}`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    if (target.fsync) fsyncSync(fd);
+    closeSync(fd);
+    if (!place) return tmp;
+    const dir = join(target.root, sha.slice(0, 2), sha.slice(2, 4));
+    mkdirSync(dir, { recursive: true });
+    renameSync(tmp, join(dir, sha));
+    return undefined;
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    rmSync(tmp, { force: true });
+    throw e;
   }
 }
 

@@ -4,6 +4,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { verifyAudit } from '../../src/claims/audit.ts';
 import { demoBuyerPhoto } from '../../src/claims/demo.ts';
 import { TRANSFORMS, listSourcePhotos } from '../../bench/pdq-robustness-set.ts';
@@ -163,10 +166,15 @@ test('bad uploads are refused whole with typed errors and change nothing', async
     ['bomb.png', pixelBombPng(), 'image/png', 413, 'pixel_limit'],
     ['empty.jpg', new Uint8Array(0), 'image/jpeg', 400, 'empty_file'],
   ];
+  // A good photo no earlier test stored (a comment segment after SOI makes it new).
+  const nat = photos.natural();
+  const tag = Buffer.from('claimlens e2e: refused with a bad companion');
+  const good = Buffer.concat([nat.subarray(0, 2), Buffer.from([0xff, 0xfe, 0, tag.length + 2]), tag, nat.subarray(2)]);
+  const goodSha = createHash('sha256').update(good).digest('hex');
   for (const [name, bytes, type, status, code] of cases) {
     // A good photo first and the bad one second: the whole claim is refused.
     const r = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form(claim, [
-      { field: 'evidence', name: 'good.jpg', bytes: photos.natural() },
+      { field: 'evidence', name: 'good.jpg', bytes: good },
       { field: 'evidence', name, bytes, type },
     ]));
     assert.equal(r.status, status, `${name}: ${JSON.stringify(r.body)}`);
@@ -178,6 +186,21 @@ test('bad uploads are refused whole with typed errors and change nothing', async
   assert.equal(badType.status, 400);
   const after = (await s.rt.store.db.query('SELECT (SELECT count(*) FROM claims)::int c, (SELECT count(*) FROM media)::int m, (SELECT count(*) FROM audit_log)::int a')).rows[0];
   assert.deepEqual(after, before);
+  // Nor on disk: the good companion's blob was never named and no temp file is left.
+  assert.equal(await s.rt.store.blobs.has(goodSha), false, 'the good photo of a refused request is not in the blob store');
+  assert.deepEqual(readdirSync(join(s.dataDir, 'blobs', 'tmp')), [], 'no temp blob left behind');
+  // A claim JSON that fails its check is refused before its photo is written.
+  const badJson = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { ...claim.claim, amount: 'lots' } }, [{ field: 'evidence', name: 'a.jpg', bytes: good }]));
+  assert.equal(badJson.status, 400);
+  assert.equal(await s.rt.store.blobs.has(goodSha), false, 'a refused claim JSON writes no blob');
+  // The same two-photo claim with both photos good is stored whole.
+  const ok = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form(claim, [
+    { field: 'evidence', name: 'good.jpg', bytes: good },
+    { field: 'evidence', name: 'second.jpg', bytes: photos.natural() },
+  ]));
+  assert.equal(ok.status, 202, JSON.stringify(ok.body));
+  assert.equal(await s.rt.store.blobs.has(goodSha), true);
+  assert.deepEqual(readdirSync(join(s.dataDir, 'blobs', 'tmp')), []);
 });
 
 test('OpenAPI document, docs page and health', async () => {
