@@ -30,13 +30,17 @@ const db = await openPglite(dataDir).catch((e) => {
 });
 port.postMessage({ id: 0, ok: true } satisfies DbReply);
 
-async function runTransaction(m: Extract<DbRequest, { op: 'begin' }>): Promise<void> {
-  const ch: TxChannel = { queue: [] };
-  txs.set(m.tx, ch);
+/**
+ * Runs one transaction: its statements arrive as messages (the first may carry `begin`, or a
+ * separate 'begin' message opens it) until 'commit' or 'rollback'.
+ */
+async function runTransaction(txId: number, opener: DbRequest): Promise<void> {
+  const ch: TxChannel = { queue: opener.op === 'begin' ? [] : [opener] };
+  txs.set(txId, ch);
   let endId = 0;
   try {
     await db.transaction(async (tx: SqlQueryable) => {
-      port.postMessage({ id: m.id, ok: true } satisfies DbReply);
+      if (opener.op === 'begin') port.postMessage({ id: opener.id, ok: true } satisfies DbReply);
       for (;;) {
         if (ch.queue.length === 0) await new Promise<void>((res) => (ch.wake = res));
         const next = ch.queue.shift()!;
@@ -60,13 +64,17 @@ async function runTransaction(m: Extract<DbRequest, { op: 'begin' }>): Promise<v
     port.postMessage({ id: endId, ok: true } satisfies DbReply);
   } catch (e) {
     if (e instanceof Rollback) port.postMessage({ id: endId, ok: true } satisfies DbReply);
-    else port.postMessage(errorReply(endId || m.id, e));
+    else port.postMessage(errorReply(endId || opener.id, e));
   } finally {
-    txs.delete(m.tx);
+    txs.delete(txId);
   }
 }
 
 port.on('message', (m: DbRequest) => {
+  if (m.op === 'query' && m.begin && m.tx !== undefined) {
+    void runTransaction(m.tx, m);
+    return;
+  }
   if (m.op !== 'begin' && m.tx !== undefined) {
     const ch = txs.get(m.tx);
     if (!ch) {
@@ -93,7 +101,7 @@ port.on('message', (m: DbRequest) => {
       );
       return;
     case 'begin':
-      void runTransaction(m);
+      void runTransaction(m.tx, m);
       return;
     case 'close':
       db.close().then(

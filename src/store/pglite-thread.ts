@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import type { QueryResult, SqlClient, SqlQueryable } from './sql.ts';
 
 export type DbRequest =
-  | { id: number; op: 'query'; text: string; params?: unknown[]; tx?: number }
+  | { id: number; op: 'query'; text: string; params?: unknown[]; tx?: number; begin?: boolean }
   | { id: number; op: 'exec'; text: string; tx?: undefined }
   | { id: number; op: 'begin'; tx: number }
   | { id: number; op: 'commit'; tx: number }
@@ -75,8 +75,8 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
       worker.postMessage({ ...req, id } as DbRequest);
     });
   };
-  const query = async <T>(text: string, params?: unknown[], tx?: number): Promise<QueryResult<T>> => {
-    const rows = await send({ op: 'query', text, params, tx });
+  const query = async <T>(text: string, params?: unknown[], tx?: number, begin?: boolean): Promise<QueryResult<T>> => {
+    const rows = await send({ op: 'query', text, params, tx, ...(begin ? { begin } : {}) });
     return { rows: (rows ?? []) as T[] };
   };
 
@@ -85,15 +85,23 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
     query: (text, params) => query(text, params),
     async transaction<R>(fn: (tx: SqlQueryable) => Promise<R>): Promise<R> {
       const tx = nextTx++;
-      await send({ op: 'begin', tx });
+      // The transaction starts with its first statement (one message, not two: each round
+      // trip waits for a turn of the busy serving thread's event loop).
+      let begun = false;
       let result: R;
       try {
-        result = await fn({ query: (text, params) => query(text, params, tx) });
+        result = await fn({
+          query: (text, params) => {
+            const first = !begun;
+            begun = true;
+            return query(text, params, tx, first);
+          },
+        });
       } catch (e) {
-        await send({ op: 'rollback', tx }).catch(() => {});
+        if (begun) await send({ op: 'rollback', tx }).catch(() => {});
         throw e;
       }
-      await send({ op: 'commit', tx });
+      if (begun) await send({ op: 'commit', tx });
       return result;
     },
     async exec(text) {
