@@ -628,18 +628,20 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
 export const CHANGE_FLOOR = 22;
 
 /**
- * The fine pass for quiet claims: when the residual's upper tail is low (p99.5 ≤ 5: a claim
+ * The fine pass for quiet claims: when the residual's upper tail is low (p99.5 ≤ 4: a claim
  * that was not shrunk below the reference's detail nor crushed by JPEG), copy noise stays
  * well below the usual floor of 22, and a small chip or a thin crack whose residual peaks at
  * 12–21 can be told from it. The strong threshold then follows the noise (4 × p99.5, at
- * least 12) and an edit may be as small as 8 residual pixels. Measured on the component dump
- * of the 20 developer classes: pure copies reach 17–28 only where p99.5 is 6–12 (JPEG q12,
- * 25 % resize), where this pass does not lower anything.
+ * least 12, so 12–16) and an edit may be as small as 8 residual pixels. Measured on the
+ * component dump of the 20 developer classes: pure copies reach 17–28 only where p99.5 is
+ * 5–12 (JPEG q12, 25 % resize, a colour change with JPEG q60), where this pass does not run;
+ * with p99.5 ≤ 4 no copy had a component of 8 px above 0.6 × the fine threshold.
  */
-export const QUIET = { minFloor: 12, noiseFactor: 4, minArea: 8 };
+export const QUIET = { minFloor: 12, noiseFactor: 4, maxNoise: 4, minArea: 8 };
 
-/** The strong-threshold floor of the fine pass for this residual (≥ CHANGE_FLOOR: no fine pass). */
+/** The strong-threshold floor of the fine pass for this residual (CHANGE_FLOOR: no fine pass). */
 export function quietFloor(r: Pick<ResidualResult, 'p995'>): number {
+  if (r.p995 > QUIET.maxNoise) return CHANGE_FLOOR;
   return Math.min(CHANGE_FLOOR, Math.max(QUIET.minFloor, QUIET.noiseFactor * r.p995));
 }
 
