@@ -278,7 +278,8 @@ export function matchColours(R0: Uint8Array, C: Uint8Array, valid: Uint8Array): 
  * common enough (≥ 40 pixels) to be the picture's and not an edit's. A forger's saturation
  * change clips saturated colours (an orange fruit) in a way no channel mix and curves undo.
  * An edit changes a minority of the pixels of a colour, so the median stays that of the rest.
- * Returns the 512×3 offsets (bin centres), applied with trilinear interpolation.
+ * Returns the 512×3 offsets at the bin centres (NaN where a bin has too few pixels), applied
+ * with trilinear interpolation over the supported bins.
  */
 export function fitColourResidual(R: Uint8Array, C: Uint8Array, valid: Uint8Array): Float32Array {
   const hist = new Uint16Array(512 * 3 * 64);
@@ -295,7 +296,7 @@ export function fitColourResidual(R: Uint8Array, C: Uint8Array, valid: Uint8Arra
       if (hist[k]! < 65535) hist[k]++;
     }
   }
-  const out = new Float32Array(512 * 3);
+  const out = new Float32Array(512 * 3).fill(NaN);
   for (let b = 0; b < 512; b++) {
     if (count[b]! < 40) continue;
     for (let c = 0; c < 3; c++) {
@@ -320,19 +321,22 @@ export function applyColourResidual(R: Uint8Array, off: Float32Array): void {
     const f = [0, 1, 2].map((c) => Math.max(0, Math.min(7, (R[j + c]! - 16) / 32)));
     const i0 = f.map((v) => Math.min(6, Math.floor(v)));
     const t = f.map((v, c) => v - i0[c]!);
-    let a0 = 0, a1 = 0, a2 = 0;
+    let a0 = 0, a1 = 0, a2 = 0, ws = 0;
     for (let k = 0; k < 8; k++) {
       const dr = k & 1, dg = (k >> 1) & 1, db = (k >> 2) & 1;
       const w = (dr ? t[0]! : 1 - t[0]!) * (dg ? t[1]! : 1 - t[1]!) * (db ? t[2]! : 1 - t[2]!);
-      if (w === 0) continue;
       const b = (((i0[0]! + dr) << 6) | ((i0[1]! + dg) << 3) | (i0[2]! + db)) * 3;
+      // only bins with support (a colour of the picture) take part
+      if (w === 0 || Number.isNaN(off[b]!)) continue;
       a0 += w * off[b]!;
       a1 += w * off[b + 1]!;
       a2 += w * off[b + 2]!;
+      ws += w;
     }
-    out[j] = R[j]! + a0;
-    out[j + 1] = R[j + 1]! + a1;
-    out[j + 2] = R[j + 2]! + a2;
+    if (ws === 0) continue;
+    out[j] = R[j]! + a0 / ws;
+    out[j + 1] = R[j + 1]! + a1 / ws;
+    out[j + 2] = R[j + 2]! + a2 / ws;
   }
 }
 
