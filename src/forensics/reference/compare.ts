@@ -185,6 +185,9 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     const floor = quietFloor(residual);
     if (floor < CHANGE_FLOOR) {
       const fine = await findChanges(residual, { floor, minArea: QUIET.minArea, minAreaShare: 0 });
+      // at this sensitivity, the edge of the overlap (the frame's or the reference's border,
+      // where cropping and resampling cut through the picture) gives slivers: not edits
+      fine.regions = fine.regions.filter((r) => !touchesBorder(r, residual, QUIET.borderPx));
       if (fine.regions.length) {
         // the fit and the places of misfit stay those of the usual threshold (the tests above)
         changes = { ...fine, fitResidual: changes.fitResidual, diffuseShare: changes.diffuseShare, misfit: changes.misfit };
@@ -213,6 +216,14 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     height: Math.round(r.height * s),
     score: Math.round((r.strength / Math.max(1, maxStrength)) * 1000) / 1000,
   }));
+}
+
+/** Whether a region's box, grown by `px`, reaches outside the frame or the overlap. */
+export function touchesBorder(r: ChangeRegion, res: Pick<ResidualResult, 'width' | 'height' | 'valid'>, px: number): boolean {
+  const x0 = r.x - px, y0 = r.y - px, x1 = r.x + r.width - 1 + px, y1 = r.y + r.height - 1 + px;
+  if (x0 < 0 || y0 < 0 || x1 >= res.width || y1 >= res.height) return true;
+  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) if (!res.valid[y * res.width + x]) return true;
+  return false;
 }
 
 /**

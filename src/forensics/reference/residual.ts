@@ -708,9 +708,11 @@ export const CHANGE_FLOOR = 22;
  * least 12, so 12–16) and an edit may be as small as 8 residual pixels. Measured on the
  * component dump of the 20 developer classes: pure copies reach 17–28 only where p99.5 is
  * 5–12 (JPEG q12, 25 % resize, a colour change with JPEG q60), where this pass does not run;
- * with p99.5 ≤ 4 no copy had a component of 8 px above 0.6 × the fine threshold.
+ * with p99.5 ≤ 4 no copy had a component of 8 px above 0.6 × the fine threshold. Regions of
+ * this pass within `borderPx` of the frame or the overlap's edge are dropped (slivers where a
+ * crop or the reference's border cuts through the picture: two pure copies of classes 21–41).
  */
-export const QUIET = { minFloor: 12, noiseFactor: 4, maxNoise: 4, minArea: 8 };
+export const QUIET = { minFloor: 12, noiseFactor: 4, maxNoise: 4, minArea: 8, borderPx: 2 };
 
 /** The strong-threshold floor of the fine pass for this residual (CHANGE_FLOOR: no fine pass). */
 export function quietFloor(r: Pick<ResidualResult, 'p995'>): number {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeCopy } from '../../../bench/forgery/dataset.ts';
 import type { TransformName } from '../../../bench/forgery/transforms.ts';
-import { compareWithReferences } from '../../../src/forensics/reference/compare.ts';
+import { compareWithReferences, touchesBorder } from '../../../src/forensics/reference/compare.ts';
 import { CHANGE_FLOOR, applyColourResidual, fitColourResidual, quietFloor } from '../../../src/forensics/reference/residual.ts';
 import { intakeImage } from '../../../src/forensics/intake.ts';
 import { boxIoU, makeForgery, overlapsMask, photoClasses, reference, runCheck } from './helpers.ts';
@@ -115,4 +115,18 @@ test('a colour-changed copy of an aubergine is a copy: the per-colour correction
   const signals = await runCheck(await makeCopy(c.listing, 'colour'), [await reference(c.listing)]);
   assert.ok(!signals.some((s) => s.id === 'reference.derived'), `${signals.map((s) => s.id)}`);
   assert.ok(signals.some((s) => s.id === 'reuse.reference_copy'), `${signals.map((s) => s.id)}`);
+});
+
+test('fine pass: slivers at the edge of the overlap are not edits', async () => {
+  const valid = new Uint8Array(100 * 100).fill(1);
+  for (let y = 0; y < 100; y++) valid[y * 100 + 99] = 0;
+  const res = { width: 100, height: 100, valid };
+  const box = (x: number, y: number) => ({ x, y, width: 3, height: 6, area: 12, strength: 15 });
+  assert.equal(touchesBorder(box(0, 40), res, 2), true); // the frame's edge
+  assert.equal(touchesBorder(box(95, 40), res, 2), true); // the overlap's edge
+  assert.equal(touchesBorder(box(50, 40), res, 2), false);
+  // a pure copy cropped by 30 %: a 2×5 px sliver at the crop's edge passed the fine threshold
+  const c = byName('Nectarine');
+  const signals = await runCheck(await makeCopy(c.listing, 'crop30'), [await reference(c.listing)]);
+  assert.ok(!signals.some((s) => s.id === 'reference.derived'), `${signals.map((s) => s.id)}`);
 });
