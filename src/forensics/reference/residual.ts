@@ -164,11 +164,6 @@ export async function computeResidual(
     const model = matchColours(blurR.data as Uint8Array, C, valid);
     const sharpRef = new Uint8Array(warped.data as Uint8Array);
     applyColourModel(sharpRef, model);
-    if (process.env.CL_LUT !== '0') {
-      const matched = new Uint8Array(blurR.data as Uint8Array);
-      applyColourModel(matched, model);
-      applyColourResidual(sharpRef, fitColourResidual(matched, C, valid));
-    }
     (warped.data as Uint8Array).set(sharpRef);
     cv.GaussianBlur(warped, blurR, ks, sigma, sigma, cv.BORDER_REPLICATE);
     const R = new Uint8Array(blurR.data as Uint8Array);
@@ -270,74 +265,6 @@ export function matchColours(R0: Uint8Array, C: Uint8Array, valid: Uint8Array): 
   const second = once(fitColourMatrix(R0, Ci, valid));
   if (second.err < best.err) best = second;
   return { matrix: best.M, curves: best.luts };
-}
-
-/**
- * What the global colour model leaves: per coarse colour (8×8×8 bins of the matched
- * reference), the median claim − reference difference per channel, where the colour is
- * common enough (≥ 40 pixels) to be the picture's and not an edit's. A forger's saturation
- * change clips saturated colours (an orange fruit) in a way no channel mix and curves undo.
- * An edit changes a minority of the pixels of a colour, so the median stays that of the rest.
- * Returns the 512×3 offsets at the bin centres (NaN where a bin has too few pixels), applied
- * with trilinear interpolation over the supported bins.
- */
-export function fitColourResidual(R: Uint8Array, C: Uint8Array, valid: Uint8Array): Float32Array {
-  const hist = new Uint16Array(512 * 3 * 64);
-  const count = new Uint32Array(512);
-  const n = valid.length;
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    if (!valid[i]) continue;
-    const b = ((R[j]! >> 5) << 6) | ((R[j + 1]! >> 5) << 3) | (R[j + 2]! >> 5);
-    count[b]++;
-    for (let c = 0; c < 3; c++) {
-      // differences in steps of 2, clamped to ±63
-      const d = Math.max(-32, Math.min(31, Math.round((C[j + c]! - R[j + c]!) / 2)));
-      const k = (b * 3 + c) * 64 + d + 32;
-      if (hist[k]! < 65535) hist[k]++;
-    }
-  }
-  const out = new Float32Array(512 * 3).fill(NaN);
-  for (let b = 0; b < 512; b++) {
-    if (count[b]! < 40) continue;
-    for (let c = 0; c < 3; c++) {
-      let acc = 0;
-      const half = count[b]! / 2;
-      for (let d = 0; d < 64; d++) {
-        acc += hist[(b * 3 + c) * 64 + d]!;
-        if (acc >= half) {
-          out[b * 3 + c] = 2 * (d - 32);
-          break;
-        }
-      }
-    }
-  }
-  return out;
-}
-
-export function applyColourResidual(R: Uint8Array, off: Float32Array): void {
-  const out = new Uint8ClampedArray(R.buffer, R.byteOffset, R.length);
-  for (let j = 0; j < R.length; j += 3) {
-    // trilinear between bin centres (16 + 32k)
-    const f = [0, 1, 2].map((c) => Math.max(0, Math.min(7, (R[j + c]! - 16) / 32)));
-    const i0 = f.map((v) => Math.min(6, Math.floor(v)));
-    const t = f.map((v, c) => v - i0[c]!);
-    let a0 = 0, a1 = 0, a2 = 0, ws = 0;
-    for (let k = 0; k < 8; k++) {
-      const dr = k & 1, dg = (k >> 1) & 1, db = (k >> 2) & 1;
-      const w = (dr ? t[0]! : 1 - t[0]!) * (dg ? t[1]! : 1 - t[1]!) * (db ? t[2]! : 1 - t[2]!);
-      const b = (((i0[0]! + dr) << 6) | ((i0[1]! + dg) << 3) | (i0[2]! + db)) * 3;
-      // only bins with support (a colour of the picture) take part
-      if (w === 0 || Number.isNaN(off[b]!)) continue;
-      a0 += w * off[b]!;
-      a1 += w * off[b + 1]!;
-      a2 += w * off[b + 2]!;
-      ws += w;
-    }
-    if (ws === 0) continue;
-    out[j] = R[j]! + a0 / ws;
-    out[j + 1] = R[j + 1]! + a1 / ws;
-    out[j + 2] = R[j + 2]! + a2 / ws;
-  }
 }
 
 /** Inverse of a monotone 0–255 curve: for each output value, the mean input mapping to it (interpolated between). */

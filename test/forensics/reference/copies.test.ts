@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { makeCopy } from '../../../bench/forgery/dataset.ts';
 import type { TransformName } from '../../../bench/forgery/transforms.ts';
 import { compareWithReferences, touchesBorder } from '../../../src/forensics/reference/compare.ts';
-import { CHANGE_FLOOR, applyColourResidual, fitColourResidual, quietFloor } from '../../../src/forensics/reference/residual.ts';
+import { CHANGE_FLOOR, quietFloor } from '../../../src/forensics/reference/residual.ts';
 import { intakeImage } from '../../../src/forensics/intake.ts';
 import { boxIoU, makeForgery, overlapsMask, photoClasses, reference, runCheck } from './helpers.ts';
 
@@ -86,35 +86,6 @@ test('a shrunk claim whose feature fit is off at the corners: ECC’s better fit
   assert.ok(d, `got ${signals.map((s) => s.id)}`);
   const iou = boxIoU(d.evidence.regions ?? [], f.mask, f.width, f.height);
   assert.ok(iou >= 0.8, `IoU ${iou.toFixed(3)} (0.09 with the feature fit)`);
-});
-
-test('per-colour correction: a shift of one whole colour is absorbed, an edit on a minority of a colour is not', () => {
-  // two colours, half the pixels each; the claim shifts all of colour A (as clipping a
-  // saturated colour does) and darkens a tenth of colour B (an edit)
-  const n = 10000;
-  const R = new Uint8Array(3 * n);
-  const C = new Uint8Array(3 * n);
-  const valid = new Uint8Array(n).fill(1);
-  for (let i = 0; i < n; i++) {
-    const a = i < n / 2;
-    const ref = a ? [230, 120, 30] : [40, 90, 200];
-    R.set(ref, 3 * i);
-    const edited = !a && i % 10 === 0;
-    C.set(a ? [250, 110, 20] : edited ? [10, 30, 140] : ref, 3 * i);
-  }
-  const matched = new Uint8Array(R);
-  applyColourResidual(matched, fitColourResidual(R, C, valid));
-  const diff = (i: number) => Math.max(...[0, 1, 2].map((c) => Math.abs(matched[3 * i + c]! - C[3 * i + c]!)));
-  assert.ok(diff(0) <= 2, `colour A left ${diff(0)}`);
-  assert.ok(diff(n / 2 + 1) <= 2, `colour B (unedited) left ${diff(n / 2 + 1)}`);
-  assert.ok(diff(n / 2) >= 50, `the edit was absorbed: ${diff(n / 2)}`);
-});
-
-test('a colour-changed copy of an aubergine is a copy: the per-colour correction undoes the clipped purple', async () => {
-  const c = byName('Aubergine');
-  const signals = await runCheck(await makeCopy(c.listing, 'colour'), [await reference(c.listing)]);
-  assert.ok(!signals.some((s) => s.id === 'reference.derived'), `${signals.map((s) => s.id)}`);
-  assert.ok(signals.some((s) => s.id === 'reuse.reference_copy'), `${signals.map((s) => s.id)}`);
 });
 
 test('fine pass: slivers at the edge of the overlap are not edits', async () => {
