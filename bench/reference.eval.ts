@@ -2,18 +2,24 @@
 // a labelled set generated from ../shared/photos at run time (bench/forgery/*):
 //   forgeries  – a reference (listing photo, or a natural photo used as the reference),
 //                upscaled, one local damage edit, then one forger's transformation;
+//   copies     – each forgery reference, upscaled, put through every transformation with
+//                no edit: the right answer is reuse.reference_copy; reference.derived on a
+//                copy is a false positive;
 //   genuine    – independent photos of the same product (listing vs in-store photo, and
 //                in-store photos of the same shelf shot seconds apart), photos of other
 //                products; untransformed and put through the same transformations.
-// Prints per transformation: TPR, FPR, mean box IoU of the reported regions with the true
+// Prints per transformation: TPR, FPR (genuine and copies apart, then both together), how
+// many copies were reported as copies, mean box IoU of the reported regions with the true
 // edit (boxes of the mask's parts, parts closer than 2 % of the frame grouped).
-// REFERENCE_EVAL_CLASSES=n limits the classes (default: all 41).
+// REFERENCE_EVAL_CLASSES=n limits the classes (default: all 41); REFERENCE_EVAL_FROM=k
+// evaluates only classes k… of those (the genuine pairs still draw their "other product"
+// from all n), e.g. REFERENCE_EVAL_FROM=20 for the classes held out from development.
 
 import { readFileSync } from 'node:fs';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { referenceDetector } from '../src/forensics/detectors/reference.ts';
 import type { ReferenceMedia, Signal } from '../src/forensics/types.ts';
-import { boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
+import { boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeCopy, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
 import { Rng, hashSeed } from './forgery/random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './forgery/transforms.ts';
 
@@ -25,12 +31,16 @@ interface Tally {
   neg: number;
   fp: number;
   copyOnGenuine: number;
+  /** pure copies, those reported derived (false positives), those reported as copies */
+  copies: number;
+  copyFp: number;
+  copyOk: number;
 }
 
 const tally = new Map<string, Tally>();
 const t = (k: string): Tally => {
   let v = tally.get(k);
-  if (!v) tally.set(k, (v = { pos: 0, tp: 0, ious: [], overlaps: 0, neg: 0, fp: 0, copyOnGenuine: 0 }));
+  if (!v) tally.set(k, (v = { pos: 0, tp: 0, ious: [], overlaps: 0, neg: 0, fp: 0, copyOnGenuine: 0, copies: 0, copyFp: 0, copyOk: 0 }));
   return v;
 };
 
@@ -42,15 +52,31 @@ async function check(claim: Buffer, refPath: string, refId: string): Promise<Sig
 
 export default async function referenceEval(): Promise<Record<string, number>> {
   const limit = Number(process.env.REFERENCE_EVAL_CLASSES ?? 41);
+  const from = Number(process.env.REFERENCE_EVAL_FROM ?? 0);
   const classes = photoClasses().slice(0, limit);
   const t0 = performance.now();
   const missed: string[] = [];
   const falsePos: string[] = [];
+  const copyMisses: string[] = [];
   const kindTally = new Map<string, { n: number; tp: number }>();
 
-  // forgeries: every class from its listing photo, every third class from a natural photo
+  // forgeries: every class from its listing photo, every third class from a natural photo;
+  // and pure copies of the same references
   for (const [ci, c] of classes.entries()) {
-    for (const { refPath, refKind, cases } of forgeryPlan(c, ci)) {
+    if (ci < from) continue;
+    for (const { refPath, refKind, cases, copies } of forgeryPlan(c, ci)) {
+      for (const { transform: tr, id } of copies) {
+        const signals = await check(await makeCopy(refPath, tr), refPath, 'ref');
+        const derived = signals.some((s) => s.id === 'reference.derived');
+        const copy = signals.some((s) => s.id === 'reuse.reference_copy');
+        for (const key of [tr, 'all']) {
+          const v = t(key);
+          v.copies++;
+          if (derived) v.copyFp++;
+          if (copy) v.copyOk++;
+        }
+        if (!copy) copyMisses.push(`${id} → ${signals.map((s) => s.id).join(',') || 'nothing'}`);
+      }
       for (const { kind, transform: tr, id } of cases) {
         const fc = await makeForgery(refPath, refKind, kind, tr, id);
         const signals = await check(fc.claim, refPath, 'ref');
@@ -78,6 +104,7 @@ export default async function referenceEval(): Promise<Record<string, number>> {
   const pairs: { ref: string; claim: string; what: string }[] = [];
   for (const [ci, c] of classes.entries()) {
     const other = classes[(ci + 7) % classes.length]!;
+    if (ci < from) continue;
     pairs.push({ ref: c.listing, claim: c.natural[1]!, what: 'same product: listing vs in-store' });
     pairs.push({ ref: c.listing, claim: c.natural[4]!, what: 'same product: listing vs in-store' });
     for (const j of [1, 2, 3]) pairs.push({ ref: c.natural[0]!, claim: c.natural[j]!, what: 'same product: in-store vs in-store (same shelf)' });
@@ -85,7 +112,9 @@ export default async function referenceEval(): Promise<Record<string, number>> {
     pairs.push({ ref: c.natural[0]!, claim: other.natural[2]!, what: 'other product' });
   }
   const genuineKinds = new Map<string, { n: number; fp: number; same: number }>();
-  for (const [pi, p] of pairs.entries()) {
+  const skipped = 7 * Math.min(from, classes.length);
+  for (const [k, p] of pairs.entries()) {
+    const pi = k + skipped;
     // untransformed (re-encoded as an app uploads it)
     const runs: [string, Buffer][] = [['none', await genuineClaim(p.claim, p.claim)]];
     // and one forger-style transformation each, in rotation
@@ -113,27 +142,38 @@ export default async function referenceEval(): Promise<Record<string, number>> {
 
   const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(1) : '—').padStart(6);
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-  console.log(`reference check: ${classes.length} classes, ${t('all').pos} forgeries, ${t('all').neg} genuine claims, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  console.log('transformation   forged  TPR%   genuine  FPR%  meanIoU  regions-hit-edit%');
+  const nClasses = Math.max(0, classes.length - from);
+  console.log(
+    `reference check: ${nClasses} classes${from ? ` (${from + 1}–${classes.length})` : ''}, ${t('all').pos} forgeries, ${t('all').copies} pure copies, ${t('all').neg} genuine claims, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  console.log('FPR% = derived on genuine claims and pure copies together; copies→copy% = copies reported as reuse.reference_copy');
+  console.log('transformation   forged  TPR%   genuine gFPR%  copies cFPR%   FPR%  copies→copy%  meanIoU  regions-hit-edit%');
   const figures: Record<string, number> = {};
   for (const key of ['none', ...TRANSFORMS, 'all']) {
     const v = tally.get(key);
     if (!v) continue;
     const iou = mean(v.ious);
     console.log(
-      `${key.padEnd(16)} ${String(v.pos).padStart(6)} ${pct(v.tp, v.pos)} ${String(v.neg).padStart(8)} ${pct(v.fp, v.neg)} ${v.pos ? iou.toFixed(3).padStart(8) : '       —'} ${pct(v.overlaps, v.tp)}`,
+      `${key.padEnd(16)} ${String(v.pos).padStart(6)} ${pct(v.tp, v.pos)} ${String(v.neg).padStart(8)} ${pct(v.fp, v.neg)} ${String(v.copies).padStart(7)} ${pct(v.copyFp, v.copies)} ${pct(v.fp + v.copyFp, v.neg + v.copies)} ${pct(v.copyOk, v.copies).padStart(13)} ${v.pos ? iou.toFixed(3).padStart(8) : '       —'} ${pct(v.overlaps, v.tp)}`,
     );
     const suffix = key === 'all' ? '' : `_${key}`;
     if (v.pos) {
       figures[`reference_tpr${suffix}`] = v.tp / v.pos;
       figures[`reference_iou${suffix}`] = iou;
     }
-    if (v.neg) figures[`reference_fpr${suffix}`] = v.fp / v.neg;
+    // reference_fpr: genuine claims and pure copies together (the target's negatives)
+    if (v.neg + v.copies) figures[`reference_fpr${suffix}`] = (v.fp + v.copyFp) / (v.neg + v.copies);
+    if (v.neg) figures[`reference_fpr_genuine${suffix}`] = v.fp / v.neg;
+    if (v.copies) {
+      figures[`reference_fpr_copies${suffix}`] = v.copyFp / v.copies;
+      figures[`reference_copy_recall${suffix}`] = v.copyOk / v.copies;
+    }
   }
   console.log('by edit kind (TPR%): ' + [...kindTally].map(([k, v]) => `${k} ${pct(v.tp, v.n).trim()}`).join(', '));
   console.log('genuine by kind: ' + [...genuineKinds].map(([k, v]) => `${k}: ${v.fp}/${v.n} derived, ${v.same} same_product`).join('; '));
   console.log(`genuine claims reported as reuse.reference_copy: ${t('all').copyOnGenuine}`);
   if (missed.length) console.log(`missed forgeries (${missed.length}):\n  ` + missed.slice(0, 40).join('\n  '));
+  if (copyMisses.length) console.log(`pure copies not reported as copies (${copyMisses.length}):\n  ` + copyMisses.slice(0, 40).join('\n  '));
   if (falsePos.length) console.log(`genuine claims flagged (${falsePos.length}):\n  ` + falsePos.slice(0, 40).join('\n  '));
   return figures;
 }

@@ -21,11 +21,16 @@ export interface PhotoClass {
   natural: string[];
 }
 
-/** One reference of the labelled set and the forgeries made from it. */
+/** One reference of the labelled set, the forgeries made from it and its pure copies. */
 export interface ForgeryPlan {
   refPath: string;
   refKind: 'listing' | 'natural';
   cases: { kind: EditKind; transform: TransformName; id: string }[];
+  /**
+   * Pure copies: the same upscaled reference put through each transformation with no edit
+   * (negatives: the right answer is `reuse.reference_copy`, never `reference.derived`).
+   */
+  copies: { transform: TransformName; id: string }[];
 }
 
 /**
@@ -43,6 +48,7 @@ export function forgeryPlan(c: PhotoClass, classIndex: number): ForgeryPlan[] {
       const kind = EDIT_KINDS[(classIndex + ti) % EDIT_KINDS.length]!;
       return { kind, transform, id: `${c.name}/${refKind}/${kind}/${transform}` };
     }),
+    copies: TRANSFORMS.map((transform) => ({ transform, id: `${c.name}/${refKind}/copy/${transform}` })),
   }));
 }
 
@@ -121,6 +127,17 @@ export async function makeForgery(
     width: claim.width,
     height: claim.height,
   };
+}
+
+/**
+ * A pure copy: the forger's starting point (the reference, upscaled) put through one
+ * transformation with no edit. Seeded by reference and transformation, so the eval, the
+ * dump and the diagnostics make the same file.
+ */
+export async function makeCopy(referencePath: string, transform: TransformName): Promise<Buffer> {
+  const base = await upscaledBase(referencePath);
+  const claim = await applyTransform(base, new Uint8Array(base.width * base.height), transform, new Rng(hashSeed(`copy/${referencePath}/${transform}`)));
+  return claim.bytes;
 }
 
 /** A genuine photo re-encoded the way a phone app uploads it. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { intakeImage } from '../../src/forensics/intake.ts';
 import { compareWithReferences } from '../../src/forensics/reference/compare.ts';
 import type { ReferenceMedia } from '../../src/forensics/types.ts';
-import { PHOTOS, decodeRgb, genuineClaim, makeForgery, photoClasses, upscaledBase } from './dataset.ts';
+import { PHOTOS, decodeRgb, genuineClaim, makeCopy, makeForgery, photoClasses } from './dataset.ts';
 import type { EditKind } from './edits.ts';
 import { Rng, hashSeed } from './random.ts';
 import { applyTransform, type TransformName } from './transforms.ts';
@@ -51,9 +51,7 @@ if (mode === 'forgery' || mode === 'copy') {
     const fc = await makeForgery(refPath, parts[1] as 'listing', parts[2] as EditKind, parts[3] as TransformName, a!);
     await run(a!, fc.claim, refPath);
   } else {
-    const base = await upscaledBase(refPath);
-    const cl = await applyTransform(base, new Uint8Array(base.width * base.height), parts[2] as TransformName, new Rng(hashSeed(`copy/${refPath}/${parts[2]}`)));
-    await run(a!, Buffer.from(cl.bytes), refPath);
+    await run(a!, await makeCopy(refPath, parts[2] as TransformName), refPath);
   }
 } else if (mode === 'genuine') {
   const refPath = join(PHOTOS, a!);

@@ -1,13 +1,13 @@
 // Dumps, for the reference eval's cases (same generation as bench/reference.eval.ts), the
 // relation found and every residual component at a permissive setting, as JSON lines, so
 // that decision rules can be studied offline. Also pure copies (reference + transform, no
-// edit), which must stay `copy`. N=20 node --import tsx bench/forgery/dump.ts > dump.jsonl
+// edit; every transformation, as in the eval), which must stay `copy`. N=20 node --import tsx bench/forgery/dump.ts > dump.jsonl
 import { readFileSync } from 'node:fs';
 import { intakeImage } from '../../src/forensics/intake.ts';
 import { compareWithReferences, type ReferenceFinding } from '../../src/forensics/reference/compare.ts';
 import { findChanges } from '../../src/forensics/reference/residual.ts';
 import type { ReferenceMedia } from '../../src/forensics/types.ts';
-import { decodeRgb, forgeryPlan, genuineClaim, makeForgery, photoClasses, upscaledBase } from './dataset.ts';
+import { decodeRgb, forgeryPlan, genuineClaim, makeCopy, makeForgery, photoClasses } from './dataset.ts';
 import { Rng, hashSeed } from './random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './transforms.ts';
 
@@ -54,13 +54,10 @@ for (const [i, c] of classes.entries()) {
       const fc = await makeForgery(refPath, refKind, kind, tr, id);
       await one({ t: 'forgery', id, tr, kind }, fc.claim, refPath, { m: fc.mask, w: fc.width });
     }
-    // pure copies: two transformations per reference, in rotation
-    for (const k of [0, 1]) {
-      const tr = TRANSFORMS[(ci * 2 + k) % TRANSFORMS.length]!;
-      const base = await upscaledBase(refPath);
-      const cl = await applyTransform(base, new Uint8Array(base.width * base.height), tr, new Rng(hashSeed(`copy/${refPath}/${tr}`)));
-      await one({ t: 'copy', id: `${c.name}/${refKind}/copy/${tr}`, tr }, cl.bytes, refPath);
-    }
+  }
+  // pure copies: the same references through every transformation, no edit
+  for (const { refPath, refKind, copies } of forgeryPlan(c, ci)) {
+    for (const { transform: tr, id } of copies) await one({ t: 'copy', id, tr, kind: refKind }, await makeCopy(refPath, tr), refPath);
   }
 }
 const all = photoClasses();

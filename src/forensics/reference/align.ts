@@ -328,18 +328,64 @@ export async function refineHomography(
     // off by a lot at the far corners, so a high final correlation earns a longer leash.
     if (!(correlation > 0.5)) return { homography: h, correlation };
     const limit = (correlation > 0.85 ? 0.15 : 0.04) * Math.max(claimW, claimH);
+    let far = false;
     for (const [x, y] of [[0, 0], [refW, 0], [0, refH], [refW, refH]] as const) {
       const [ax, ay] = applyHomography(h, x, y);
       const [bx, by] = applyHomography(norm, x, y);
-      if (!(Math.hypot(ax - bx, ay - by) <= limit)) {
-        if (process.env.CL_DEBUG) console.error('ECC moved too far', correlation, Math.hypot(ax - bx, ay - by));
-        return { homography: h, correlation };
+      const d = Math.hypot(ax - bx, ay - by);
+      if (!(d <= limit)) {
+        if (process.env.CL_DEBUG) console.error('ECC moved far', correlation, d);
+        // beyond twice the leash, or not clearly the better fit of the pictures: keep the features' fit
+        if (!(d <= 2 * limit)) return { homography: h, correlation };
+        far = true;
       }
+    }
+    if (far) {
+      // A feature fit from few inliers (a small, shrunk claim) can be off by a lot at the
+      // corners while ECC, using every pixel, converged: take ECC's when it correlates
+      // clearly better than the feature fit over the same pixels.
+      const before = maskedCorrelation(cv, cf, rf, inv, track);
+      if (process.env.CL_DEBUG) console.error('ECC far: correlation', correlation, 'feature fit', before);
+      if (!(correlation > 0.9 && correlation > before + 0.02)) return { homography: h, correlation };
     }
     return { homography: norm, correlation };
   } finally {
     for (const m of mats) m.delete();
   }
+}
+
+/**
+ * Zero-mean normalised correlation between the claim (small frame) and the reference warped
+ * into it by `claimToRef` (claim → reference coordinates), over the claim pixels the
+ * reference covers: ECC's own criterion, for a warp ECC did not produce.
+ */
+function maskedCorrelation(cv: CV, claim: CV, ref: CV, claimToRef: number[], track: <T>(m: T) => T): number {
+  const M = track(cv.matFromArray(3, 3, cv.CV_64FC1, claimToRef));
+  const size = new cv.Size(claim.cols, claim.rows);
+  const warped = track(new cv.Mat());
+  cv.warpPerspective(ref, warped, M, size, cv.INTER_LINEAR + cv.WARP_INVERSE_MAP, cv.BORDER_CONSTANT, new cv.Scalar(0));
+  const ones = track(new cv.Mat(ref.rows, ref.cols, cv.CV_8UC1, new cv.Scalar(255)));
+  const valid = track(new cv.Mat());
+  cv.warpPerspective(ones, valid, M, size, cv.INTER_NEAREST + cv.WARP_INVERSE_MAP, cv.BORDER_CONSTANT, new cv.Scalar(0));
+  const a = claim.data32F as Float32Array;
+  const b = warped.data32F as Float32Array;
+  const v = valid.data as Uint8Array;
+  let n = 0, sa = 0, sb = 0;
+  for (let i = 0; i < v.length; i++) if (v[i]) {
+    n++;
+    sa += a[i]!;
+    sb += b[i]!;
+  }
+  if (n < 100) return 0;
+  const ma = sa / n, mb = sb / n;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < v.length; i++) if (v[i]) {
+    const x = a[i]! - ma, y = b[i]! - mb;
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
 }
 
 function cvErr(cv: CV, e: number): string {

@@ -8,7 +8,7 @@
 import type { DecodedImage, ReferenceMedia } from '../types.ts';
 import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
 import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
-import { computeResidual, findChanges, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { CHANGE_FLOOR, QUIET, computeResidual, findChanges, quietFloor, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
 
@@ -55,6 +55,8 @@ export interface ReferenceFinding {
   claimScale: number;
   /** Set when the overall fit was good but the misfit is scattered over many places. */
   scatteredMisfit?: boolean;
+  /** Set when the regions come from the fine pass for quiet claims (threshold below the usual floor). */
+  quietPass?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
   matching?: MatchStats;
   /** Set when examining this reference failed. */
@@ -161,7 +163,7 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
   const residual = await computeResidual(claim, ref, object, h, Math.max(1, refNativePx, claimNativePx));
   f.residual = residual;
   f.referenceVisible = Math.min(1, (residual.validArea * residual.scale ** 2) / Math.max(1, det * ref.width * ref.height * 0.97));
-  const changes = await findChanges(residual);
+  let changes = await findChanges(residual);
   f.changes = changes;
   const fits =
     changes.fitResidual <= LIMITS.maxFitResidual &&
@@ -176,6 +178,23 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     f.relation = 'same_product';
     f.scatteredMisfit = true;
     return;
+  }
+  if (changes.regions.length === 0) {
+    // Nothing at the usual threshold. On a quiet claim (low copy noise) look again with a
+    // threshold that follows the noise: a small chip or thin crack stands out there.
+    const floor = quietFloor(residual);
+    if (floor < CHANGE_FLOOR) {
+      const fine = await findChanges(residual, { floor, minArea: QUIET.minArea, minAreaShare: 0 });
+      // at this sensitivity, the edge of the overlap (the frame's or the reference's border,
+      // where cropping and resampling cut through the picture) gives slivers: not edits
+      fine.regions = fine.regions.filter((r) => !touchesBorder(r, residual, QUIET.borderPx));
+      if (fine.regions.length) {
+        // the fit and the places of misfit stay those of the usual threshold (the tests above)
+        changes = { ...fine, fitResidual: changes.fitResidual, diffuseShare: changes.diffuseShare, misfit: changes.misfit };
+        f.changes = changes;
+        f.quietPass = true;
+      }
+    }
   }
   if (changes.regions.length === 0) {
     f.relation = 'copy';
@@ -197,6 +216,14 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     height: Math.round(r.height * s),
     score: Math.round((r.strength / Math.max(1, maxStrength)) * 1000) / 1000,
   }));
+}
+
+/** Whether a region's box, grown by `px`, reaches outside the frame or the overlap. */
+export function touchesBorder(r: ChangeRegion, res: Pick<ResidualResult, 'width' | 'height' | 'valid'>, px: number): boolean {
+  const x0 = r.x - px, y0 = r.y - px, x1 = r.x + r.width - 1 + px, y1 = r.y + r.height - 1 + px;
+  if (x0 < 0 || y0 < 0 || x1 >= res.width || y1 >= res.height) return true;
+  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) if (!res.valid[y * res.width + x]) return true;
+  return false;
 }
 
 /**

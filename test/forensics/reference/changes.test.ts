@@ -13,7 +13,7 @@ function residual(blobs: { x: number; y: number; size: number; value: number }[]
   const res = new Uint8Array(W * H);
   for (const b of blobs) for (let y = b.y; y < b.y + b.size; y++) for (let x = b.x; x < b.x + b.size; x++) res[y * W + x] = b.value;
   const valid = new Uint8Array(W * H).fill(1);
-  return { width: W, height: H, scale: 1, residual: res, valid, object: valid, validArea: W * H, objectArea: W * H, overlapShareOfClaim: 1, median: 0, p75: 0 };
+  return { width: W, height: H, scale: 1, residual: res, valid, object: valid, validArea: W * H, objectArea: W * H, overlapShareOfClaim: 1, median: 0, p75: 0, p995: 0 };
 }
 
 test('dirt specks: pieces each below the minimum area count as one edit when they are close together', async () => {
