@@ -161,9 +161,10 @@ export default async function referenceEval(): Promise<Record<string, number>> {
       figures[`reference_tpr${suffix}`] = v.tp / v.pos;
       figures[`reference_iou${suffix}`] = iou;
     }
-    // reference_fpr: genuine claims and pure copies together (the target's negatives)
-    if (v.neg + v.copies) figures[`reference_fpr${suffix}`] = (v.fp + v.copyFp) / (v.neg + v.copies);
-    if (v.neg) figures[`reference_fpr_genuine${suffix}`] = v.fp / v.neg;
+    // reference_fpr keeps its meaning from before the copies were added (genuine claims only:
+    // other tools read it); reference_fpr_with_copies counts both, the target's negatives.
+    if (v.neg) figures[`reference_fpr${suffix}`] = v.fp / v.neg;
+    if (v.neg + v.copies) figures[`reference_fpr_with_copies${suffix}`] = (v.fp + v.copyFp) / (v.neg + v.copies);
     if (v.copies) {
       figures[`reference_fpr_copies${suffix}`] = v.copyFp / v.copies;
       figures[`reference_copy_recall${suffix}`] = v.copyOk / v.copies;
