@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { referenceDetector } from '../src/forensics/detectors/reference.ts';
 import type { ReferenceMedia, Signal } from '../src/forensics/types.ts';
-import { boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeCopy, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
+import { boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeCopy, photoKey, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
 import { Rng, hashSeed } from './forgery/random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './forgery/transforms.ts';
 
@@ -116,11 +116,11 @@ export default async function referenceEval(): Promise<Record<string, number>> {
   for (const [k, p] of pairs.entries()) {
     const pi = k + skipped;
     // untransformed (re-encoded as an app uploads it)
-    const runs: [string, Buffer][] = [['none', await genuineClaim(p.claim, p.claim)]];
+    const runs: [string, Buffer][] = [['none', await genuineClaim(p.claim, photoKey(p.claim))]];
     // and one forger-style transformation each, in rotation
     const tr: TransformName = TRANSFORMS[pi % TRANSFORMS.length]!;
     const rgb = await decodeRgb(p.claim);
-    runs.push([tr, (await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), tr, new Rng(hashSeed(p.claim + tr)))).bytes]);
+    runs.push([tr, (await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), tr, new Rng(hashSeed(photoKey(p.claim) + tr)))).bytes]);
     for (const [key, bytes] of runs) {
       const signals = await check(bytes, p.ref, 'ref');
       const fp = signals.some((s) => s.id === 'reference.derived');

@@ -4,7 +4,7 @@
 // counterparts (independent photos of the same product, photos of other products).
 
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import { objectMask } from '../../src/forensics/reference/residual.ts';
 import { luma } from '../../src/forensics/reference/working.ts';
@@ -136,8 +136,18 @@ export async function makeForgery(
  */
 export async function makeCopy(referencePath: string, transform: TransformName): Promise<Buffer> {
   const base = await upscaledBase(referencePath);
-  const claim = await applyTransform(base, new Uint8Array(base.width * base.height), transform, new Rng(hashSeed(`copy/${referencePath}/${transform}`)));
+  // Seeded by the photo's path inside ../shared/photos, not its absolute path: the same copy
+  // wherever the checkout lives (an absolute path made a clean clone's set differ).
+  const claim = await applyTransform(base, new Uint8Array(base.width * base.height), transform, new Rng(hashSeed(`copy/${photoKey(referencePath)}/${transform}`)));
   return claim.bytes;
+}
+
+/**
+ * A photo's name inside ../shared/photos ('Banana/listing.jpg'), for seeding: the generated set
+ * must not depend on where the checkout lives (an absolute path made a clean clone's set differ).
+ */
+export function photoKey(path: string): string {
+  return relative(PHOTOS, path).split(sep).join('/');
 }
 
 /** A genuine photo re-encoded the way a phone app uploads it. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { intakeImage } from '../../src/forensics/intake.ts';
 import { compareWithReferences } from '../../src/forensics/reference/compare.ts';
 import type { ReferenceMedia } from '../../src/forensics/types.ts';
-import { PHOTOS, decodeRgb, genuineClaim, makeCopy, makeForgery, photoClasses } from './dataset.ts';
+import { PHOTOS, decodeRgb, genuineClaim, makeCopy, photoKey, makeForgery, photoClasses } from './dataset.ts';
 import type { EditKind } from './edits.ts';
 import { Rng, hashSeed } from './random.ts';
 import { applyTransform, type TransformName } from './transforms.ts';
@@ -56,10 +56,10 @@ if (mode === 'forgery' || mode === 'copy') {
 } else if (mode === 'genuine') {
   const refPath = join(PHOTOS, a!);
   const claimPath = join(PHOTOS, b!);
-  if (!c || c === 'none') await run(`${a} vs ${b}`, await genuineClaim(claimPath, claimPath), refPath);
+  if (!c || c === 'none') await run(`${a} vs ${b}`, await genuineClaim(claimPath, photoKey(claimPath)), refPath);
   else {
     const rgb = await decodeRgb(claimPath);
-    const cl = await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), c as TransformName, new Rng(hashSeed(claimPath + c)));
+    const cl = await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), c as TransformName, new Rng(hashSeed(photoKey(claimPath) + c)));
     await run(`${a} vs ${b} [${c}]`, Buffer.from(cl.bytes), refPath);
   }
 }

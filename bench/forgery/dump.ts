@@ -7,7 +7,7 @@ import { intakeImage } from '../../src/forensics/intake.ts';
 import { compareWithReferences, type ReferenceFinding } from '../../src/forensics/reference/compare.ts';
 import { findChanges } from '../../src/forensics/reference/residual.ts';
 import type { ReferenceMedia } from '../../src/forensics/types.ts';
-import { decodeRgb, forgeryPlan, genuineClaim, makeCopy, makeForgery, photoClasses } from './dataset.ts';
+import { decodeRgb, forgeryPlan, genuineClaim, makeCopy, photoKey, makeForgery, photoClasses } from './dataset.ts';
 import { Rng, hashSeed } from './random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './transforms.ts';
 
@@ -76,9 +76,9 @@ for (const [i, c] of pool.entries()) {
     const tr: TransformName = TRANSFORMS[pi % TRANSFORMS.length]!;
     pi++;
     if (i < from) continue;
-    await one({ t: 'genuine', id: `${p.ref.split('/').pop()} vs ${p.claim.split('/').pop()}`, tr: 'none', what: p.what }, await genuineClaim(p.claim, p.claim), p.ref);
+    await one({ t: 'genuine', id: `${p.ref.split('/').pop()} vs ${p.claim.split('/').pop()}`, tr: 'none', what: p.what }, await genuineClaim(p.claim, photoKey(p.claim)), p.ref);
     const rgb = await decodeRgb(p.claim);
-    const cl = await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), tr, new Rng(hashSeed(p.claim + tr)));
+    const cl = await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), tr, new Rng(hashSeed(photoKey(p.claim) + tr)));
     await one({ t: 'genuine', id: `${p.ref.split('/').pop()} vs ${p.claim.split('/').pop()}`, tr, what: p.what }, cl.bytes, p.ref);
   }
 }
