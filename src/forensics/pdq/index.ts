@@ -5,6 +5,7 @@
 // score (below 50 the hash is too unreliable to match on).
 
 import sharp from 'sharp';
+import { perImage } from '../per-image.ts';
 import type { DecodedImage, RawPixels } from '../types.ts';
 import { DIHEDRAL_NAMES, dctToBits, dihedralDct, pdqDctOf, rehashedDcts, storedFrameLuma, transformLuma, type LumaPlane } from './hash.ts';
 import { bitsToHex } from './hex.ts';
@@ -67,19 +68,10 @@ export function pdqHashPixels(pixels: RawPixels, opts: PdqOptions = {}): PdqResu
 export async function pdqHashImage(image: DecodedImage, opts: PdqOptions = {}): Promise<PdqResult> {
   // The plain hash of an image is asked for by several parts of one analysis (the reuse
   // detector, the worker that stores it): computed once per decoded image.
-  if (Object.keys(opts).length === 0) {
-    let p = plainHashes.get(image);
-    if (!p) {
-      p = hashImage(image, opts);
-      plainHashes.set(image, p);
-      p.catch(() => plainHashes.delete(image));
-    }
-    return p;
-  }
-  return hashImage(image, opts);
+  return Object.keys(opts).length === 0 ? plainHash(image) : hashImage(image, opts);
 }
 
-const plainHashes = new WeakMap<DecodedImage, Promise<PdqResult>>();
+const plainHash = perImage((image) => hashImage(image, {}));
 
 async function hashImage(image: DecodedImage, opts: PdqOptions): Promise<PdqResult> {
   const stored = await storedPixelsIgnoringIcc(image);
@@ -90,21 +82,11 @@ async function hashImage(image: DecodedImage, opts: PdqOptions): Promise<PdqResu
 /**
  * The file's stored 8-bit pixels without colour management, when the file carries an ICC
  * profile that intake applied; undefined when intake's pixels already are those values
- * or the file is of a kind where the question does not arise (HEIF, CMYK, 16-bit).
+ * or the file is of a kind where the question does not arise (HEIF, CMYK, 16-bit). One
+ * extra decode per image at most, however many hashes are taken of it (the exchange hash,
+ * the 8 re-hashed orientations).
  */
-function storedPixelsIgnoringIcc(image: DecodedImage): Promise<RawPixels | undefined> {
-  // One extra decode per image at most, however many hashes are taken of it (the exchange
-  // hash, the 8 re-hashed orientations): kept while the decoded image lives.
-  let p = storedPixels.get(image);
-  if (!p) {
-    p = decodeStoredPixels(image);
-    storedPixels.set(image, p);
-    p.catch(() => storedPixels.delete(image));
-  }
-  return p;
-}
-
-const storedPixels = new WeakMap<DecodedImage, Promise<RawPixels | undefined>>();
+const storedPixelsIgnoringIcc = perImage(decodeStoredPixels);
 
 async function decodeStoredPixels(image: DecodedImage): Promise<RawPixels | undefined> {
   if (image.format === 'heif') return undefined;

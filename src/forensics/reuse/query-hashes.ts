@@ -20,6 +20,7 @@
 // (as a 9th query that reports as variant 0), so the same file always matches itself at 0.
 
 import { pdqHashImage, pdqHashPixels, pdqRehashedVariants } from '../pdq/index.ts';
+import { perImage } from '../per-image.ts';
 import type { DecodedImage } from '../types.ts';
 import { cropPixels, findScreenshotRegions, type PhotoRegion } from './screenshot-region.ts';
 
@@ -84,19 +85,11 @@ async function withRegions(image: DecodedImage, q: ReuseQuery): Promise<ReuseQue
   return q;
 }
 
-/** The photo regions of a phone screenshot with their 8 DCT-variant hashes ([] for other images). */
-export function screenshotRegionQueries(image: DecodedImage): Promise<{ region: PhotoRegion; hashes: string[] }[]> {
-  // Asked for by the reuse detector and again by the worker that stores the region hashes.
-  let p = regionQueries.get(image);
-  if (!p) {
-    p = findRegionQueries(image);
-    regionQueries.set(image, p);
-    p.catch(() => regionQueries.delete(image));
-  }
-  return p;
-}
-
-const regionQueries = new WeakMap<DecodedImage, Promise<{ region: PhotoRegion; hashes: string[] }[]>>();
+/**
+ * The photo regions of a phone screenshot with their 8 DCT-variant hashes ([] for other images).
+ * Once per decoded image: the reuse detector and the worker that stores the region hashes both ask.
+ */
+export const screenshotRegionQueries = perImage(findRegionQueries);
 
 async function findRegionQueries(image: DecodedImage): Promise<{ region: PhotoRegion; hashes: string[] }[]> {
   if (image.height < 1.6 * image.width) return [];
