@@ -114,7 +114,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
           const f = uploadValidation === 'structural' && inlineStructural ? sniffFormat(bytes) : undefined;
           if (f === 'jpeg' || f === 'png' || f === 'webp') return validateStructure(bytes, opts);
           const { place, ...check } = opts;
-          return intakePool.intake(bytes, check, true, fsBlobs && directBlobs ? { ...fsBlobs.direct, place: place ?? false } : undefined);
+          return intakePool.intake(bytes, check, fsBlobs && directBlobs ? { ...fsBlobs.direct, place: place ?? false } : undefined);
         }
       : undefined,
     adoptBlob: fsBlobs ? (tmpPath, sha) => fsBlobs.adopt(tmpPath, sha) : undefined,

@@ -18,8 +18,6 @@ export interface IntakeRequest {
   contentType?: string;
   limits?: Partial<IntakeLimits>;
   mode: UploadValidation;
-  /** The bytes were moved here (transferred, not copied) and are to be moved back with the reply. */
-  giveBack?: boolean;
   /** Write the checked upload into this file-system blob store (see writeBlobFileSync). */
   blob?: BlobPlacement;
 }
@@ -92,26 +90,22 @@ export class IntakePool {
   }
 
   /**
-   * Checks an upload on the least busy thread. With `move`, the bytes are transferred to the
-   * thread and back instead of copied (no 300 KB copy, no extra garbage on the calling thread):
-   * the caller's buffer is detached on return and the summary's `bytes` replaces it. A buffer
-   * that does not own its whole memory (a slice of Node's pool) is copied once first.
+   * Checks an upload on the least busy thread. The bytes are transferred to the thread and back
+   * instead of copied (no 300 KB copy, no extra garbage on the calling thread): the caller's
+   * buffer is detached on return and the summary's `bytes` replaces it. A buffer that does not
+   * own its whole memory (a slice of Node's pool) is copied once first.
    */
-  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, move = false, blob?: BlobPlacement): Promise<IntakeSummary> {
+  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, blob?: BlobPlacement): Promise<IntakeSummary> {
     if (this.closed || this.workers.length === 0) return Promise.reject(new Error('intake pool closed'));
     // The least busy worker takes it.
     const entry = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     entry.load++;
     const id = this.nextId++;
-    let body = bytes;
-    let transfer: ArrayBuffer[] | undefined;
-    if (move) {
-      if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !(bytes.buffer instanceof ArrayBuffer)) body = new Uint8Array(bytes);
-      transfer = [body.buffer as ArrayBuffer];
-    }
+    const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+    const body = owned ? bytes : new Uint8Array(bytes);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: entry.w });
-      entry.w.postMessage({ id, bytes: body, ...opts, mode: this.mode, giveBack: move, blob } satisfies IntakeRequest, transfer);
+      entry.w.postMessage({ id, bytes: body, ...opts, mode: this.mode, blob } satisfies IntakeRequest, [body.buffer as ArrayBuffer]);
     });
   }
 

@@ -22,10 +22,9 @@ port.on('message', async (m: IntakeRequest) => {
       if (tmp) reply.tmpPath = tmp;
       else reply.stored = true;
     }
-    if (m.giveBack) {
-      reply.bytes = m.bytes;
-      port.postMessage(reply, [m.bytes.buffer as ArrayBuffer]);
-    } else port.postMessage(reply);
+    // the bytes were moved here; move them back
+    reply.bytes = m.bytes;
+    port.postMessage(reply, [m.bytes.buffer as ArrayBuffer]);
   } catch (e) {
     if (e instanceof IntakeError) port.postMessage({ id: m.id, ok: false, intake: true, code: e.code, message: e.message } satisfies IntakeReply);
     else port.postMessage({ id: m.id, ok: false, intake: false, code: 'internal', message: e instanceof Error ? e.message : String(e) } satisfies IntakeReply);

@@ -77,12 +77,14 @@ export class FsBlobStore implements BlobStore {
   async adopt(tmpPath: string, sha: string): Promise<void> {
     const dest = this.path(sha);
     if (!tmpPath.startsWith(this.tmp + '/')) throw new Error(`not a temp file of this store: ${tmpPath}`);
-    const dir = dirname(dest);
-    if (!this.dirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.dirs.add(dir);
-    }
+    await this.ensureDir(dirname(dest));
     await fsRename(tmpPath, dest);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.dirs.add(dir);
   }
 
   private path(sha: string): string {
@@ -113,11 +115,7 @@ export class FsBlobStore implements BlobStore {
     }
     await fsClose(fd);
     try {
-      const dir = dirname(dest);
-      if (!this.dirs.has(dir)) {
-        await mkdir(dir, { recursive: true });
-        this.dirs.add(dir);
-      }
+      await this.ensureDir(dirname(dest));
       await fsRename(tmp, dest);
     } catch (e) {
       await rm(tmp, { force: true });

@@ -31,16 +31,15 @@ const db = await openPglite(dataDir).catch((e) => {
 port.postMessage({ id: 0, ok: true } satisfies DbReply);
 
 /**
- * Runs one transaction: its statements arrive as messages (the first may carry `begin`, or a
- * separate 'begin' message opens it) until 'commit' or 'rollback'.
+ * Runs one transaction: its statements arrive as messages, the first one (`begin`) opening
+ * it, until 'commit' or 'rollback'.
  */
 async function runTransaction(txId: number, opener: DbRequest): Promise<void> {
-  const ch: TxChannel = { queue: opener.op === 'begin' ? [] : [opener] };
+  const ch: TxChannel = { queue: [opener] };
   txs.set(txId, ch);
   let endId = 0;
   try {
     await db.transaction(async (tx: SqlQueryable) => {
-      if (opener.op === 'begin') port.postMessage({ id: opener.id, ok: true } satisfies DbReply);
       for (;;) {
         if (ch.queue.length === 0) await new Promise<void>((res) => (ch.wake = res));
         const next = ch.queue.shift()!;
@@ -75,7 +74,7 @@ port.on('message', (m: DbRequest) => {
     void runTransaction(m.tx, m);
     return;
   }
-  if (m.op !== 'begin' && m.tx !== undefined) {
+  if (m.tx !== undefined) {
     const ch = txs.get(m.tx);
     if (!ch) {
       port.postMessage(errorReply(m.id, new Error(`transaction ${m.tx} is not open`)));
@@ -99,9 +98,6 @@ port.on('message', (m: DbRequest) => {
         () => port.postMessage({ id: m.id, ok: true } satisfies DbReply),
         (e) => port.postMessage(errorReply(m.id, e)),
       );
-      return;
-    case 'begin':
-      void runTransaction(m.tx, m);
       return;
     case 'close':
       db.close().then(

@@ -14,9 +14,9 @@ import { Worker } from 'node:worker_threads';
 import type { QueryResult, SqlClient, SqlQueryable } from './sql.ts';
 
 export type DbRequest =
+  /** `begin`: the first statement of transaction `tx`, which it opens. */
   | { id: number; op: 'query'; text: string; params?: unknown[]; tx?: number; begin?: boolean }
   | { id: number; op: 'exec'; text: string; tx?: undefined }
-  | { id: number; op: 'begin'; tx: number }
   | { id: number; op: 'commit'; tx: number }
   | { id: number; op: 'rollback'; tx: number }
   | { id: number; op: 'close'; tx?: undefined };

@@ -15,6 +15,17 @@ import { boxIoU, makeForgery, overlapsMask, photoClasses, reference, runCheck } 
 const classes = photoClasses();
 const byName = (n: string) => classes.find((c) => c.name === n)!;
 
+/** Each pure copy (the class's listing or first in-store photo, transformed, no edit) is reported as a copy, never as derived. */
+async function assertCopies(cases: [string, 'listing' | 'natural', TransformName][]): Promise<void> {
+  for (const [name, kind, tr] of cases) {
+    const c = byName(name);
+    const ref = kind === 'listing' ? c.listing : c.natural[0]!;
+    const signals = await runCheck(await makeCopy(ref, tr), [await reference(ref)]);
+    assert.ok(!signals.some((s) => s.id === 'reference.derived'), `${name}/${kind}/${tr}: ${signals.map((s) => s.id)}`);
+    assert.ok(signals.some((s) => s.id === 'reuse.reference_copy'), `${name}/${kind}/${tr}: ${signals.map((s) => s.id)}`);
+  }
+}
+
 test('pure copies after a colour change are copies: the colour model undoes a saturation change on a small logo', async () => {
   // each of these was reported derived before the colour fit weighted rare colours and was
   // refitted through the inverse tone curves (a green logo on a red-and-white carton, the
@@ -25,13 +36,7 @@ test('pure copies after a colour change are copies: the colour model undoes a sa
     ['Banana', 'listing', 'colour'],
     ['Alpro-Blueberry-Soyghurt', 'listing', 'combined'],
   ];
-  for (const [name, kind, tr] of cases) {
-    const c = byName(name);
-    const ref = kind === 'listing' ? c.listing : c.natural[0]!;
-    const signals = await runCheck(await makeCopy(ref, tr), [await reference(ref)]);
-    assert.ok(!signals.some((s) => s.id === 'reference.derived'), `${name}/${kind}/${tr}: ${signals.map((s) => s.id)}`);
-    assert.ok(signals.some((s) => s.id === 'reuse.reference_copy'), `${name}/${kind}/${tr}: ${signals.map((s) => s.id)}`);
-  }
+  await assertCopies(cases);
 });
 
 test('noisy pure copies (JPEG q12, 25 % resize, colour + q60) stay copies: the fine pass does not run there', async () => {
@@ -43,13 +48,7 @@ test('noisy pure copies (JPEG q12, 25 % resize, colour + q60) stay copies: the f
     ['Alpro-Blueberry-Soyghurt', 'listing', 'resize25'],
     ['Arla-Ecological-Sour-Cream', 'listing', 'resize25'],
   ];
-  for (const [name, kind, tr] of cases) {
-    const c = byName(name);
-    const ref = kind === 'listing' ? c.listing : c.natural[0]!;
-    const signals = await runCheck(await makeCopy(ref, tr), [await reference(ref)]);
-    assert.ok(!signals.some((s) => s.id === 'reference.derived'), `${name}/${kind}/${tr}: ${signals.map((s) => s.id)}`);
-    assert.ok(signals.some((s) => s.id === 'reuse.reference_copy'), `${name}/${kind}/${tr}: ${signals.map((s) => s.id)}`);
-  }
+  await assertCopies(cases);
 });
 
 test('quiet floor: follows the residual’s 99.5th percentile (12–16); no fine pass above p99.5 = 4', () => {
