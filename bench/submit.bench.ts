@@ -182,17 +182,16 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
     await profile?.();
     const acceptedIds = load.acceptedIds;
-    const r = { non2xx: load.other, errors: 0, timeouts: 0, latency: { p50: load.p50, p99: load.p99 } };
     const cpu = process.cpuUsage(cpu0);
     const threads1 = threadCpu();
     loopDelay.disable();
     const accepted = acceptedIds.length;
     const cpuPerClaim = (cpu.user + cpu.system) / 1000 / Math.max(1, accepted);
-    const other = r.non2xx + r.errors + r.timeouts;
+    const other = load.other;
     const rows = (await rt.store.db.query('SELECT count(*)::int n FROM claims')).rows[0].n - before;
     const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
     const perS = accepted / DURATION_S;
-    const p99 = r.latency.p99;
+    const p99 = load.p99;
     const lost = accepted - found;
     const blobs = (await rt.store.db.query('SELECT count(*)::int n FROM blobs')).rows[0].n;
     const analysed = (await rt.store.db.query(`SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim' AND state = 'done'`)).rows[0].n;
@@ -201,7 +200,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       `[${workers ? `default = serve as configured (PGlite): ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}; group commit ${groups ? `on, ${(groups.claims / Math.max(1, groups.batches)).toFixed(1)} claims per transaction` : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
     );
     console.log(
-      `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); ${blobs} distinct photo blobs stored; analysed meanwhile ${analysed}`,
+      `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${load.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); ${blobs} distinct photo blobs stored; analysed meanwhile ${analysed}`,
     );
     let unanalysed = 0;
     let catchupS = 0;
@@ -285,16 +284,15 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
     const cpu0 = cpuMs();
     const load = await runLoad({ urls: urls.map((u) => `${u}/v1/claims`), key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
     const acceptedIds = load.acceptedIds;
-    const r = { non2xx: load.other, errors: 0, timeouts: 0, latency: { p50: load.p50, p99: load.p99 } };
     const cpuPerClaim = (cpuMs() - cpu0) / Math.max(1, acceptedIds.length);
     const found = (await store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
     const perS = acceptedIds.length / DURATION_S;
-    const other = r.non2xx + r.errors + r.timeouts;
+    const other = load.other;
     console.log(`[PostgreSQL 127.0.0.1, ${n} API processes, group commit ${GROUP_COMMIT ? 'on' : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s`);
-    console.log(`submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; other responses/errors ${other}; of the ${acceptedIds.length} accepted ids ${found} found (lost ${acceptedIds.length - found})`);
+    console.log(`submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${load.p50} ms, p99 ${load.p99} ms; other responses/errors ${other}; of the ${acceptedIds.length} accepted ids ${found} found (lost ${acceptedIds.length - found})`);
     console.log(`baseline: GET /healthz over the ${n} processes ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`);
     console.log(`CPU of the API processes per accepted claim ${cpuPerClaim.toFixed(1)} ms (all threads; PostgreSQL's own CPU not included) → at most ~${(2000 / cpuPerClaim).toFixed(0)} claims/s on 2 otherwise idle cores`);
-    return { submit_per_s: Math.round(perS), submit_p99_ms: r.latency.p99, submit_lost: acceptedIds.length - found, submit_errors: other, submit_cpu_ms_per_claim: Math.round(cpuPerClaim * 10) / 10 };
+    return { submit_per_s: Math.round(perS), submit_p99_ms: load.p99, submit_lost: acceptedIds.length - found, submit_errors: other, submit_cpu_ms_per_claim: Math.round(cpuPerClaim * 10) / 10 };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((res) => c.once('exit', res)))));
