@@ -1,7 +1,9 @@
 // Group commit for claim submission (the hot path). Submissions that arrive while a
 // commit is running wait for it to finish and are then written together: one transaction,
-// two statements (read the orders and lock the audit head; write every claim, blob, media
-// row, audit entry, the head, the analysis jobs and the webhook jobs) for the whole group.
+// two calls of PL/pgSQL functions (migration 2: `submit_read` reads the orders and locks
+// the audit head; `submit_write` writes every claim, blob, media row, audit entry, the head,
+// the analysis jobs and the webhook jobs) for the whole group. The functions keep their
+// plans for the connection, so nothing is parsed and planned again per group.
 // The database parses, plans and commits once per group instead of once per claim, which
 // is where PGlite (PostgreSQL in WebAssembly on the server's main thread) spent its time.
 //
@@ -92,19 +94,17 @@ export class SubmitBatcher {
   }
 }
 
+const SUBMIT_WRITE = `SELECT submit_write(${Array.from({ length: 38 }, (_, i) => `$${i + 1}`).join(', ')})`;
+
 type Outcome = { ok: true; result: MutationResult } | { ok: false; error: unknown };
 
 /** Writes a group of claims in the open transaction; returns each one's outcome. */
 async function writeGroup(tx: SqlQueryable, group: Pending[]): Promise<Outcome[]> {
-  const head = (await tx.query(
-    `SELECT h.seq, h.hash,
-            COALESCE((SELECT json_agg(o) FROM (
-               SELECT o.tenant_id, o.id, o.merchant_id, o.buyer_id, o.sku, o.amount, o.currency,
-                      ARRAY(SELECT w.id FROM webhook_endpoints w WHERE w.tenant_id = o.tenant_id AND w.active ORDER BY w.id) AS endpoints
-               FROM orders o JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(t, id) ON o.tenant_id = k.t AND o.id = k.id) o), '[]') AS orders
-     FROM audit_head h WHERE h.id = 1 FOR UPDATE OF h`,
+  const row = (await tx.query<{ head_seq: string | number; head_hash: string; order_rows: unknown }>(
+    'SELECT * FROM submit_read($1, $2)',
     [group.map((g) => g.p.tenantId), group.map((g) => g.c.orderId)],
-  )).rows[0];
+  )).rows[0]!;
+  const head = { seq: row.head_seq, hash: row.head_hash, orders: row.order_rows };
   const orderRows: any[] = typeof head.orders === 'string' ? JSON.parse(head.orders) : head.orders;
   const orders = new Map(orderRows.map((o) => [`${o.tenant_id}\u0000${o.id}`, o]));
 
@@ -154,28 +154,7 @@ async function writeGroup(tx: SqlQueryable, group: Pending[]): Promise<Outcome[]
   }
   if (!last) return outcomes;
   await tx.query(
-    `WITH c AS (
-       INSERT INTO claims (id, tenant_id, order_id, merchant_id, buyer_id, sku, type, reason, amount, currency, state)
-       SELECT *, 'submitted' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::text[])),
-     b AS (
-       INSERT INTO blobs (sha256, size) SELECT DISTINCT * FROM unnest($15::text[], $16::bigint[]) ON CONFLICT (sha256) DO NOTHING),
-     m AS (
-       INSERT INTO media (id, tenant_id, merchant_id, owner_type, owner_id, kind, round, blob_sha256, filename, content_type, width, height, format)
-       SELECT u.mid, u.tid, u.mer, 'claim', u.cid, 'evidence', 1, u.sha, u.fname, u.ctype, u.w, u.h, u.fmt
-       FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $17::text[], $18::text[], $19::int[], $20::int[], $21::text[])
-         AS u(mid, tid, mer, cid, sha, fname, ctype, w, h, fmt)),
-     a AS (
-       INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
-       SELECT * FROM unnest($22::bigint[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::jsonb[], $31::text[], $32::text[])),
-     h AS (
-       UPDATE audit_head SET seq = $33, hash = $34 WHERE id = 1),
-     j AS (
-       INSERT INTO jobs (task, payload, max_attempts, dedupe_key)
-       SELECT 'analyze_claim', u.payload, 3, u.dedupe FROM unnest($35::jsonb[], $36::text[]) AS u(payload, dedupe) ON CONFLICT (dedupe_key) DO NOTHING),
-     w AS (
-       INSERT INTO jobs (task, payload, max_attempts)
-       SELECT 'deliver_webhook', u.payload, 8 FROM unnest($37::text[], $38::jsonb[]) AS u(e, payload))
-     SELECT 1`,
+    SUBMIT_WRITE,
     [...claims, ...media, ...audit, last.seq, last.hash, ...analyze, ...hooks],
   );
   return outcomes;

@@ -7,7 +7,10 @@ import type { SqlClient } from './sql.ts';
 export interface Migration {
   version: number;
   name: string;
-  sql: string;
+  /** Statements separated by a semicolon at the end of a line (no function bodies). */
+  sql?: string;
+  /** Statements given one by one, for those with semicolons inside (function bodies). */
+  statements?: string[];
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -181,6 +184,62 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
 `,
   },
+  {
+    // The claim submission path (src/claims/submit-batch.ts) as two PL/pgSQL functions.
+    // PL/pgSQL keeps each statement's plan for the connection, so a submission no longer
+    // parses and plans two large statements per transaction: on PGlite that planning was
+    // about 3 of the 5 ms a group transaction took.
+    version: 2,
+    name: 'submit_functions',
+    statements: [
+      `CREATE FUNCTION submit_read(p_tenants text[], p_orders text[])
+       RETURNS TABLE (head_seq bigint, head_hash text, order_rows json)
+       LANGUAGE plpgsql AS $fn$
+       BEGIN
+         -- Locks the audit head (the chain stays a line) and reads the orders of the group
+         -- with their tenants' active webhook endpoints.
+         RETURN QUERY
+         SELECT h.seq, h.hash,
+                COALESCE((SELECT json_agg(x) FROM (
+                   SELECT o.tenant_id, o.id, o.merchant_id, o.buyer_id, o.sku, o.amount, o.currency,
+                          ARRAY(SELECT w.id FROM webhook_endpoints w WHERE w.tenant_id = o.tenant_id AND w.active ORDER BY w.id) AS endpoints
+                   FROM orders o JOIN (SELECT DISTINCT * FROM unnest(p_tenants, p_orders)) AS k(t, oid)
+                     ON o.tenant_id = k.t AND o.id = k.oid) x), '[]'::json)
+         FROM audit_head h WHERE h.id = 1 FOR UPDATE OF h;
+       END
+       $fn$`,
+      `CREATE FUNCTION submit_write(
+         c_id text[], c_tenant text[], c_order text[], c_merchant text[], c_buyer text[], c_sku text[],
+         c_type text[], c_reason text[], c_amount numeric[], c_currency text[],
+         m_id text[], m_tenant text[], m_merchant text[], m_claim text[], m_sha text[], m_size bigint[],
+         m_filename text[], m_ctype text[], m_width int[], m_height int[], m_format text[],
+         a_seq bigint[], a_tenant text[], a_claim text[], a_at text[], a_actor text[], a_action text[],
+         a_from text[], a_to text[], a_data jsonb[], a_prev text[], a_hash text[],
+         new_head_seq bigint, new_head_hash text,
+         j_payload jsonb[], j_dedupe text[],
+         w_endpoint text[], w_payload jsonb[])
+       RETURNS void
+       LANGUAGE plpgsql AS $fn$
+       BEGIN
+         INSERT INTO claims (id, tenant_id, order_id, merchant_id, buyer_id, sku, type, reason, amount, currency, state)
+         SELECT *, 'submitted' FROM unnest(c_id, c_tenant, c_order, c_merchant, c_buyer, c_sku, c_type, c_reason, c_amount, c_currency);
+         INSERT INTO blobs (sha256, size) SELECT DISTINCT * FROM unnest(m_sha, m_size) ON CONFLICT (sha256) DO NOTHING;
+         INSERT INTO media (id, tenant_id, merchant_id, owner_type, owner_id, kind, round, blob_sha256, filename, content_type, width, height, format)
+         SELECT u.mid, u.tid, u.mer, 'claim', u.cid, 'evidence', 1, u.sha, u.fname, u.ctype, u.w, u.h, u.fmt
+         FROM unnest(m_id, m_tenant, m_merchant, m_claim, m_sha, m_filename, m_ctype, m_width, m_height, m_format)
+           AS u(mid, tid, mer, cid, sha, fname, ctype, w, h, fmt);
+         INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
+         SELECT * FROM unnest(a_seq, a_tenant, a_claim, a_at, a_actor, a_action, a_from, a_to, a_data, a_prev, a_hash);
+         UPDATE audit_head SET seq = new_head_seq, hash = new_head_hash WHERE id = 1;
+         INSERT INTO jobs (task, payload, max_attempts, dedupe_key)
+         SELECT 'analyze_claim', u.payload, 3, u.dedupe FROM unnest(j_payload, j_dedupe) AS u(payload, dedupe)
+         ON CONFLICT (dedupe_key) DO NOTHING;
+         INSERT INTO jobs (task, payload, max_attempts)
+         SELECT 'deliver_webhook', u.payload, 8 FROM unnest(w_endpoint, w_payload) AS u(e, payload);
+       END
+       $fn$`,
+    ],
+  },
 ];
 
 /** Hooks other modules (e.g. the reuse index) add their own tables through. */
@@ -197,7 +256,7 @@ export async function migrate(db: SqlClient, hooks: SchemaHook[] = []): Promise<
       await tx.query('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
       const r = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
       if (r.rows.length) return false;
-      for (const stmt of splitStatements(m.sql)) await tx.query(stmt);
+      for (const stmt of [...splitStatements(m.sql ?? ''), ...(m.statements ?? [])]) await tx.query(stmt);
       await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       return true;
     });

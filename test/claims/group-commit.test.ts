@@ -79,7 +79,7 @@ async function scenario(store: Store): Promise<void> {
       store.db.transaction((tx) =>
         fn({
           query: (text: string, params?: unknown[]) => {
-            if (fail && text.includes('INSERT INTO claims')) throw new Error('disk full (injected)');
+            if (fail && text.includes('submit_write(')) throw new Error('disk full (injected)');
             return tx.query(text, params);
           },
         }),
