@@ -29,9 +29,8 @@ import { isVideoFormat } from '../forensics/video-intake.ts';
 import { webhookUrlProblem } from './webhook-targets.ts';
 import { deliverWebhook } from './webhooks.ts';
 
-export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString('base64url')}`;
-}
+export { newId } from './ids.ts';
+import { newId } from './ids.ts';
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');

@@ -1,11 +1,12 @@
 // Group commit for claim submission (the hot path). Submissions that arrive while a
-// commit is running wait for it to finish and are then written together: one transaction,
-// two calls of PL/pgSQL functions (migration 2: `submit_read` reads the orders and locks
-// the audit head; `submit_write` writes every claim, blob, media row, audit entry, the head,
-// the analysis jobs and the webhook jobs) for the whole group. The functions keep their
-// plans for the connection, so nothing is parsed and planned again per group.
-// The database parses, plans and commits once per group instead of once per claim, which
-// is where PGlite (PostgreSQL in WebAssembly on the server's main thread) spent its time.
+// commit is running wait for it to finish and are then written together: one transaction
+// for the whole group (submit-write.ts), with two calls of PL/pgSQL functions (migration 2:
+// `submit_read` reads the orders and locks the audit head; `submit_write` writes every
+// claim, blob, media row, audit entry, the head, the analysis jobs and the webhook jobs).
+// The database commits once per group instead of once per claim, and the functions keep
+// their plans, so nothing is parsed and planned again per group. The group is written as a
+// transaction script, so with PGlite on its own thread the whole transaction runs there and
+// the serving thread sends one message and gets one back.
 //
 // Guarantees kept: each request is answered only after the transaction holding its claim
 // has committed (every 202 is durable); a claim refused by a check (unknown order, amount
@@ -14,11 +15,11 @@
 // No timer: a group is flushed as soon as the previous commit ends (or on the next turn of
 // the event loop when none runs), so a lone request waits for nothing.
 
-import { auditParams, buildAuditEntry, type AuditEntry } from './audit.ts';
-import { forbidden, invalid, notFound } from './errors.ts';
+import { ServiceError, forbidden, invalid } from './errors.ts';
 import type { AcceptedFile, Principal } from './model.ts';
-import { newId, type ClaimInput, type MutationResult } from './service.ts';
-import type { SqlClient, SqlQueryable } from '../store/sql.ts';
+import type { ClaimInput, MutationResult } from './service.ts';
+import { SUBMIT_WRITE_MODULE, type GroupItem, type GroupOutcome } from './submit-write.ts';
+import type { SqlClient } from '../store/sql.ts';
 
 interface Pending {
   p: Principal;
@@ -75,15 +76,21 @@ export class SubmitBatcher {
     const group = this.queue.splice(0, this.maxBatch);
     try {
       const t0 = performance.now();
-      const outcomes = await this.db.transaction((tx) => writeGroup(tx, group));
+      const items: GroupItem[] = group.map(({ p, c, files }) => ({
+        tenantId: p.tenantId,
+        keyId: p.keyId,
+        claim: { orderId: c.orderId, type: c.type, reason: c.reason, amount: c.amount },
+        files: files.map((f) => ({ sha256: f.sha256, size: f.bytes.length, filename: f.filename, contentType: f.contentType, width: f.width, height: f.height, format: f.format })),
+      }));
+      const outcomes = await this.db.transactionScript<GroupItem[], GroupOutcome[]>(SUBMIT_WRITE_MODULE, 'writeClaimGroup', items);
       this.stats.ms += performance.now() - t0;
       this.stats.batches++;
       this.stats.claims += outcomes.filter((o) => o.ok).length;
       if (outcomes.some((o) => o.ok)) this.opts.onCommitted?.();
       group.forEach((item, i) => {
         const o = outcomes[i]!;
-        if (o.ok) item.resolve(o.result);
-        else item.reject(o.error);
+        if (o.ok) item.resolve({ status: 202, body: { id: o.id, state: 'submitted' } });
+        else item.reject(new ServiceError(o.status, o.code, o.message));
       });
     } catch (e) {
       for (const item of group) item.reject(e);
@@ -92,70 +99,4 @@ export class SubmitBatcher {
       this.schedule();
     }
   }
-}
-
-const SUBMIT_WRITE = `SELECT submit_write(${Array.from({ length: 38 }, (_, i) => `$${i + 1}`).join(', ')})`;
-
-type Outcome = { ok: true; result: MutationResult } | { ok: false; error: unknown };
-
-/** Writes a group of claims in the open transaction; returns each one's outcome. */
-async function writeGroup(tx: SqlQueryable, group: Pending[]): Promise<Outcome[]> {
-  const row = (await tx.query<{ head_seq: string | number; head_hash: string; order_rows: unknown }>(
-    'SELECT * FROM submit_read($1, $2)',
-    [group.map((g) => g.p.tenantId), group.map((g) => g.c.orderId)],
-  )).rows[0]!;
-  const head = { seq: row.head_seq, hash: row.head_hash, orders: row.order_rows };
-  const orderRows: any[] = typeof head.orders === 'string' ? JSON.parse(head.orders) : head.orders;
-  const orders = new Map(orderRows.map((o) => [`${o.tenant_id}\u0000${o.id}`, o]));
-
-  let prev: { seq: number | string; hash: string } = { seq: head.seq, hash: head.hash };
-  const outcomes: Outcome[] = [];
-  const claims: unknown[][] = Array.from({ length: 10 }, () => []);
-  const media: unknown[][] = Array.from({ length: 11 }, () => []);
-  const audit: unknown[][] = Array.from({ length: 11 }, () => []);
-  const analyze: unknown[][] = [[], []];
-  const hooks: unknown[][] = [[], []];
-  let last: AuditEntry | undefined;
-  for (const { p, c, files } of group) {
-    const o = orders.get(`${p.tenantId}\u0000${c.orderId}`);
-    if (!o) {
-      outcomes.push({ ok: false, error: notFound('order') });
-      continue;
-    }
-    if (c.amount > Number(o.amount)) {
-      outcomes.push({ ok: false, error: invalid(`the claimed amount ${c.amount} is above the order amount ${Number(o.amount)}`) });
-      continue;
-    }
-    const id = newId('clm');
-    const entry = buildAuditEntry(prev, {
-      tenantId: p.tenantId,
-      claimId: id,
-      actor: p.keyId,
-      action: 'claim.submitted',
-      fromState: null,
-      toState: 'submitted',
-      data: { orderId: o.id, type: c.type, amount: c.amount, evidence: files.map((f) => f.sha256) },
-    });
-    prev = entry;
-    last = entry;
-    [id, p.tenantId, o.id, o.merchant_id, o.buyer_id, o.sku, c.type, c.reason, c.amount, o.currency].forEach((v, i) => claims[i]!.push(v));
-    for (const f of files) {
-      [newId('med'), p.tenantId, o.merchant_id, id, f.sha256, f.bytes.length, f.filename, f.contentType ?? null, f.width, f.height, f.format].forEach((v, i) => media[i]!.push(v));
-    }
-    auditParams(entry).forEach((v, i) => audit[i]!.push(v));
-    analyze[0]!.push(JSON.stringify({ claimId: id, round: 1 }));
-    analyze[1]!.push(`analyze:${id}:1`);
-    for (const e of (o.endpoints ?? []) as string[]) {
-      const event = { id: newId('evt'), type: 'claim.state_changed', createdAt: new Date().toISOString(), data: { claimId: id, from: null, to: 'submitted', actor: p.keyId, merchantId: o.merchant_id, orderId: o.id } };
-      hooks[0]!.push(e);
-      hooks[1]!.push(JSON.stringify({ endpointId: e, event }));
-    }
-    outcomes.push({ ok: true, result: { status: 202, body: { id, state: 'submitted' } } });
-  }
-  if (!last) return outcomes;
-  await tx.query(
-    SUBMIT_WRITE,
-    [...claims, ...media, ...audit, last.seq, last.hash, ...analyze, ...hooks],
-  );
-  return outcomes;
 }

@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { openPglite } from './pglite.ts';
-import type { SqlQueryable } from './sql.ts';
+import { loadTransactionScript, type SqlQueryable } from './sql.ts';
 import type { DbReply, DbRequest } from './pglite-thread.ts';
 
 const port = parentPort!;
@@ -92,6 +92,14 @@ port.on('message', (m: DbRequest) => {
         (r) => port.postMessage({ id: m.id, ok: true, rows: r.rows } satisfies DbReply),
         (e) => port.postMessage(errorReply(m.id, e)),
       );
+      return;
+    case 'script':
+      loadTransactionScript(m.module, m.name)
+        .then((fn) => db.transaction((tx) => fn(tx, m.arg)))
+        .then(
+          (result) => port.postMessage({ id: m.id, ok: true, result } satisfies DbReply),
+          (e) => port.postMessage(errorReply(m.id, e)),
+        );
       return;
     case 'exec':
       db.exec(m.text).then(

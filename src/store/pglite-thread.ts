@@ -6,6 +6,10 @@
 // sent one at a time and run inside one PGlite transaction on the worker, so the SqlClient
 // contract (interactive transactions, one connection, statements serialised) is unchanged.
 //
+// A transaction script (SqlClient.transactionScript) goes as one message and runs entirely
+// on the database thread, so a transaction costs the serving thread one hop, not one per
+// statement.
+//
 // Rows and parameters cross the thread by structured clone: strings, numbers, booleans,
 // null, Date, Uint8Array, bigint and plain objects arrive as they left. Errors keep their
 // message and PostgreSQL's code/detail/constraint.
@@ -17,12 +21,14 @@ export type DbRequest =
   /** `begin`: the first statement of transaction `tx`, which it opens. */
   | { id: number; op: 'query'; text: string; params?: unknown[]; tx?: number; begin?: boolean }
   | { id: number; op: 'exec'; text: string; tx?: undefined }
+  /** A whole transaction run on the thread (SqlClient.transactionScript). */
+  | { id: number; op: 'script'; module: string; name: string; arg: unknown; tx?: undefined }
   | { id: number; op: 'commit'; tx: number }
   | { id: number; op: 'rollback'; tx: number }
   | { id: number; op: 'close'; tx?: undefined };
 
 export type DbReply =
-  | { id: number; ok: true; rows?: unknown[] }
+  | { id: number; ok: true; rows?: unknown[]; result?: unknown }
   | { id: number; ok: false; error: { message: string; code?: string; detail?: string; constraint?: string; name?: string } };
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -43,7 +49,7 @@ export class DatabaseError extends Error {
 
 export async function openPgliteThread(dataDir: string | undefined): Promise<SqlClient> {
   const worker = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: { dataDir } });
-  const pending = new Map<number, { resolve: (rows: unknown[] | undefined) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (rows: unknown[] | undefined, result?: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let nextTx = 1;
   let dead: Error | undefined;
@@ -55,7 +61,7 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if (m.ok) p.resolve(m.rows);
+    if (m.ok) p.resolve(m.rows, m.result);
     else p.reject(new DatabaseError(m.error));
   });
   const fail = (e: Error) => {
@@ -103,6 +109,14 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
       }
       if (begun) await send({ op: 'commit', tx });
       return result;
+    },
+    transactionScript<A, R>(module: string, name: string, arg: A): Promise<R> {
+      if (dead) return Promise.reject(dead);
+      const id = nextId++;
+      return new Promise<R>((resolve, reject) => {
+        pending.set(id, { resolve: (_rows, result) => resolve(result as R), reject });
+        worker.postMessage({ id, op: 'script', module, name, arg } satisfies DbRequest);
+      });
     },
     async exec(text) {
       await send({ op: 'exec', text });

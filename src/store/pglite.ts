@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import type { QueryResult, SqlClient, SqlQueryable } from './sql.ts';
+import { runTransactionScriptHere, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
 
 export async function openPglite(dataDir: string | undefined): Promise<SqlClient> {
   const fresh = !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
@@ -20,15 +20,17 @@ export async function openPglite(dataDir: string | undefined): Promise<SqlClient
     },
   });
   const base = wrap(db);
-  return {
+  const client: SqlClient = {
     kind: 'pglite',
     query: base.query,
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx as any))),
+    transactionScript: (url, name, arg) => runTransactionScriptHere(client, url, name, arg),
     exec: async (text) => {
       await db.exec(text);
     },
     close: () => db.close(),
   };
+  return client;
 }
 
 /**

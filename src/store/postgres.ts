@@ -2,7 +2,7 @@
 // (DATABASE_URL). An optional schema isolates test runs and tenants of a shared server.
 
 import pg from 'pg';
-import type { QueryResult, SqlClient, SqlQueryable } from './sql.ts';
+import { runTransactionScriptHere, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
 
 // Return bigint/numeric as JS numbers and timestamps as Date, like PGlite does.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -41,7 +41,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlClient> {
       return { rows: r.rows as T[] };
     },
   });
-  return {
+  const client: SqlClient = {
     kind: 'postgres',
     async query<T>(text: string, params?: unknown[]) {
       const r = await pool.query(text, params as any[]);
@@ -69,6 +69,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlClient> {
         c.release();
       }
     },
+    transactionScript: (url, name, arg) => runTransactionScriptHere(client, url, name, arg),
     close: () => pool.end(),
   };
+  return client;
 }

@@ -1,5 +1,5 @@
-// Group commit of claim submissions (src/claims/submit-batch.ts), on PGlite and on the
-// PostgreSQL server: concurrent submissions are written in fewer transactions than claims,
+// Group commit of claim submissions (src/claims/submit-batch.ts), on PGlite (in-process and
+// on its own thread, where the group's transaction script runs) and on the PostgreSQL server: concurrent submissions are written in fewer transactions than claims,
 // each answered only after its commit; refused claims are left out with their typed error;
 // a failed transaction stores nothing of its group; the audit chain stays intact.
 
@@ -70,28 +70,27 @@ async function scenario(store: Store): Promise<void> {
   const audit = await verifyAudit(store.db);
   assert.ok(audit.ok, JSON.stringify(audit.problems));
 
-  // A transaction that fails stores nothing of its group, and the next group works.
+  // A transaction that fails inside the database stores nothing of its group, and the next
+  // group works. The failure is real: a trigger refuses one claim's row while the group's write
+  // is under way, after the head was locked and other rows of the group were inserted.
   const headBefore = (await store.db.query('SELECT seq FROM audit_head')).rows[0].seq;
-  let fail = true;
-  const failing: SqlClient = {
-    ...store.db,
-    transaction: (fn) =>
-      store.db.transaction((tx) =>
-        fn({
-          query: (text: string, params?: unknown[]) => {
-            if (fail && text.includes('submit_write(')) throw new Error('disk full (injected)');
-            return tx.query(text, params);
-          },
-        }),
-      ),
-  };
-  const b2 = new SubmitBatcher(failing);
-  const failed = await Promise.allSettled([1, 2, 3].map((i) => b2.submit(p, claim('o1'), [file(500 + i)])));
+  await store.db.exec(`CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $f$
+    BEGIN IF NEW.reason = 'boom' THEN RAISE EXCEPTION 'disk full (injected)' USING ERRCODE = '53100'; END IF; RETURN NEW; END $f$;
+    CREATE TRIGGER refuse_boom BEFORE INSERT ON claims FOR EACH ROW EXECUTE FUNCTION refuse_boom()`);
+  const b2 = new SubmitBatcher(store.db);
+  const failed = await Promise.allSettled([1, 2, 3].map((i) => b2.submit(p, { ...claim('o1'), reason: i === 3 ? 'boom' : 'broken' }, [file(500 + i)])));
   assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+  assert.equal(b2.stats.batches, 0, 'the three were one group, and it did not commit');
+  const err = (failed[0] as PromiseRejectedResult).reason as { message: string; code?: string };
+  assert.match(err.message, /disk full \(injected\)/);
+  assert.equal(err.code, '53100', "the database's error code reaches the caller");
   assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 28);
+  assert.equal(await count(store.db, `SELECT count(*)::int n FROM media WHERE owner_type = 'claim'`), 56);
+  assert.equal(await count(store.db, `SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim'`), 28);
   assert.equal((await store.db.query('SELECT seq FROM audit_head')).rows[0].seq, headBefore);
-  fail = false;
+  await store.db.exec('DROP TRIGGER refuse_boom ON claims');
   const ok = await b2.submit(p, claim('o1'), [file(600)]);
+  assert.equal(b2.stats.batches, 1);
   assert.equal(ok.status, 202);
   assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 29);
   assert.ok((await verifyAudit(store.db)).ok);
@@ -100,6 +99,17 @@ async function scenario(store: Store): Promise<void> {
 test('group commit on PGlite: grouped, refusals isolated, failures store nothing, audit intact', async () => {
   const dir = tempDir();
   const store = await openStore({ dataDir: dir, memory: true });
+  try {
+    await scenario(store);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("group commit on PGlite's own thread (the server's default): the group's transaction runs there", async () => {
+  const dir = tempDir();
+  const store = await openStore({ dataDir: dir, memory: true, pgliteThread: true });
   try {
     await scenario(store);
   } finally {

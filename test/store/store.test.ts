@@ -16,6 +16,7 @@ import { openPostgres } from '../../src/store/postgres.ts';
 import { DatabaseError, openPgliteThread } from '../../src/store/pglite-thread.ts';
 import type { SqlClient } from '../../src/store/sql.ts';
 import { PG_URL, tempDir } from '../http/helpers.ts';
+import { threadId } from 'node:worker_threads';
 
 const schema = `t_store_${process.pid}_${randomBytes(3).toString('hex')}`;
 const backends: [string, () => Promise<SqlClient>][] = [
@@ -55,6 +56,23 @@ for (const [name, open] of backends) {
       );
       const r = await db.query(`SELECT count(*)::int n FROM webhook_endpoints WHERE id = 'w1'`);
       assert.equal(r.rows[0].n, 0);
+    });
+
+    test('a transaction script runs whole or not at all, on the database thread where there is one', async () => {
+      const mod = new URL('./fixtures/tx-scripts.ts', import.meta.url).href;
+      const ok = await db.transactionScript<unknown, { inserted: number; threadId: number }>(mod, 'insertTenants', { ids: ['ts1', 'ts2'] });
+      assert.equal(ok.inserted, 2);
+      // On PGlite's own thread the script ran there, not on this (the calling, main) thread.
+      assert.equal(ok.threadId !== threadId, name === 'pglite on its own thread', `ran on thread ${ok.threadId}`);
+      const err = await db.transactionScript(mod, 'insertTenants', { ids: ['ts3', 'ts4', 'ts5'], failAfter: 2 }).then(
+        () => assert.fail('the failing script resolved'),
+        (e: { message: string; code?: string }) => e,
+      );
+      assert.match(err.message, /no_such_column/);
+      assert.equal(err.code, '42703');
+      const r = await db.query(`SELECT id FROM tenants WHERE id LIKE 'ts%' ORDER BY id`);
+      assert.deepEqual(r.rows.map((x: any) => x.id), ['ts1', 'ts2']);
+      await assert.rejects(db.transactionScript(mod, 'noSuchScript', {}), /has no transaction script noSuchScript/);
     });
 
     test('job queue: leases, skip-locked takes, retries with backoff, lease expiry', async () => {
