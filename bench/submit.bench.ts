@@ -113,8 +113,10 @@ function threadCpu(): Map<string, number> {
   try {
     for (const t of readdirSync('/proc/self/task')) {
       const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
-      // Threads are all called "node" here: the main thread is the one whose id is the pid.
-      const name = Number(t) === process.pid ? 'main' : `tid ${t}`;
+      // Node's own threads are all called "node": the main thread is the one whose id is the
+      // pid; others (libvips' workers) have names of their own.
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = Number(t) === process.pid ? 'main' : comm === 'node' ? `tid ${t}` : `tid ${t} (${comm})`;
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.set(name, (out.get(name) ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, USER_HZ = 100
     }
