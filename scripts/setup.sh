@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up of a machine: checks Node.js, installs the Debian packages the tests use
-# when missing (ffmpeg for video keyframes, chromium for the console's browser tests),
+# when missing (ffmpeg for video keyframes, chromium for the console's browser tests, strace
+# for the blob-durability test),
 # then the npm dependencies exactly as locked. Safe to run again: it only does what is
 # missing. Exits non-zero with a message when something the project cannot run without
 # is missing; a missing optional system package is a warning (only its tests fail).
@@ -23,6 +24,7 @@ fi
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" = 0 ] || sudo_cmd=(sudo -n)

@@ -2,8 +2,9 @@
 // the same photo twice costs nothing and a stored blob can be checked against its name.
 // On the file system a blob is written to a temporary file and renamed into place, so a
 // crash leaves either the whole blob or nothing under its name. With PostgreSQL the file is
-// also flushed to disk (fsync) before the rename and before the row that names it commits,
-// so after a power loss a committed row never names a missing blob. With PGlite it is not:
+// also flushed to disk (fsync) before the rename, and its folder after the rename (and a new
+// folder's parents), all before the row that names it commits, so after a power loss a
+// committed row never names a missing blob. With PGlite it is not:
 // PGlite runs PostgreSQL on Emscripten's NODEFS, whose stream operations have no fsync, so
 // the database itself never flushes (strace: 0 fsync/fdatasync calls for a create + 5
 // inserts, 2026-12-04). Its data, claims included, survive a crash of the process (the
@@ -79,11 +80,15 @@ export class FsBlobStore implements BlobStore {
     if (!tmpPath.startsWith(this.tmp + '/')) throw new Error(`not a temp file of this store: ${tmpPath}`);
     await this.ensureDir(dirname(dest));
     await fsRename(tmpPath, dest);
+    if (this.fsync) await syncDir(dirname(dest));
   }
 
   private async ensureDir(dir: string): Promise<void> {
     if (this.dirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    // A new fan-out folder is an entry in its parent: flushed, or a power loss could lose the
+    // folder with the blobs renamed into it.
+    if (created && this.fsync) for (const d of [this.root, dirname(dir)]) await syncDir(d);
     this.dirs.add(dir);
   }
 
@@ -117,6 +122,9 @@ export class FsBlobStore implements BlobStore {
     try {
       await this.ensureDir(dirname(dest));
       await fsRename(tmp, dest);
+      // The rename is an entry in the folder: flushed too, so a committed row never names a
+      // blob that the file system forgot after a power loss.
+      if (this.fsync) await syncDir(dirname(dest));
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
@@ -162,8 +170,10 @@ export function writeBlobFileSync(target: DirectBlobTarget, bytes: Uint8Array, s
     closeSync(fd);
     if (!place) return tmp;
     const dir = join(target.root, sha.slice(0, 2), sha.slice(2, 4));
-    mkdirSync(dir, { recursive: true });
+    const created = mkdirSync(dir, { recursive: true });
+    if (created && target.fsync) for (const d of [target.root, dirname(dir)]) syncDirSync(d);
     renameSync(tmp, join(dir, sha));
+    if (target.fsync) syncDirSync(dir);
     return undefined;
   } catch (e) {
     try {
@@ -173,6 +183,25 @@ export function writeBlobFileSync(target: DirectBlobTarget, bytes: Uint8Array, s
     }
     rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/** Flushes a folder's entries (a rename or a new subfolder in it) to disk. */
+async function syncDir(dir: string): Promise<void> {
+  const fd = await fsOpen(dir, 'r', 0);
+  try {
+    await fsFsync(fd);
+  } finally {
+    await fsClose(fd);
+  }
+}
+
+function syncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
