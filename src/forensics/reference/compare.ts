@@ -9,6 +9,7 @@ import type { DecodedImage, ReferenceMedia } from '../types.ts';
 import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
 import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
 import { CHANGE_FLOOR, QUIET, computeResidual, findChanges, quietFloor, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { independentMotion, type IndependentMotion } from './motion.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
 
@@ -34,6 +35,12 @@ export const LIMITS = {
    */
   minScatteredPlaces: 8,
   maxLargestPlaceShare: 0.5,
+  /**
+   * this share of the item's textured blocks misfitting by a displacement of their own (not
+   * the common motion field) is a second exposure of the scene — things moved, parallax —
+   * not one geometric transformation of the reference's pixels (`motion.ts`)
+   */
+  minMovedShare: 0.3,
   /** the reference must cover this much of the claim frame… */
   minOverlapShareOfClaim: 0.12,
   /** …and this much of the reference must be visible in the claim */
@@ -55,6 +62,10 @@ export interface ReferenceFinding {
   claimScale: number;
   /** Set when the overall fit was good but the misfit is scattered over many places. */
   scatteredMisfit?: boolean;
+  /** Local motion after alignment (computed when the overall fit is good). */
+  motion?: IndependentMotion;
+  /** Set when the overall fit was good but parts of the picture moved on their own (a second exposure). */
+  movedOnItsOwn?: boolean;
   /** Set when the regions come from the fine pass for quiet claims (threshold below the usual floor). */
   quietPass?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
@@ -172,6 +183,14 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     f.referenceVisible >= LIMITS.minReferenceVisible;
   if (!fits) {
     f.relation = 'same_product';
+    return;
+  }
+  // A derived or copied picture is the reference's pixels under one geometric transformation;
+  // a second exposure of the scene misfits by displacements that differ from place to place.
+  f.motion = independentMotion(residual, changes.changedMask);
+  if (f.motion.share >= LIMITS.minMovedShare) {
+    f.relation = 'same_product';
+    f.movedOnItsOwn = true;
     return;
   }
   if (changes.misfit.places >= LIMITS.minScatteredPlaces && changes.misfit.largestShare < LIMITS.maxLargestPlaceShare) {
