@@ -107,12 +107,14 @@ export function independentMotion(r: Pick<ResidualResult, 'width' | 'height' | '
       gyI[i] = (g[i + W]! - g[i - W]!) / 2;
     }
   }
-  const sample = (a: Float32Array, x: number, y: number) => {
-    x = Math.max(0, Math.min(W - 1.001, x));
-    y = Math.max(0, Math.min(H - 1.001, y));
-    const x0 = Math.floor(x), y0 = Math.floor(y), fx = x - x0, fy = y - y0;
-    const i = y0 * W + x0;
-    return (a[i]! * (1 - fx) + a[i + 1]! * fx) * (1 - fy) + (a[i + W]! * (1 - fx) + a[i + W + 1]! * fx) * fy;
+  // bilinear sampling at x + d: within a block d is one vector, so the weights are too
+  const shifted = (arr: Float32Array, i: number, ox: number, oy: number, fx: number, fy: number) => {
+    let x = (i % W) + ox, y = ((i / W) | 0) + oy;
+    let wx = fx, wy = fy;
+    if (x < 0) { x = 0; wx = 0; } else if (x > W - 2) { x = W - 2; wx = 1; }
+    if (y < 0) { y = 0; wy = 0; } else if (y > H - 2) { y = H - 2; wy = 1; }
+    const j = y * W + x;
+    return (arr[j]! * (1 - wx) + arr[j + 1]! * wx) * (1 - wy) + (arr[j + W]! * (1 - wx) + arr[j + W + 1]! * wx) * wy;
   };
   const b = Math.max(8, Math.round(MOTION.blockShare * Math.max(W, H)));
   const margin = Math.round(MOTION.editMargin * Math.max(W, H));
@@ -141,31 +143,34 @@ export function independentMotion(r: Pick<ResidualResult, 'width' | 'height' | '
       if (lmin < MOTION.minTexture) continue;
       // Lucas–Kanade, iterated: the claim here is the reference sampled at x + d
       let dx = 0, dy = 0;
-      let e1 = e0;
-      for (let it = 0; it < MOTION.iterations; it++) {
-        let s11 = 0, s12 = 0, s22 = 0, b1 = 0, b2 = 0, e = 0;
+      // a block that hardly misfits moves by a fraction of a pixel, for which one step is exact
+      // enough; the others are iterated (larger shifts, outside the linear range of one step)
+      const steps = e0 >= MOTION.minMisfit * m ? MOTION.iterations : 1;
+      for (let it = 0; it < steps; it++) {
+        const ox = Math.floor(dx), oy = Math.floor(dy), fx = dx - ox, fy = dy - oy;
+        let s11 = 0, s12 = 0, s22 = 0, b1 = 0, b2 = 0;
         for (const i of px) {
-          const x = (i % W) + dx, y = Math.floor(i / W) + dy;
-          const gx = it ? sample(gxI, x, y) : gxI[i]!, gy = it ? sample(gyI, x, y) : gyI[i]!;
-          const d = c[i]! - (it ? sample(g, x, y) : g[i]!);
+          const gx = it ? shifted(gxI, i, ox, oy, fx, fy) : gxI[i]!;
+          const gy = it ? shifted(gyI, i, ox, oy, fx, fy) : gyI[i]!;
+          const d = c[i]! - (it ? shifted(g, i, ox, oy, fx, fy) : g[i]!);
           s11 += gx * gx; s12 += gx * gy; s22 += gy * gy;
-          b1 += gx * d; b2 += gy * d; e += d * d;
+          b1 += gx * d; b2 += gy * d;
         }
-        if (it) e1 = e;
         const lam = 1e-3 * (s11 + s22) + 1;
         const det = (s11 + lam) * (s22 + lam) - s12 * s12;
-        const ux = ((s22 + lam) * b1 - s12 * b2) / det;
-        const uy = ((s11 + lam) * b2 - s12 * b1) / det;
-        dx += ux;
-        dy += uy;
+        dx += ((s22 + lam) * b1 - s12 * b2) / det;
+        dy += ((s11 + lam) * b2 - s12 * b1) / det;
         const len = Math.hypot(dx, dy);
         if (len > MOTION.maxShift) { dx *= MOTION.maxShift / len; dy *= MOTION.maxShift / len; }
       }
       // the misfit left once the block is moved by d
-      e1 = 0;
-      for (const i of px) {
-        const d = c[i]! - sample(g, (i % W) + dx, Math.floor(i / W) + dy);
-        e1 += d * d;
+      let e1 = 0;
+      {
+        const ox = Math.floor(dx), oy = Math.floor(dy), fx = dx - ox, fy = dy - oy;
+        for (const i of px) {
+          const d = c[i]! - shifted(g, i, ox, oy, fx, fy);
+          e1 += d * d;
+        }
       }
       blocks.push({ cx: (bx + b / 2) / W, cy: (by + b / 2) / H, dx, dy, e0, e1, n: m });
     }
@@ -246,21 +251,23 @@ function gaussianBlur(a: Float32Array, W: number, H: number, sigma: number): voi
   const k = new Float32Array(2 * rad + 1);
   let sum = 0;
   for (let i = -rad; i <= rad; i++) sum += k[i + rad] = Math.exp(-(i * i) / (2 * sigma * sigma));
-  for (let i = 0; i < k.length; i++) k[i]! /= sum;
-  const tmp = new Float32Array(a.length);
-  for (let y = 0; y < H; y++) {
-    const row = y * W;
-    for (let x = 0; x < W; x++) {
-      let s = 0;
-      for (let i = -rad; i <= rad; i++) s += k[i + rad]! * a[row + Math.max(0, Math.min(W - 1, x + i))]!;
-      tmp[row + x] = s;
+  for (let i = 0; i < k.length; i++) k[i] = k[i]! / sum;
+  const line = new Float32Array(Math.max(W, H) + 2 * rad);
+  const pass = (len: number, count: number, at: (j: number, t: number) => number) => {
+    for (let j = 0; j < count; j++) {
+      // the line with its ends replicated, then the kernel over it
+      for (let t = 0; t < len; t++) line[t + rad] = a[at(j, t)]!;
+      for (let t = 0; t < rad; t++) {
+        line[t] = line[rad]!;
+        line[len + rad + t] = line[len + rad - 1]!;
+      }
+      for (let t = 0; t < len; t++) {
+        let s = 0;
+        for (let q = 0; q < k.length; q++) s += k[q]! * line[t + q]!;
+        a[at(j, t)] = s;
+      }
     }
-  }
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      let s = 0;
-      for (let i = -rad; i <= rad; i++) s += k[i + rad]! * tmp[Math.max(0, Math.min(H - 1, y + i)) * W + x]!;
-      a[y * W + x] = s;
-    }
-  }
+  };
+  pass(W, H, (y, x) => y * W + x);
+  pass(H, W, (x, y) => y * W + x);
 }
