@@ -49,6 +49,7 @@ function refEvidence(f: ReferenceFinding) {
     misfitPlaces: f.changes?.misfit.places,
     misfitLargestShare: f.changes ? round(f.changes.misfit.largestShare, 3) : undefined,
     movedShare: f.motion ? round(f.motion.share, 3) : undefined,
+    recolouredRegions: f.recolouredRegions ?? 0,
   };
 }
 

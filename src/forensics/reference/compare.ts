@@ -9,6 +9,7 @@ import type { DecodedImage, ReferenceMedia } from '../types.ts';
 import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
 import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
 import { CHANGE_FLOOR, QUIET, computeResidual, findChanges, quietFloor, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { recolouredOnly } from './colour-check.ts';
 import { independentMotion, type IndependentMotion } from './motion.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
@@ -66,6 +67,8 @@ export interface ReferenceFinding {
   motion?: IndependentMotion;
   /** Set when the overall fit was good but parts of the picture moved on their own (a second exposure). */
   movedOnItsOwn?: boolean;
+  /** Candidate regions dropped because one local colour map of the reference explains them (`colour-check.ts`). */
+  recolouredRegions?: number;
   /** Set when the regions come from the fine pass for quiet claims (threshold below the usual floor). */
   quietPass?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
@@ -215,6 +218,18 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
       }
     }
   }
+  if (changes.regions.length) {
+    // A colour the global model got wrong is not an edit: over the region and its
+    // surroundings one colour map of the reference explains it (a forger's colour change acts
+    // on colours, an edit on a place).
+    const low = 0.6 * changes.threshold;
+    const kept = changes.regions.filter((g) => !recolouredOnly(residual, g, changes.changedMask, low));
+    if (kept.length < changes.regions.length) {
+      f.recolouredRegions = changes.regions.length - kept.length;
+      changes = withRegions(changes, kept, residual);
+      f.changes = changes;
+    }
+  }
   if (changes.regions.length === 0) {
     f.relation = 'copy';
     return;
@@ -235,6 +250,21 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     height: Math.round(r.height * s),
     score: Math.round((r.strength / Math.max(1, maxStrength)) * 1000) / 1000,
   }));
+}
+
+/** The analysis with only `kept` of its regions (the changed mask and the changed share follow). */
+function withRegions(ch: ChangeAnalysis, kept: ChangeRegion[], res: ResidualResult): ChangeAnalysis {
+  const W = res.width;
+  const mask = new Uint8Array(ch.changedMask.length);
+  for (const g of kept) {
+    for (let y = g.y; y < g.y + g.height; y++) for (let x = g.x; x < g.x + g.width; x++) mask[y * W + x] = ch.changedMask[y * W + x]!;
+  }
+  let inObject = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] && res.object[i]) inObject++;
+  const useObject = res.objectArea > 0.02 * res.validArea;
+  let changedArea = 0;
+  for (let i = 0; i < mask.length; i++) changedArea += mask[i]!;
+  return { ...ch, regions: kept, changedMask: mask, changedArea, changedShareOfObject: inObject / Math.max(1, useObject ? res.objectArea : res.validArea) };
 }
 
 /** Whether a region's box, grown by `px`, reaches outside the frame or the overlap. */
