@@ -41,7 +41,7 @@ export const LIMITS = {
    * the common motion field) is a second exposure of the scene — things moved, parallax —
    * not one geometric transformation of the reference's pixels (`motion.ts`)
    */
-  minMovedShare: 0.3,
+  minMovedShare: 0.36,
   /** the reference must cover this much of the claim frame… */
   minOverlapShareOfClaim: 0.12,
   /** …and this much of the reference must be visible in the claim */

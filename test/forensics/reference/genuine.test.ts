@@ -40,7 +40,7 @@ test('burst shots of a pile of pears: a good overall fit, but parts of the pictu
   assert.ok(same, `got ${signals.map((s) => s.id)}`);
   const ev = same.evidence.reference as { movedShare: number; fitResidual: number };
   assert.ok(ev.fitResidual < 8, `fit ${ev.fitResidual}`);
-  assert.ok(ev.movedShare >= 0.3, JSON.stringify(ev));
+  assert.ok(ev.movedShare >= 0.36, JSON.stringify(ev));
   assert.equal(same.evidence.movedOnItsOwn, true);
   assert.match(same.summary.en, /differ from place to place/);
   assert.match(same.summary.zh, /位移/);
@@ -50,7 +50,7 @@ test('burst shots of a pile of pears: a good overall fit, but parts of the pictu
 // half of it) sat at the edge for this pair — uploaded at JPEG quality 71 it showed 7 places,
 // at 81 the largest held 54 %, and both were called derived. The motion rule does not count
 // places: 47–50 % of the item's textured blocks moved on their own at every quality 70–92
-// (limit 30 %).
+// (limit 36 %).
 test('burst shots are never called derived, whatever the upload quality (JPEG q70–92)', async () => {
   const c = byName('Conference');
   const ref = await reference(c.natural[0]!);
