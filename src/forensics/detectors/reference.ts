@@ -120,7 +120,7 @@ function sameProductSignal(same: ReferenceFinding[]): Signal {
   const movedPct = Math.round(100 * (best.motion?.share ?? 0));
   const scattered = best.movedOnItsOwn
     ? {
-        en: ` It fits the reference closely overall, but in ${movedPct}% of the item the picture is shifted by small displacements that differ from place to place (things moved, or parallax from a slightly different viewpoint), as a second exposure of the same scene is; a picture made from the reference is one geometric transformation of its pixels, shifted the same way everywhere.`,
+        en: ` It fits the reference closely overall, but in ${movedPct}% of the item the picture is shifted by small displacements that differ from place to place (things moved, or parallax from a slightly different viewpoint), as happens in a second exposure of the same scene; a picture made from the reference is one geometric transformation of its pixels, shifted the same way everywhere.`,
         zh: `整体上与参考图高度吻合，但商品约 ${movedPct}% 的部分存在各处不同的细小位移（物体移动或视角略有变化产生的视差），符合同一场景再次拍摄的特征；由参考图修改而来的图片只是对其像素做一次整体几何变换，各处位移一致。`,
       }
     : best.scatteredMisfit
