@@ -38,6 +38,20 @@ interface Tally {
 }
 
 const tally = new Map<string, Tally>();
+/** Independent motion (movedShare in the evidence) per kind of claim: how often it decided, the largest share seen. */
+const motion = new Map<string, { decided: number; max: number; maxId: string }>();
+function noteMotion(kind: string, id: string, signals: Signal[]): void {
+  const m = motion.get(kind) ?? { decided: 0, max: 0, maxId: '' };
+  for (const s of signals) {
+    const share = (s.evidence.reference as { movedShare?: number } | undefined)?.movedShare;
+    if (share !== undefined && share > m.max) {
+      m.max = share;
+      m.maxId = id;
+    }
+    if (s.evidence.movedOnItsOwn === true) m.decided++;
+  }
+  motion.set(kind, m);
+}
 const t = (k: string): Tally => {
   let v = tally.get(k);
   if (!v) tally.set(k, (v = { pos: 0, tp: 0, ious: [], overlaps: 0, neg: 0, fp: 0, copyOnGenuine: 0, copies: 0, copyFp: 0, copyOk: 0 }));
@@ -69,6 +83,7 @@ export default async function referenceEval(): Promise<Record<string, number>> {
         const signals = await check(await makeCopy(refPath, tr), refPath, 'ref');
         const derived = signals.some((s) => s.id === 'reference.derived');
         const copy = signals.some((s) => s.id === 'reuse.reference_copy');
+        noteMotion('copies', id, signals);
         for (const key of [tr, 'all']) {
           const v = t(key);
           v.copies++;
@@ -81,6 +96,7 @@ export default async function referenceEval(): Promise<Record<string, number>> {
         const fc = await makeForgery(refPath, refKind, kind, tr, id);
         const signals = await check(fc.claim, refPath, 'ref');
         const d = signals.find((s) => s.id === 'reference.derived');
+        noteMotion('forgeries', id, signals);
         for (const key of [tr, 'all']) {
           const v = t(key);
           v.pos++;
@@ -125,6 +141,7 @@ export default async function referenceEval(): Promise<Record<string, number>> {
       const signals = await check(bytes, p.ref, 'ref');
       const fp = signals.some((s) => s.id === 'reference.derived');
       const copy = signals.some((s) => s.id === 'reuse.reference_copy');
+      noteMotion('genuine', `${p.ref.split('/').pop()} vs ${p.claim.split('/').pop()} [${key}]`, signals);
       for (const k of [key, 'all']) {
         const v = t(k);
         v.neg++;
@@ -173,6 +190,10 @@ export default async function referenceEval(): Promise<Record<string, number>> {
   console.log('by edit kind (TPR%): ' + [...kindTally].map(([k, v]) => `${k} ${pct(v.tp, v.n).trim()}`).join(', '));
   console.log('genuine by kind: ' + [...genuineKinds].map(([k, v]) => `${k}: ${v.fp}/${v.n} derived, ${v.same} same_product`).join('; '));
   console.log(`genuine claims reported as reuse.reference_copy: ${t('all').copyOnGenuine}`);
+  console.log(
+    'independent motion (same_product because parts moved on their own; largest moved share seen): ' +
+      [...motion].map(([k, m]) => `${k}: ${m.decided} decided, max ${m.max.toFixed(3)} (${m.maxId})`).join('; '),
+  );
   if (missed.length) console.log(`missed forgeries (${missed.length}):\n  ` + missed.slice(0, 40).join('\n  '));
   if (copyMisses.length) console.log(`pure copies not reported as copies (${copyMisses.length}):\n  ` + copyMisses.slice(0, 40).join('\n  '));
   if (falsePos.length) console.log(`genuine claims flagged (${falsePos.length}):\n  ` + falsePos.slice(0, 40).join('\n  '));

@@ -48,6 +48,8 @@ function refEvidence(f: ReferenceFinding) {
     fitResidual: f.changes ? round(f.changes.fitResidual, 2) : undefined,
     misfitPlaces: f.changes?.misfit.places,
     misfitLargestShare: f.changes ? round(f.changes.misfit.largestShare, 3) : undefined,
+    movedShare: f.motion ? round(f.motion.share, 3) : undefined,
+    recolouredRegions: f.recolouredRegions ?? 0,
   };
 }
 
@@ -115,7 +117,13 @@ function sameProductSignal(same: ReferenceFinding[]): Signal {
   const q = quote(best.reference.id);
   const places = best.changes?.misfit.places ?? 0;
   // the reason when the photo fitted the reference closely overall (a burst shot)
-  const scattered = best.scatteredMisfit
+  const movedPct = Math.round(100 * (best.motion?.share ?? 0));
+  const scattered = best.movedOnItsOwn
+    ? {
+        en: ` It fits the reference closely overall, but in ${movedPct}% of the item the picture is shifted by small displacements that differ from place to place (things moved, or parallax from a slightly different viewpoint), as happens in a second exposure of the same scene; a picture made from the reference is one geometric transformation of its pixels, shifted the same way everywhere.`,
+        zh: `整体上与参考图高度吻合，但商品约 ${movedPct}% 的部分存在各处不同的细小位移（物体移动或视角略有变化产生的视差），符合同一场景再次拍摄的特征；由参考图修改而来的图片只是对其像素做一次整体几何变换，各处位移一致。`,
+      }
+    : best.scatteredMisfit
     ? {
         en: ` It fits the reference closely overall but differs in ${places} separate places spread over the item, as a second exposure of the same scene does (things moved); an edit would be one or a few places.`,
         zh: `整体上与参考图高度吻合，但在商品各处有 ${places} 处分散的差异，符合同一场景再次拍摄（物体有移动）的特征；若是修改，差异只会集中在一处或少数几处。`,
@@ -130,7 +138,12 @@ function sameProductSignal(same: ReferenceFinding[]): Signal {
       en: `The photo shows what looks like the same product as reference ${q.en}, photographed independently (different viewpoint, light or background).${scattered.en}`,
       zh: `该照片拍摄的商品看起来与参考图${q.zh}为同一款商品，且是独立拍摄的（视角、光线或背景不同）。${scattered.zh}`,
     },
-    { reference: refEvidence(best), alsoMatched: same.slice(1).map((o) => o.reference.id), scatteredMisfit: best.scatteredMisfit ?? false },
+    {
+      reference: refEvidence(best),
+      alsoMatched: same.slice(1).map((o) => o.reference.id),
+      scatteredMisfit: best.scatteredMisfit ?? false,
+      movedOnItsOwn: best.movedOnItsOwn ?? false,
+    },
     {
       en: 'This is what a genuine photo of the delivered item looks like: it is not derived from the merchant’s picture.',
       zh: '这符合买家实拍收货商品的特征：并非由商家图片修改而来。',

@@ -9,6 +9,8 @@ import type { DecodedImage, ReferenceMedia } from '../types.ts';
 import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
 import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
 import { CHANGE_FLOOR, QUIET, computeResidual, findChanges, quietFloor, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { recolouredOnly } from './colour-check.ts';
+import { independentMotion, type IndependentMotion } from './motion.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
 import { workingImage, type WorkingImage } from './working.ts';
 
@@ -34,6 +36,12 @@ export const LIMITS = {
    */
   minScatteredPlaces: 8,
   maxLargestPlaceShare: 0.5,
+  /**
+   * this share of the item's textured blocks misfitting by a displacement of their own (not
+   * the common motion field) is a second exposure of the scene — things moved, parallax —
+   * not one geometric transformation of the reference's pixels (`motion.ts`)
+   */
+  minMovedShare: 0.36,
   /** the reference must cover this much of the claim frame… */
   minOverlapShareOfClaim: 0.12,
   /** …and this much of the reference must be visible in the claim */
@@ -55,6 +63,12 @@ export interface ReferenceFinding {
   claimScale: number;
   /** Set when the overall fit was good but the misfit is scattered over many places. */
   scatteredMisfit?: boolean;
+  /** Local motion after alignment (computed when the overall fit is good). */
+  motion?: IndependentMotion;
+  /** Set when the overall fit was good but parts of the picture moved on their own (a second exposure). */
+  movedOnItsOwn?: boolean;
+  /** Candidate regions dropped because one local colour map of the reference explains them (`colour-check.ts`). */
+  recolouredRegions?: number;
   /** Set when the regions come from the fine pass for quiet claims (threshold below the usual floor). */
   quietPass?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
@@ -174,6 +188,14 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     f.relation = 'same_product';
     return;
   }
+  // A derived or copied picture is the reference's pixels under one geometric transformation;
+  // a second exposure of the scene misfits by displacements that differ from place to place.
+  f.motion = independentMotion(residual, changes.changedMask);
+  if (f.motion.share >= LIMITS.minMovedShare) {
+    f.relation = 'same_product';
+    f.movedOnItsOwn = true;
+    return;
+  }
   if (changes.misfit.places >= LIMITS.minScatteredPlaces && changes.misfit.largestShare < LIMITS.maxLargestPlaceShare) {
     f.relation = 'same_product';
     f.scatteredMisfit = true;
@@ -196,6 +218,18 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
       }
     }
   }
+  if (changes.regions.length) {
+    // A colour the global model got wrong is not an edit: over the region and its
+    // surroundings one colour map of the reference explains it (a forger's colour change acts
+    // on colours, an edit on a place).
+    const low = 0.6 * changes.threshold;
+    const kept = changes.regions.filter((g) => !recolouredOnly(residual, g, changes.changedMask, low));
+    if (kept.length < changes.regions.length) {
+      f.recolouredRegions = changes.regions.length - kept.length;
+      changes = withRegions(changes, kept, residual);
+      f.changes = changes;
+    }
+  }
   if (changes.regions.length === 0) {
     f.relation = 'copy';
     return;
@@ -216,6 +250,21 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     height: Math.round(r.height * s),
     score: Math.round((r.strength / Math.max(1, maxStrength)) * 1000) / 1000,
   }));
+}
+
+/** The analysis with only `kept` of its regions (the changed mask and the changed share follow). */
+function withRegions(ch: ChangeAnalysis, kept: ChangeRegion[], res: ResidualResult): ChangeAnalysis {
+  const W = res.width;
+  const mask = new Uint8Array(ch.changedMask.length);
+  for (const g of kept) {
+    for (let y = g.y; y < g.y + g.height; y++) for (let x = g.x; x < g.x + g.width; x++) mask[y * W + x] = ch.changedMask[y * W + x]!;
+  }
+  let inObject = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] && res.object[i]) inObject++;
+  const useObject = res.objectArea > 0.02 * res.validArea;
+  let changedArea = 0;
+  for (let i = 0; i < mask.length; i++) changedArea += mask[i]!;
+  return { ...ch, regions: kept, changedMask: mask, changedArea, changedShareOfObject: inObject / Math.max(1, useObject ? res.objectArea : res.validArea) };
 }
 
 /** Whether a region's box, grown by `px`, reaches outside the frame or the overlap. */

@@ -39,6 +39,20 @@ test('pure copies after a colour change are copies: the colour model undoes a sa
   await assertCopies(cases);
 });
 
+test('pure copies whose colour change the global model leaves on one colour are copies: one gain and offset per channel explain the region and its surroundings', async () => {
+  // derived before the local colour check (classes 1–20, seeds independent of the checkout):
+  // a beige splash on a soy-milk carton, a potato's highlight, an orange cap on a green carton
+  // (a colour found nowhere else in the picture), a grapefruit carton after the combined
+  // transformation
+  const cases: [string, 'listing' | 'natural', TransformName][] = [
+    ['Alpro-Shelf-Soy-Milk', 'listing', 'colour'],
+    ['Floury-Potato', 'listing', 'colour'],
+    ['Bravo-Apple-Juice', 'listing', 'combined'],
+    ['God-Morgon-Orange-Red-Grapefruit-Juice', 'listing', 'combined'],
+  ];
+  await assertCopies(cases);
+});
+
 test('noisy pure copies (JPEG q12, 25 % resize, colour + q60) stay copies: the fine pass does not run there', async () => {
   // residual peaks of 19–28 from JPEG blocks, resampling and colour clipping, with a 99.5th
   // percentile of 5–12 (the last one was derived with the fine pass allowed up to p99.5 = 5)

@@ -26,42 +26,42 @@ test('in-store photos of the same shelf taken seconds apart are not derived from
   }
 });
 
-test('burst shots of a pile of pears: a good overall fit, but misfit scattered over many places is not an edit', async () => {
+test('burst shots of a pile of pears: a good overall fit, but parts of the picture moved on their own', async () => {
   // Conference_012 was taken seconds after Conference_001 from almost the same spot: after
-  // alignment it fits at a mean residual ≈ 3, and the pears that moved misfit in many places.
-  // Uploaded as a JPEG at quality 80 (an explicit input: the rule is on the edge at some
-  // qualities, see the next test).
+  // alignment it fits at a mean residual ≈ 3, but the pears that rolled and the parallax of a
+  // slightly moved camera shift its parts by a pixel or two, each its own way; a picture made
+  // from the reference is one geometric transformation of its pixels. Uploaded as a JPEG at
+  // quality 80 (an explicit input; the next test sweeps the qualities).
   const c = byName('Conference');
   const claim = await sharp(readFileSync(c.natural[1]!)).rotate().jpeg({ quality: 80 }).toBuffer();
   const signals = await runCheck(claim, [await reference(c.natural[0]!)]);
   assert.ok(!signals.some((s) => s.id === 'reference.derived' || s.id === 'reuse.reference_copy'), `${signals.map((s) => s.id)}`);
   const same = signals.find((s) => s.id === 'reference.same_product');
   assert.ok(same, `got ${signals.map((s) => s.id)}`);
-  const ev = same.evidence.reference as { misfitPlaces: number; misfitLargestShare: number; fitResidual: number };
+  const ev = same.evidence.reference as { movedShare: number; fitResidual: number };
   assert.ok(ev.fitResidual < 8, `fit ${ev.fitResidual}`);
-  assert.ok(ev.misfitPlaces >= 8 && ev.misfitLargestShare < 0.5, JSON.stringify(ev));
-  assert.equal(same.evidence.scatteredMisfit, true);
-  assert.match(same.summary.en, /separate places/);
-  assert.match(same.summary.zh, /分散/);
+  assert.ok(ev.movedShare >= 0.36, JSON.stringify(ev));
+  assert.equal(same.evidence.movedOnItsOwn, true);
+  assert.match(same.summary.en, /differ from place to place/);
+  assert.match(same.summary.zh, /位移/);
 });
 
-// Known weakness (found 2026-12-04 when the eval's seeds stopped depending on the checkout's
-// path): the burst-shot rule needs ≥ 8 separate places of misfit, none holding half of it, and
-// this genuine pair sits at the edge — uploaded at JPEG quality 71 it shows 7 places, at 81 the
-// largest place holds 54 %, and both are called derived. The sweep guards against it getting
-// worse; the todo below is the goal.
-test('burst shots at every upload quality 70–92: derived at most at the 2 known qualities', async () => {
+// Found 2026-12-04: the earlier burst-shot rule (≥ 8 separate places of misfit, none holding
+// half of it) sat at the edge for this pair — uploaded at JPEG quality 71 it showed 7 places,
+// at 81 the largest held 54 %, and both were called derived. The motion rule does not count
+// places: 47–50 % of the item's textured blocks moved on their own at every quality 70–92
+// (limit 36 %).
+test('burst shots are never called derived, whatever the upload quality (JPEG q70–92)', async () => {
   const c = byName('Conference');
   const ref = await reference(c.natural[0]!);
   const derivedAt: number[] = [];
   for (let q = 70; q <= 92; q++) {
     const claim = await sharp(readFileSync(c.natural[1]!)).rotate().jpeg({ quality: q }).toBuffer();
-    if ((await runCheck(claim, [ref])).some((s) => s.id === 'reference.derived')) derivedAt.push(q);
+    const signals = await runCheck(claim, [ref]);
+    if (signals.some((s) => s.id === 'reference.derived' || s.id === 'reuse.reference_copy')) derivedAt.push(q);
   }
-  assert.ok(derivedAt.length <= 2, `derived at JPEG qualities ${derivedAt.join(', ')}`);
+  assert.deepEqual(derivedAt, [], `derived (or copy) at JPEG qualities ${derivedAt.join(', ')}`);
 });
-
-test.todo('burst shots are never called derived, whatever the upload quality (the place-count rule is on the edge)');
 
 test('a carton photographed in a store is reported as the same product (info)', async () => {
   const c = byName('Tropicana-Mandarin-Morning');
