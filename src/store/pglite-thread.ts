@@ -49,7 +49,7 @@ export class DatabaseError extends Error {
 
 export async function openPgliteThread(dataDir: string | undefined): Promise<SqlClient> {
   const worker = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: { dataDir } });
-  const pending = new Map<number, { resolve: (rows: unknown[] | undefined, result?: unknown) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (reply: Extract<DbReply, { ok: true }>) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let nextTx = 1;
   let dead: Error | undefined;
@@ -61,7 +61,7 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if (m.ok) p.resolve(m.rows, m.result);
+    if (m.ok) p.resolve(m);
     else p.reject(new DatabaseError(m.error));
   });
   const fail = (e: Error) => {
@@ -73,7 +73,7 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
   worker.on('exit', (code) => fail(new Error(`database thread exited (${code})`)));
   await ready;
 
-  const send = (req: WithoutId<DbRequest>): Promise<unknown[] | undefined> => {
+  const send = (req: WithoutId<DbRequest>): Promise<Extract<DbReply, { ok: true }>> => {
     if (dead) return Promise.reject(dead);
     const id = nextId++;
     return new Promise((resolve, reject) => {
@@ -81,8 +81,9 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
       worker.postMessage({ ...req, id } as DbRequest);
     });
   };
+
   const query = async <T>(text: string, params?: unknown[], tx?: number, begin?: boolean): Promise<QueryResult<T>> => {
-    const rows = await send({ op: 'query', text, params, tx, ...(begin ? { begin } : {}) });
+    const { rows } = await send({ op: 'query', text, params, tx, ...(begin ? { begin } : {}) });
     return { rows: (rows ?? []) as T[] };
   };
 
@@ -110,13 +111,8 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
       if (begun) await send({ op: 'commit', tx });
       return result;
     },
-    transactionScript<A, R>(module: string, name: string, arg: A): Promise<R> {
-      if (dead) return Promise.reject(dead);
-      const id = nextId++;
-      return new Promise<R>((resolve, reject) => {
-        pending.set(id, { resolve: (_rows, result) => resolve(result as R), reject });
-        worker.postMessage({ id, op: 'script', module, name, arg } satisfies DbRequest);
-      });
+    async transactionScript<A, R>(module: string, name: string, arg: A): Promise<R> {
+      return (await send({ op: 'script', module, name, arg })).result as R;
     },
     async exec(text) {
       await send({ op: 'exec', text });
