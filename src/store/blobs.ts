@@ -93,8 +93,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   private path(sha: string): string {
-    if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
-    return join(this.root, sha.slice(0, 2), sha.slice(2, 4), sha);
+    return blobFilePath(this.root, sha);
   }
 
   /** Folders known to exist (the 65 536 two-level fan-out folders; created once each). */
@@ -146,6 +145,12 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** A blob's file under a store's root: two levels of fan-out folders by the hash's first bytes. */
+function blobFilePath(root: string, sha: string): string {
+  if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
+  return join(root, sha.slice(0, 2), sha.slice(2, 4), sha);
+}
+
 /** Where a thread other than the store's writes blob files (FsBlobStore.direct). */
 export interface DirectBlobTarget {
   root: string;
@@ -160,7 +165,7 @@ export interface DirectBlobTarget {
  * names its blobs only once every file passed its check). The same crash guarantee as put().
  */
 export function writeBlobFileSync(target: DirectBlobTarget, bytes: Uint8Array, sha: string, place: boolean): string | undefined {
-  if (!SHA_RE.test(sha)) throw new Error(`not a sha256: ${sha}`);
+  const dest = blobFilePath(target.root, sha);
   const tmp = join(target.tmp, `${sha}.${randomBytes(6).toString('hex')}`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
@@ -169,10 +174,10 @@ export function writeBlobFileSync(target: DirectBlobTarget, bytes: Uint8Array, s
     if (target.fsync) fsyncSync(fd);
     closeSync(fd);
     if (!place) return tmp;
-    const dir = join(target.root, sha.slice(0, 2), sha.slice(2, 4));
+    const dir = dirname(dest);
     const created = mkdirSync(dir, { recursive: true });
     if (created && target.fsync) for (const d of [target.root, dirname(dir)]) syncDirSync(d);
-    renameSync(tmp, join(dir, sha));
+    renameSync(tmp, dest);
     if (target.fsync) syncDirSync(dir);
     return undefined;
   } catch (e) {
