@@ -30,13 +30,12 @@ test('pure copies after a colour change are copies: the colour model undoes a sa
   // each of these was reported derived before the colour fit weighted rare colours and was
   // refitted through the inverse tone curves (a green logo on a red-and-white carton, the
   // blue of a yoghurt pot, the yellow of a banana left as residual)
-  const cases: [string, 'listing' | 'natural', TransformName][] = [
+  await assertCopies([
     ['Arla-Standard-Milk', 'listing', 'colour'],
     ['Arla-Standard-Milk', 'listing', 'combined'],
     ['Banana', 'listing', 'colour'],
     ['Alpro-Blueberry-Soyghurt', 'listing', 'combined'],
-  ];
-  await assertCopies(cases);
+  ]);
 });
 
 test('pure copies whose colour change the global model leaves on one colour are copies: one gain and offset per channel explain the region and its surroundings', async () => {
@@ -44,25 +43,23 @@ test('pure copies whose colour change the global model leaves on one colour are 
   // a beige splash on a soy-milk carton, a potato's highlight, an orange cap on a green carton
   // (a colour found nowhere else in the picture), a grapefruit carton after the combined
   // transformation
-  const cases: [string, 'listing' | 'natural', TransformName][] = [
+  await assertCopies([
     ['Alpro-Shelf-Soy-Milk', 'listing', 'colour'],
     ['Floury-Potato', 'listing', 'colour'],
     ['Bravo-Apple-Juice', 'listing', 'combined'],
     ['God-Morgon-Orange-Red-Grapefruit-Juice', 'listing', 'combined'],
-  ];
-  await assertCopies(cases);
+  ]);
 });
 
 test('noisy pure copies (JPEG q12, 25 % resize, colour + q60) stay copies: the fine pass does not run there', async () => {
   // residual peaks of 19–28 from JPEG blocks, resampling and colour clipping, with a 99.5th
   // percentile of 5–12 (the last one was derived with the fine pass allowed up to p99.5 = 5)
-  const cases: [string, 'listing' | 'natural', TransformName][] = [
+  await assertCopies([
     ['Arla-Sour-Cream', 'natural', 'combined'],
     ['Alpro-Blueberry-Soyghurt', 'natural', 'jpeg_q12'],
     ['Alpro-Blueberry-Soyghurt', 'listing', 'resize25'],
     ['Arla-Ecological-Sour-Cream', 'listing', 'resize25'],
-  ];
-  await assertCopies(cases);
+  ]);
 });
 
 test('quiet floor: follows the residual’s 99.5th percentile (12–16); no fine pass above p99.5 = 4', () => {
