@@ -8,7 +8,7 @@
 import type { DecodedImage, ReferenceMedia } from '../types.ts';
 import { alignReference, applyHomography, claimIndex, detectFeatures, refineHomography, type Alignment, type ClaimIndex, type Features, type MatchStats } from './align.ts';
 import { LOW_CONTRAST_FAST, MIN_WORKING_SIDE, lowContrastFeatures, referenceCache, type PreparedReference } from './prepared.ts';
-import { CHANGE_FLOOR, QUIET, computeResidual, findChanges, quietFloor, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
+import { CHANGE_FLOOR, QUIET, changedShare, computeResidual, groupGap, findChanges, quietFloor, residualHeatmap, type ChangeAnalysis, type ChangeRegion, type ResidualResult } from './residual.ts';
 import { recolouredOnly } from './colour-check.ts';
 import { independentMotion, type IndependentMotion } from './motion.ts';
 import { shortlist, type ShortlistEntry } from './shortlist.ts';
@@ -239,7 +239,7 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     return;
   }
   f.relation = 'derived';
-  const merged = mergeNearby(changes.regions, 0.02 * Math.max(residual.width, residual.height));
+  const merged = mergeNearby(changes.regions, groupGap(residual));
   const maxStrength = Math.max(...merged.map((r) => r.strength));
   // residual px → claim working px → claim full-resolution px
   const s = claim.scale * residual.scale;
@@ -261,10 +261,9 @@ function withRegions(ch: ChangeAnalysis, kept: ChangeRegion[], res: ResidualResu
   }
   let inObject = 0;
   for (let i = 0; i < mask.length; i++) if (mask[i] && res.object[i]) inObject++;
-  const useObject = res.objectArea > 0.02 * res.validArea;
   let changedArea = 0;
   for (let i = 0; i < mask.length; i++) changedArea += mask[i]!;
-  return { ...ch, regions: kept, changedMask: mask, changedArea, changedShareOfObject: inObject / Math.max(1, useObject ? res.objectArea : res.validArea) };
+  return { ...ch, regions: kept, changedMask: mask, changedArea, changedShareOfObject: changedShare(inObject, res) };
 }
 
 /** Whether a region's box, grown by `px`, reaches outside the frame or the overlap. */

@@ -600,7 +600,7 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
     let fitSum = 0;
     let fitN = 0;
     let diffuse = 0;
-    const useObject = r.objectArea > 0.02 * r.validArea;
+    const useObject = usesObject(r);
     for (let i = 0; i < n; i++) {
       if (!r.valid[i] || around[i] || (useObject && !r.object[i])) continue;
       fitSum += r.residual[i]!;
@@ -612,7 +612,7 @@ export async function findChanges(r: ResidualResult, opts: { floor?: number; min
       regions,
       changedMask,
       changedArea,
-      changedShareOfObject: changedInObject / Math.max(1, useObject ? r.objectArea : r.validArea),
+      changedShareOfObject: changedShare(changedInObject, r),
       fitResidual: fitN ? fitSum / fitN : 255,
       diffuseShare: fitN ? diffuse / fitN : 1,
       threshold,
@@ -642,6 +642,16 @@ export const CHANGE_FLOOR = 22;
 export const QUIET = { minFloor: 12, noiseFactor: 4, maxNoise: 4, minArea: 8, borderPx: 2 };
 
 /** The strong-threshold floor of the fine pass for this residual (CHANGE_FLOOR: no fine pass). */
+/** Whether shares are of the item (its mask covers more than 2 % of the overlap) or of the whole overlap. */
+export function usesObject(r: Pick<ResidualResult, 'objectArea' | 'validArea'>): boolean {
+  return r.objectArea > 0.02 * r.validArea;
+}
+
+/** The changed share of the item (or of the overlap, see usesObject), from the changed pixels inside the item. */
+export function changedShare(changedInObject: number, r: Pick<ResidualResult, 'objectArea' | 'validArea'>): number {
+  return changedInObject / Math.max(1, usesObject(r) ? r.objectArea : r.validArea);
+}
+
 export function quietFloor(r: Pick<ResidualResult, 'p995'>): number {
   if (r.p995 > QUIET.maxNoise) return CHANGE_FLOOR;
   return Math.min(CHANGE_FLOOR, Math.max(QUIET.minFloor, QUIET.noiseFactor * r.p995));
