@@ -169,13 +169,13 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
 }
 
 async function child(specPath: string): Promise<void> {
-  const { default: autocannon } = await import('autocannon');
   const spec = JSON.parse(readFileSync(specPath, 'utf8')) as Omit<LoadSpec, 'photo'> & { photo: string };
   const photo = readFileSync(spec.photo);
   if (spec.rate) {
     process.stdout.write(`${JSON.stringify(await openLoop(spec, photo))}\n`);
     return;
   }
+  const { default: autocannon } = await import('autocannon');
   const acceptedIds: string[] = [];
   const cpu0 = process.cpuUsage();
   const r = await new Promise<any>((resolve, reject) => {
