@@ -54,8 +54,8 @@ export function recolouredOnly(
       if (own) regionPixels++;
       pixels.push(i);
       for (let c = 0; c < 3; c++) {
-        const x = R[3 * i + c]!, y = C[3 * i + c]!;
-        sx[c] += x; sy[c] += y; sxx[c] += x * x; sxy[c] += x * y;
+        const rv = R[3 * i + c]!, cv = C[3 * i + c]!;
+        sx[c] += rv; sy[c] += cv; sxx[c] += rv * rv; sxy[c] += rv * cv;
       }
     }
   }
