@@ -117,20 +117,20 @@ export default async function referenceEval(): Promise<Record<string, number>> {
   }
 
   // genuine counterparts
-  const pairs: { ref: string; claim: string; what: string }[] = [];
+  // (built for every class, so that a pair's place in the list, which picks its
+  // transformation, does not depend on REFERENCE_EVAL_FROM)
+  const pairs: { ci: number; ref: string; claim: string; what: string }[] = [];
   for (const [ci, c] of classes.entries()) {
     const other = classes[(ci + 7) % classes.length]!;
-    if (ci < from) continue;
-    pairs.push({ ref: c.listing, claim: c.natural[1]!, what: 'same product: listing vs in-store' });
-    pairs.push({ ref: c.listing, claim: c.natural[4]!, what: 'same product: listing vs in-store' });
-    for (const j of [1, 2, 3]) pairs.push({ ref: c.natural[0]!, claim: c.natural[j]!, what: 'same product: in-store vs in-store (same shelf)' });
-    pairs.push({ ref: c.listing, claim: other.natural[0]!, what: 'other product' });
-    pairs.push({ ref: c.natural[0]!, claim: other.natural[2]!, what: 'other product' });
+    pairs.push({ ci, ref: c.listing, claim: c.natural[1]!, what: 'same product: listing vs in-store' });
+    pairs.push({ ci, ref: c.listing, claim: c.natural[4]!, what: 'same product: listing vs in-store' });
+    for (const j of [1, 2, 3]) pairs.push({ ci, ref: c.natural[0]!, claim: c.natural[j]!, what: 'same product: in-store vs in-store (same shelf)' });
+    pairs.push({ ci, ref: c.listing, claim: other.natural[0]!, what: 'other product' });
+    pairs.push({ ci, ref: c.natural[0]!, claim: other.natural[2]!, what: 'other product' });
   }
   const genuineKinds = new Map<string, { n: number; fp: number; same: number }>();
-  const skipped = 7 * Math.min(from, classes.length);
-  for (const [k, p] of pairs.entries()) {
-    const pi = k + skipped;
+  for (const [pi, p] of pairs.entries()) {
+    if (p.ci < from) continue;
     // untransformed (re-encoded as an app uploads it)
     const runs: [string, Buffer][] = [['none', await genuineClaim(p.claim, photoKey(p.claim))]];
     // and one forger-style transformation each, in rotation
