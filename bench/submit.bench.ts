@@ -107,9 +107,12 @@ export default async function (): Promise<Record<string, number>> {
 
 type Mode = 'serve' | 'api' | 'pg';
 
-/** CPU time (ms) of each thread of this process, from /proc (Linux). */
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
+/**
+ * CPU time (ms) of each thread of this process, the part of it spent in the kernel, and its
+ * minor page faults (costly on some virtual machines), from /proc (Linux).
+ */
+function threadCpu(): Map<string, { total: number; sys: number; faults: number }> {
+  const out = new Map<string, { total: number; sys: number; faults: number }>();
   try {
     for (const t of readdirSync('/proc/self/task')) {
       const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
@@ -118,7 +121,10 @@ function threadCpu(): Map<string, number> {
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const name = Number(t) === process.pid ? 'main' : comm === 'node' ? `tid ${t}` : `tid ${t} (${comm})`;
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, USER_HZ = 100
+      const user = (Number(f[11]) * 1000) / 100; // utime, USER_HZ = 100
+      const sys = (Number(f[12]) * 1000) / 100; // stime
+      const prev = out.get(name) ?? { total: 0, sys: 0, faults: 0 };
+      out.set(name, { total: prev.total + user + sys, sys: prev.sys + sys, faults: prev.faults + Number(f[7]) }); // minflt
     }
   } catch {
     // not Linux: no breakdown
@@ -221,7 +227,14 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     }
     console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (autocannon, its own process)`);
     console.log(`server main thread, event-loop delay during the load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
-    console.log(`CPU ms per accepted claim by thread: ${[...threads1].map(([name, ms]) => [name, (ms - (threads0.get(name) ?? 0)) / Math.max(1, accepted)] as const).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]).slice(0, 14).map(([n, v]) => `${n} ${v.toFixed(2)}`).join(', ')}`);
+    const perClaim = [...threads1].map(([name, t]) => {
+      const t0 = threads0.get(name) ?? { total: 0, sys: 0, faults: 0 };
+      const n = Math.max(1, accepted);
+      return { name, ms: (t.total - t0.total) / n, sysMs: (t.sys - t0.sys) / n, faults: (t.faults - t0.faults) / n };
+    });
+    console.log(
+      `CPU ms per accepted claim by thread (of it in the kernel; minor page faults): ${perClaim.filter((t) => t.ms >= 0.05).sort((a, b) => b.ms - a.ms).slice(0, 14).map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sysMs.toFixed(2)}; ${t.faults.toFixed(0)})`).join(', ')}`,
+    );
     const paced = mode === 'api' && PACED_RATE > 0 ? await pacedRun(rt, url, key, claim, photo) : undefined;
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,

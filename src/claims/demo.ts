@@ -84,7 +84,7 @@ function crc32(b: Buffer): number {
 
 async function accept(bytes: Buffer, filename: string): Promise<AcceptedFile> {
   const im = await intakeImage(bytes, { name: filename });
-  return { bytes, sha256: im.sha256, filename, width: im.width, height: im.height, format: im.format };
+  return { bytes, size: bytes.length, sha256: im.sha256, filename, width: im.width, height: im.height, format: im.format };
 }
 
 /**

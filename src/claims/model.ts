@@ -47,7 +47,13 @@ export interface Principal {
 
 /** A file that passed image intake and is ready to be stored. */
 export interface AcceptedFile {
-  bytes: Uint8Array;
+  /**
+   * The file's bytes, needed only to store it: absent when intake already wrote the blob
+   * (`stored`), so the serving thread does not keep or receive a copy it has no use for.
+   */
+  bytes?: Uint8Array;
+  /** Its length in bytes. */
+  size: number;
   sha256: string;
   filename: string;
   contentType?: string;

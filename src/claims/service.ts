@@ -213,7 +213,11 @@ export class ClaimsService {
   /** Writes the files' bytes to the blob store (before the transaction that references them). */
   async putBlobs(files: AcceptedFile[]): Promise<void> {
     // f.sha256 was computed over these bytes by upload intake (in a worker thread).
-    for (const f of files) if (!f.stored) await this.store.blobs.put(f.bytes, f.sha256);
+    for (const f of files) {
+      if (f.stored) continue;
+      if (!f.bytes) throw new Error(`file ${f.filename}: neither stored by intake nor given as bytes`);
+      await this.store.blobs.put(f.bytes, f.sha256);
+    }
   }
 
   private async insertMedia(
@@ -223,7 +227,7 @@ export class ClaimsService {
   ): Promise<string[]> {
     const ids: string[] = [];
     for (const f of files) {
-      await tx.query('INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING', [f.sha256, f.bytes.length]);
+      await tx.query('INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING', [f.sha256, f.size]);
       const id = newId('med');
       await tx.query(
         `INSERT INTO media (id, tenant_id, merchant_id, owner_type, owner_id, kind, round, blob_sha256, filename, content_type, width, height, format)
@@ -352,7 +356,7 @@ export class ClaimsService {
     const event = { id: newId('evt'), type: 'claim.state_changed', createdAt: new Date().toISOString(), data: { claimId: id, from: null, to: 'submitted', actor: p.keyId, merchantId: o.merchant_id, orderId: o.id } };
     const params: unknown[] = [
       id, p.tenantId, o.id, o.merchant_id, o.buyer_id, o.sku, c.type, c.reason, c.amount, o.currency, // $1–$10
-      files.map((f) => f.sha256), files.map((f) => f.bytes.length), // $11, $12
+      files.map((f) => f.sha256), files.map((f) => f.size), // $11, $12
       files.map(() => newId('med')), files.map((f) => f.filename), files.map((f) => f.contentType ?? null), files.map((f) => f.width), files.map((f) => f.height), files.map((f) => f.format), // $13–$18
       ...auditParams(entry), // $19–$29
       JSON.stringify({ claimId: id, round: 1 }), `analyze:${id}:1`, // $30, $31

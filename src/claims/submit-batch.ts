@@ -80,7 +80,7 @@ export class SubmitBatcher {
         tenantId: p.tenantId,
         keyId: p.keyId,
         claim: { orderId: c.orderId, type: c.type, reason: c.reason, amount: c.amount },
-        files: files.map((f) => ({ sha256: f.sha256, size: f.bytes.length, filename: f.filename, contentType: f.contentType, width: f.width, height: f.height, format: f.format })),
+        files: files.map((f) => ({ sha256: f.sha256, size: f.size, filename: f.filename, contentType: f.contentType, width: f.width, height: f.height, format: f.format })),
       }));
       const outcomes = await this.db.transactionScript<GroupItem[], GroupOutcome[]>(SUBMIT_WRITE_MODULE, 'writeClaimGroup', items);
       this.stats.ms += performance.now() - t0;

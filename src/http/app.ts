@@ -149,6 +149,14 @@ function multipartBody(fields: Record<string, unknown>, required: string[]) {
 const binary = { type: 'string', format: 'binary' };
 const binaryList = { type: 'array', items: binary };
 
+/** A file part of a multipart request, read but not yet through intake. */
+interface RawFile {
+  field: string;
+  filename: string;
+  mimetype: string;
+  bytes: Buffer;
+}
+
 /** Minimal JSON-schema check for multipart JSON parts (the JSON routes use Fastify's validator). */
 function checkObject(v: unknown, schema: { required: readonly string[]; properties: Record<string, any> }, what: string): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(`${what} must be a JSON object`);
@@ -287,7 +295,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   async function readUpload(req: FastifyRequest, fileFields: string[], checkFields?: (fields: Record<string, string>) => void): Promise<ParsedUpload> {
     if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
     const fields: Record<string, string> = {};
-    const raw: { field: string; filename: string; mimetype: string; bytes: Buffer }[] = [];
+    const raw: RawFile[] = [];
     let total = 0;
     for await (const part of req.parts()) {
       if (part.type === 'file') {
@@ -306,14 +314,27 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     }
     // The text parts are checked before any file is looked at or written.
     checkFields?.(fields);
-    // Every file must pass intake before anything is named in the blob store: one bad file
-    // rejects the whole request. An intake that writes blobs names a lone file's blob at
-    // once; with several files it leaves temp files, named below once all have passed.
+    const files = await acceptFiles(raw);
+    return { fields, files, fileHashes: files.map((f) => f.sha256) };
+  }
+
+  /** Intake wrote the upload into the blob store, named or as a temp file to be named. */
+  function writtenByIntake(image: IntakeSummary | VideoSummary): boolean {
+    return ('stored' in image && image.stored === true) || ('tmpPath' in image && !!image.tmpPath);
+  }
+
+  /**
+   * Every file must pass intake before anything is named in the blob store: one bad file
+   * rejects the whole request. An intake that writes blobs names a lone file's blob at once;
+   * with several files it leaves temp files, named here once all have passed.
+   */
+  async function acceptFiles(raw: RawFile[]): Promise<AcceptedFile[]> {
     const files: AcceptedFile[] = [];
     const temps: { tmpPath: string; sha256: string; file: AcceptedFile }[] = [];
     try {
       for (const f of raw) {
         const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
+        const size = f.bytes.length; // before intake, which may move the bytes to its thread
         let image: IntakeSummary | VideoSummary;
         try {
           // a video (packing video, video of the damage) goes through video intake (ffprobe + a decode check)
@@ -328,8 +349,10 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           throw e;
         }
         const accepted: AcceptedFile = {
-          // intake may have moved the bytes to its thread and back: its copy is the live one
-          bytes: ('bytes' in image && image.bytes) || f.bytes,
+          // Intake may have moved the bytes to its thread (the caller's view is then empty), and
+          // sends them back only when it did not store them.
+          ...(writtenByIntake(image) ? {} : { bytes: ('bytes' in image && image.bytes) || f.bytes }),
+          size,
           sha256: image.sha256,
           filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
           contentType: 'contentType' in image ? image.contentType : contentType,
@@ -354,7 +377,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       // a request refused half-way leaves no temp file behind
       for (const t of temps) await rm(t.tmpPath, { force: true }).catch(() => {});
     }
-    return { fields, files, fileHashes: files.map((f) => f.sha256) };
+    return files;
   }
 
   function jsonField(fields: Record<string, string>, name: string): unknown {

@@ -38,7 +38,8 @@ export interface IntakeSummary {
   format: ImageFormat;
   /**
    * The upload's bytes when intake moved them to its thread and back (the caller's own view
-   * of them is detached by the move and must be replaced by this one).
+   * of them is detached by the move and must be replaced by this one). Not sent back when
+   * intake wrote the blob (`stored` or `tmpPath`): the caller has no use for them then.
    */
   bytes?: Buffer;
   /** Intake wrote the blob and named it (BlobPlacement.place). */
@@ -92,7 +93,8 @@ export class IntakePool {
   /**
    * Checks an upload on the least busy thread. The bytes are transferred to the thread and back
    * instead of copied (no 300 KB copy, no extra garbage on the calling thread): the caller's
-   * buffer is detached on return and the summary's `bytes` replaces it. A buffer that does not
+   * buffer is detached on return and the summary's `bytes` replaces it, unless intake wrote
+   * the blob, in which case the bytes stay on the intake thread and are dropped there. A buffer that does not
    * own its whole memory (a slice of Node's pool) is copied once first.
    */
   intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, blob?: BlobPlacement): Promise<IntakeSummary> {

@@ -22,6 +22,13 @@ port.on('message', async (m: IntakeRequest) => {
       if (tmp) reply.tmpPath = tmp;
       else reply.stored = true;
     }
+    if (m.blob) {
+      // Stored (or left as a temp file to be named): the caller needs only the summary, and
+      // not sending the 300 KB back spares the serving thread's heap an external allocation
+      // that would bring its next garbage collection nearer.
+      port.postMessage(reply);
+      return;
+    }
     // the bytes were moved here; move them back
     reply.bytes = m.bytes;
     port.postMessage(reply, [m.bytes.buffer as ArrayBuffer]);

@@ -15,7 +15,7 @@ import type { SqlClient } from '../../src/store/sql.ts';
 import { PG_URL, api, form, startTestServer, tempDir } from '../http/helpers.ts';
 import sharp from 'sharp';
 
-const file = (n: number) => ({ bytes: new Uint8Array(1000 + n), sha256: n.toString(16).padStart(64, '0'), filename: `p${n}.jpg`, contentType: 'image/jpeg', width: 640, height: 480, format: 'jpeg' });
+const file = (n: number) => ({ bytes: new Uint8Array(1000 + n), size: 1000 + n, sha256: n.toString(16).padStart(64, '0'), filename: `p${n}.jpg`, contentType: 'image/jpeg', width: 640, height: 480, format: 'jpeg' });
 const claim = (orderId: string, amount = 10) => ({ orderId, type: 'refund_only' as const, reason: 'broken', amount });
 
 async function count(db: SqlClient, sql: string): Promise<number> {
