@@ -32,11 +32,14 @@ export interface LoadSpec {
    */
   rate?: number;
   /**
-   * Open-loop runs: seconds at the same rate before the measured `durationS`, not counted in
-   * the latencies (the generator is a fresh process: its own JIT and its sockets warm up;
-   * measured, the first half second carried most of the tail). Their claims are still checked.
+   * Seconds of the same load before the measured `durationS`, not counted in the latencies or
+   * the rate (a fresh server and generator: JIT, WebAssembly tier-up and sockets warm up;
+   * measured, the first second carried most of the tail). Their claims are still checked for
+   * loss, and their latencies are reported apart (LoadResult.warmup). Not with autocannon.
    */
   warmupS?: number;
+  /** Closed-loop client: our own (default; bodies renewed in place) or autocannon. */
+  client?: 'own' | 'autocannon';
 }
 
 export interface LoadResult {
@@ -47,8 +50,10 @@ export interface LoadResult {
   other: number;
   /** CPU (user + system) of the load generator process, ms. */
   cpuMs: number;
-  /** Open-loop runs: 202s in the measured window (after the warm-up). */
+  /** 202s in the measured window (after the warm-up). */
   measuredAccepted?: number;
+  /** Latencies of the warm-up's requests (ms), when there was one. */
+  warmup?: { requests: number; p50: number; p99: number; max: number };
   /** Open-loop runs: more of the latency distribution (ms). */
   p90?: number;
   p999?: number;
@@ -67,12 +72,34 @@ export function multipartBody(boundary: string, claim: unknown, photo: Buffer): 
 }
 
 let photoCounter = 0;
-function uniqueBody(claim: unknown, photo: Buffer): Buffer {
-  const tag = Buffer.from(`claimlens-bench ${process.pid} ${++photoCounter} ${Math.random()}`);
+const runTag = `${process.pid} ${Math.random().toString(36).slice(2, 10)}`;
+const COUNTER_DIGITS = 12;
+
+/**
+ * A request body whose photo can be made unique again in place (UniqueBody.renew): the COM
+ * segment holds a fixed-width counter, so each request rewrites 12 digits instead of building
+ * a new 300 KB buffer. Building one per request cost the generator ~0.4 ms per request here
+ * (two fresh 300 KB buffers, ~24 page faults), CPU taken from the server on the same 2 cores;
+ * autocannon's per-request setupRequest copied the body once more.
+ */
+interface UniqueBody {
+  body: Buffer;
+  /** Gives the photo the next counter value; only while no request is sending this body. */
+  renew(): void;
+}
+
+function uniqueBody(claim: unknown, photo: Buffer): UniqueBody {
+  const tag = Buffer.from(`claimlens-bench ${runTag} ${'0'.repeat(COUNTER_DIGITS)}`);
   const com = Buffer.alloc(4);
   com.writeUInt16BE(0xfffe, 0);
   com.writeUInt16BE(tag.length + 2, 2);
-  return multipartBody(BOUNDARY, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
+  const body = multipartBody(BOUNDARY, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
+  const at = body.indexOf(tag) + tag.length - COUNTER_DIGITS;
+  const renew = () => {
+    body.write(String(++photoCounter).padStart(COUNTER_DIGITS, '0'), at, 'latin1');
+  };
+  renew();
+  return { body, renew };
 }
 
 /** Runs the load in a child process and waits for its result. */
@@ -100,6 +127,110 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   }
 }
 
+/**
+ * One POST of a claim; resolves (never rejects) once the response has ended and the body has
+ * been handed to the OS (an early refusal can come while the body is still being sent, and a
+ * body still being sent must not be renewed), or when the request failed.
+ */
+function post(
+  agent: import('node:http').Agent,
+  url: URL,
+  key: string,
+  body: Buffer,
+  request: typeof import('node:http').request,
+): Promise<{ status: number; id?: string; failed?: boolean }> {
+  return new Promise((resolve) => {
+    let sent = false;
+    let answer: { status: number; id?: string } | undefined;
+    const done = () => {
+      if (sent && answer) resolve(answer);
+    };
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          answer = status === 202 ? { status, id: JSON.parse(Buffer.concat(chunks).toString('utf8')).id } : { status };
+          done();
+        });
+        res.on('error', () => resolve({ status: 0, failed: true }));
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, failed: true }));
+    req.on('finish', () => {
+      sent = true;
+      done();
+    });
+    req.end(body);
+  });
+}
+
+function percentiles(latencies: number[]) {
+  latencies.sort((a, b) => a - b);
+  const pct = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  return { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: Math.round(latencies.at(-1) ?? 0) };
+}
+
+/**
+ * The closed-loop run (no LoadSpec.rate): `connections` clients, each sending its next claim
+ * as soon as the last one was answered, for `durationS`; latency from send to the response's
+ * end. Each client keeps one body and renews its photo in place between requests (its last
+ * request has been answered, so the body is no longer being sent).
+ */
+async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
+  const { request, Agent } = await import('node:http');
+  const urls = spec.urls.map((u) => new URL(u));
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const acceptedIds: string[] = [];
+  const latencies: number[] = [];
+  const warmup: number[] = [];
+  let other = 0;
+  let measured = 0;
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const measureFrom = start + (spec.warmupS ?? 0) * 1000;
+  const end = measureFrom + spec.durationS * 1000;
+  const timeline: [number, number][] | undefined = process.env.CLAIMLENS_LOAD_TIMELINE ? [] : undefined;
+  const client = async (i: number) => {
+    const b = uniqueBody(spec.claim, photo);
+    const url = urls[i % urls.length]!; // connections spread over the servers, as a load balancer would
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      const r = await post(agent, url, spec.key, b.body, request);
+      const record = t0 >= measureFrom;
+      (record ? latencies : warmup).push(performance.now() - t0);
+      timeline?.push([Math.round(t0 - measureFrom), Math.round(performance.now() - t0)]);
+      if (r.id) {
+        acceptedIds.push(r.id);
+        if (record) measured++;
+      } else other++;
+      if (r.failed) return; // a body whose send failed may still be referenced by its socket
+      b.renew();
+    }
+  };
+  await Promise.all(Array.from({ length: spec.connections }, (_, i) => client(i)));
+  agent.destroy();
+  const cpu = process.cpuUsage(cpu0);
+  if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
+  const w = percentiles(warmup);
+  return {
+    acceptedIds,
+    measuredAccepted: measured,
+    ...percentiles(latencies),
+    ...(warmup.length ? { warmup: { requests: warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
+    other,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
+}
+
 /** The open-loop run (LoadSpec.rate). */
 async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
   const { request, Agent } = await import('node:http');
@@ -109,40 +240,24 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   const latencies: number[] = [];
   let other = 0;
   let measured = 0;
-  const send = (scheduled: number, record: boolean) =>
-    new Promise<void>((resolve) => {
-      const body = uniqueBody(spec.claim, photo);
-      const req = request(
-        url,
-        {
-          method: 'POST',
-          agent,
-          headers: { authorization: `Bearer ${spec.key}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            if (record) {
-              latencies.push(performance.now() - scheduled);
-              timeline?.push([Math.round(scheduled - measureFrom), Math.round(performance.now() - scheduled)]);
-            }
-            if (res.statusCode === 202) {
-              acceptedIds.push(JSON.parse(Buffer.concat(chunks).toString('utf8')).id);
-              if (record) measured++;
-            }
-            else other++;
-            resolve();
-          });
-        },
-      );
-      req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        other++;
-        resolve();
-      });
-      req.end(body);
-    });
+  // Bodies not being sent, reused (renewed) by later requests; more are made as needed.
+  const free: UniqueBody[] = [];
+  const send = async (scheduled: number, record: boolean) => {
+    const b = free.pop() ?? uniqueBody(spec.claim, photo);
+    const r = await post(agent, url, spec.key, b.body, request);
+    if (record) {
+      latencies.push(performance.now() - scheduled);
+      timeline?.push([Math.round(scheduled - measureFrom), Math.round(performance.now() - scheduled)]);
+    }
+    if (r.id) {
+      acceptedIds.push(r.id);
+      if (record) measured++;
+    } else other++;
+    if (!r.failed) {
+      b.renew();
+      free.push(b);
+    }
+  };
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   const measureFrom = start + (spec.warmupS ?? 0) * 1000;
@@ -163,18 +278,11 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   agent.destroy();
   const cpu = process.cpuUsage(cpu0);
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
-  latencies.sort((a, b) => a - b);
-  const pct = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
-  return { acceptedIds, measuredAccepted: measured, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: Math.round(latencies.at(-1) ?? 0), other, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return { acceptedIds, measuredAccepted: measured, ...percentiles(latencies), other, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-async function child(specPath: string): Promise<void> {
-  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as Omit<LoadSpec, 'photo'> & { photo: string };
-  const photo = readFileSync(spec.photo);
-  if (spec.rate) {
-    process.stdout.write(`${JSON.stringify(await openLoop(spec, photo))}\n`);
-    return;
-  }
+/** autocannon's closed loop (SUBMIT_BENCH_CLIENT=autocannon), for comparison with earlier figures. */
+async function autocannonLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
   const { default: autocannon } = await import('autocannon');
   const acceptedIds: string[] = [];
   const cpu0 = process.cpuUsage();
@@ -188,7 +296,8 @@ async function child(specPath: string): Promise<void> {
           {
             method: 'POST',
             headers: { authorization: `Bearer ${spec.key}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
-            setupRequest: (req: any) => ({ ...req, body: uniqueBody(spec.claim, photo) }),
+            // autocannon copies the body into each request it builds, so a fresh body each time
+            setupRequest: (req: any) => ({ ...req, body: uniqueBody(spec.claim, photo).body }),
             onResponse: (status: number, resBody: string) => {
               if (status === 202) acceptedIds.push(JSON.parse(resBody).id);
             },
@@ -199,14 +308,14 @@ async function child(specPath: string): Promise<void> {
     );
   });
   const cpu = process.cpuUsage(cpu0);
-  const result: LoadResult = {
-    acceptedIds,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    other: r.non2xx + r.errors + r.timeouts,
-    cpuMs: (cpu.user + cpu.system) / 1000,
-  };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return { acceptedIds, p50: r.latency.p50, p99: r.latency.p99, other: r.non2xx + r.errors + r.timeouts, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+async function child(specPath: string): Promise<void> {
+  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as Omit<LoadSpec, 'photo'> & { photo: string };
+  const photo = readFileSync(spec.photo);
+  const run = spec.rate ? openLoop : spec.client === 'autocannon' ? autocannonLoop : closedLoop;
+  process.stdout.write(`${JSON.stringify(await run(spec, photo))}\n`);
 }
 
 if (process.env.CLAIMLENS_LOAD_SPEC) await child(process.env.CLAIMLENS_LOAD_SPEC);

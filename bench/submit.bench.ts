@@ -1,4 +1,6 @@
-// Load run of claim submission: autocannon against the real HTTP server on loopback, each
+// Load run of claim submission: a closed-loop client (16 connections, each sending its next
+// claim when the last is answered; bench/load-process.ts, in a process of its own; autocannon
+// with SUBMIT_BENCH_CLIENT=autocannon) against the real HTTP server on loopback, each
 // request a multipart claim carrying a real ~300 KB phone photo (from ../shared, resized;
 // a counter in a JPEG comment makes every upload a new blob to write and fsync),
 // on the default embedded storage (PGlite + file-system blobs) with the analysis workers
@@ -10,13 +12,18 @@
 // Runs: (1) `serve` as configured — PGlite, analysis running in-process: submit_per_s,
 // submit_p99_ms; (2) API only on PGlite; (3) API only on PostgreSQL 127.0.0.1 (one
 // process); (4) PostgreSQL with SUBMIT_BENCH_PROCESSES (default 2) API processes (this file
-// started again as children, autocannon spreading connections over them). submit_lost sums
+// started again as children, the client spreading connections over them). submit_lost sums
 // every run. SUBMIT_BENCH_GROUP_COMMIT=0 turns group commit off (for comparison).
 // SUBMIT_BENCH_VALIDATION=full|structural picks the upload check (default: the runtime's,
 // structural). In-process runs also report the CPU of this whole process per accepted claim
-// (server, its threads AND autocannon, which shares the main thread and the 2 cores), and
+// (the server and its threads; the client's own CPU is printed beside it), and
 // the `serve` run waits for the analysis to catch up: every accepted claim must be analysed
 // (submit_unanalysed, submit_catchup_s).
+//
+// Each closed-loop run starts with SUBMIT_BENCH_WARMUP_S (default 2) seconds of the same load
+// that are not counted in submit_per_s or submit_p99_ms (a fresh server: JIT and WebAssembly
+// tier-up made the first second's p99 ~200 ms); their claims are checked for loss like the
+// rest, and their p99 is reported apart (submit_warmup_p99_ms).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -34,11 +41,17 @@ import { median, photo12mp } from './photos.ts';
 
 const DURATION_S = Number(process.env.SUBMIT_BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.SUBMIT_BENCH_CONNECTIONS ?? 16);
+/** A second API-only run with this many connections (0 skips it). */
+const FEWER_CONNECTIONS = Number(process.env.SUBMIT_BENCH_FEWER_CONNECTIONS ?? 8);
 const PROCESSES = Number(process.env.SUBMIT_BENCH_PROCESSES ?? 2);
 const GROUP_COMMIT = process.env.SUBMIT_BENCH_GROUP_COMMIT !== '0';
 const VALIDATION = process.env.SUBMIT_BENCH_VALIDATION as 'full' | 'structural' | undefined;
 /** Offered rate of the paced run (API only, PGlite); 0 skips it. */
 const PACED_RATE = Number(process.env.SUBMIT_BENCH_RATE ?? 250);
+/** Closed-loop client: our own by default (bodies renewed in place), or autocannon as in earlier runs. */
+const CLIENT = process.env.SUBMIT_BENCH_CLIENT === 'autocannon' ? 'autocannon' : 'own';
+/** Seconds of load before the measured window (not with autocannon, which has none). */
+const WARMUP_S = CLIENT === 'autocannon' ? 0 : Number(process.env.SUBMIT_BENCH_WARMUP_S ?? 2);
 const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A ~300 KB JPEG: the 12 MP phone-like photo scaled to 1600×1200. */
@@ -77,6 +90,8 @@ export default async function (): Promise<Record<string, number>> {
   if (process.env.SUBMIT_BENCH_ONLY === 'api') return measure(photo, 'api');
   const withWorkers = await measure(photo, 'serve');
   const apiOnly = await measure(photo, 'api');
+  // The same with fewer connections: the closed loop's queue (Little's law) is half as long.
+  const apiFewer = FEWER_CONNECTIONS > 0 ? await measure(photo, 'api', FEWER_CONNECTIONS) : undefined;
   const skipped = (e: unknown) => {
     console.log(`PostgreSQL run skipped: ${(e as Error).message}`);
     return undefined;
@@ -88,15 +103,18 @@ export default async function (): Promise<Record<string, number>> {
     ...(pgMulti ? { submit_pg_processes_per_s: pgMulti.submit_per_s!, submit_pg_processes_p99_ms: pgMulti.submit_p99_ms!, submit_pg_cpu_ms_per_claim: pgMulti.submit_cpu_ms_per_claim! } : {}),
     submit_per_s: withWorkers.submit_per_s!,
     submit_p99_ms: withWorkers.submit_p99_ms!,
-    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost! + (apiOnly.submit_paced_lost ?? 0) + (pgOnly?.submit_lost ?? 0) + (pgMulti?.submit_lost ?? 0),
+    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost! + (apiFewer?.submit_lost ?? 0) + (apiOnly.submit_paced_lost ?? 0) + (pgOnly?.submit_lost ?? 0) + (pgMulti?.submit_lost ?? 0),
     submit_errors: withWorkers.submit_errors! + apiOnly.submit_errors! + (pgOnly?.submit_errors ?? 0) + (pgMulti?.submit_errors ?? 0),
     submit_api_only_per_s: apiOnly.submit_per_s!,
     submit_api_only_p99_ms: apiOnly.submit_p99_ms!,
+    ...(apiFewer ? { submit_api_only_fewer_connections: FEWER_CONNECTIONS, submit_api_only_fewer_per_s: apiFewer.submit_per_s!, submit_api_only_fewer_p99_ms: apiFewer.submit_p99_ms! } : {}),
     ...(apiOnly.submit_paced_rate
       ? { submit_paced_rate: apiOnly.submit_paced_rate, submit_paced_per_s: apiOnly.submit_paced_per_s!, submit_paced_p50_ms: apiOnly.submit_paced_p50_ms!, submit_paced_p99_ms: apiOnly.submit_paced_p99_ms! }
       : {}),
     submit_intake_ms: withWorkers.submit_intake_ms!,
     submit_cpu_ms_per_claim_inproc: withWorkers.submit_cpu_ms_per_claim_inproc!,
+    submit_client_cpu_ms_per_claim: withWorkers.submit_client_cpu_ms_per_claim!,
+    ...(withWorkers.submit_warmup_p99_ms !== undefined ? { submit_warmup_p99_ms: withWorkers.submit_warmup_p99_ms } : {}),
     submit_api_only_cpu_ms_per_claim_inproc: apiOnly.submit_cpu_ms_per_claim_inproc!,
     submit_unanalysed: withWorkers.submit_unanalysed!,
     submit_catchup_s: withWorkers.submit_catchup_s!,
@@ -152,7 +170,7 @@ async function startProfile(): Promise<(() => Promise<void>) | undefined> {
   };
 }
 
-async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number>> {
+async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'claimlens-bench-'));
   const workers = mode === 'serve';
   const schema = `bench_submit_${process.pid}`;
@@ -192,7 +210,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const loopDelay = monitorEventLoopDelay({ resolution: 5 });
     loopDelay.enable();
     const profile = await startProfile();
-    const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
+    const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS: DURATION_S, client: CLIENT, warmupS: WARMUP_S });
     await profile?.();
     const acceptedIds = load.acceptedIds;
     const cpu = process.cpuUsage(cpu0);
@@ -203,29 +221,30 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     const other = load.other;
     const rows = (await rt.store.db.query('SELECT count(*)::int n FROM claims')).rows[0].n - before;
     const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
-    const perS = accepted / DURATION_S;
+    const perS = (load.measuredAccepted ?? accepted) / DURATION_S;
     const p99 = load.p99;
     const lost = accepted - found;
     const blobs = (await rt.store.db.query('SELECT count(*)::int n FROM blobs')).rows[0].n;
     const analysed = (await rt.store.db.query(`SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim' AND state = 'done'`)).rows[0].n;
     const groups = (rt.app as any).submitBatcher?.stats as { batches: number; claims: number } | undefined;
     console.log(
-      `[${workers ? `default = serve as configured (PGlite): ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}; group commit ${groups ? `on, ${(groups.claims / Math.max(1, groups.batches)).toFixed(1)} claims per transaction` : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
+      `[${workers ? `default = serve as configured (PGlite): ${rt.pool?.size} analysis threads in-process` : 'API only: no analysis running (jobs queue up)'}; group commit ${groups ? `on, ${(groups.claims / Math.max(1, groups.batches)).toFixed(1)} claims per transaction` : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${connections} connections, ${DURATION_S} s, ${mode === 'pg' ? 'PostgreSQL 127.0.0.1' : 'PGlite'} + fs blobs`,
     );
     console.log(
       `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${load.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); ${blobs} distinct photo blobs stored; analysed meanwhile ${analysed}`,
     );
+    if (load.warmup) console.log(`warm-up (first ${WARMUP_S} s, not counted above): ${load.warmup.requests} requests, p50 ${load.warmup.p50} ms, p99 ${load.warmup.p99} ms, max ${load.warmup.max} ms`);
     let unanalysed = 0;
     let catchupS = 0;
     if (workers) {
       // The analysis is a durable queue: it must catch up after the burst, every accepted claim analysed.
       const t0 = performance.now();
       const pending = async () => (await rt.store.db.query(`SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[]) AND state IN ('submitted', 'analysing')`, [acceptedIds])).rows[0].n as number;
-      while ((unanalysed = await pending()) > 0 && performance.now() - t0 < Number(process.env.SUBMIT_BENCH_CATCHUP_S ?? 300) * 1000) await new Promise((res) => setTimeout(res, 500));
+      while ((unanalysed = await pending()) > 0 && performance.now() - t0 < Number(process.env.SUBMIT_BENCH_CATCHUP_S ?? 600) * 1000) await new Promise((res) => setTimeout(res, 500));
       catchupS = (performance.now() - t0) / 1000;
       console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed`} ${catchupS.toFixed(1)} s after the load stopped`);
     }
-    console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (autocannon, its own process)`);
+    console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (${CLIENT === 'autocannon' ? 'autocannon' : 'closed-loop client'}, its own process)`);
     console.log(`server main thread, event-loop delay during the load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
     const perClaim = [...threads1].map(([name, t]) => {
       const t0 = threads0.get(name) ?? { total: 0, sys: 0, faults: 0 };
@@ -235,7 +254,7 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
     console.log(
       `CPU ms per accepted claim by thread (of it in the kernel; minor page faults): ${perClaim.filter((t) => t.ms >= 0.05).sort((a, b) => b.ms - a.ms).slice(0, 14).map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sysMs.toFixed(2)}; ${t.faults.toFixed(0)})`).join(', ')}`,
     );
-    const paced = mode === 'api' && PACED_RATE > 0 ? await pacedRun(rt, url, key, claim, photo) : undefined;
+    const paced = mode === 'api' && connections === CONNECTIONS && PACED_RATE > 0 ? await pacedRun(rt, url, key, claim, photo) : undefined;
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
     );
@@ -245,6 +264,8 @@ async function measure(photo: Buffer, mode: Mode): Promise<Record<string, number
       submit_lost: lost,
       submit_errors: other,
       submit_cpu_ms_per_claim_inproc: Math.round(cpuPerClaim * 10) / 10,
+      submit_client_cpu_ms_per_claim: Math.round((load.cpuMs / Math.max(1, accepted)) * 10) / 10,
+      ...(load.warmup ? { submit_warmup_p99_ms: load.warmup.p99 } : {}),
       ...(workers ? { submit_unanalysed: unanalysed, submit_catchup_s: Math.round(catchupS * 10) / 10 } : {}),
       ...(paced ?? {}),
       submit_intake_ms: Math.round(intakeMs * 10) / 10,
@@ -327,11 +348,11 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
       }
     }, 0);
     const cpu0 = cpuMs();
-    const load = await runLoad({ urls: urls.map((u) => `${u}/v1/claims`), key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S });
+    const load = await runLoad({ urls: urls.map((u) => `${u}/v1/claims`), key, claim, photo, connections: CONNECTIONS, durationS: DURATION_S, client: CLIENT, warmupS: WARMUP_S });
     const acceptedIds = load.acceptedIds;
     const cpuPerClaim = (cpuMs() - cpu0) / Math.max(1, acceptedIds.length);
     const found = (await store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [acceptedIds])).rows[0].n;
-    const perS = acceptedIds.length / DURATION_S;
+    const perS = (load.measuredAccepted ?? acceptedIds.length) / DURATION_S;
     const other = load.other;
     console.log(`[PostgreSQL 127.0.0.1, ${n} API processes, group commit ${GROUP_COMMIT ? 'on' : 'off'}] photo ${(photo.length / 1024).toFixed(0)} KB, ${CONNECTIONS} connections, ${DURATION_S} s`);
     console.log(`submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${load.p50} ms, p99 ${load.p99} ms; other responses/errors ${other}; of the ${acceptedIds.length} accepted ids ${found} found (lost ${acceptedIds.length - found})`);
