@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadPolicyFile, DEFAULT_POLICY, type Policy } from '../claims/policy.ts';
 import { ClaimsService, type ServiceOptions } from '../claims/service.ts';
 import { AnalysisPool } from '../jobs/pool.ts';
+import { availableParallelism } from 'node:os';
 import { IntakePool } from '../jobs/intake-pool.ts';
 import { validateStructure, type UploadValidation } from '../forensics/structure.ts';
 import { sniffFormat } from '../forensics/intake.ts';
@@ -97,7 +98,8 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   }
   const uploadValidation = o.uploadValidation ?? uploadValidationFromEnv();
   const inlineStructural = process.env.CLAIMLENS_INTAKE_INLINE === '1';
-  const intakePool = o.intakeThreads === 0 ? undefined : new IntakePool(o.intakeThreads, uploadValidation);
+  const intakeThreads = o.intakeThreads ?? envInt('CLAIMLENS_INTAKE_THREADS', availableParallelism());
+  const intakePool = intakeThreads === 0 ? undefined : new IntakePool(intakeThreads, uploadValidation);
   const fsBlobs = store.blobs instanceof FsBlobStore ? store.blobs : undefined;
   const directBlobs = process.env.CLAIMLENS_INTAKE_WRITES_BLOBS !== '0';
   const app = await buildApp(service, {
