@@ -9,6 +9,7 @@
 // fsyncs a new file (with one photo for all, every blob after the first is deduplicated).
 
 import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,13 +133,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
  * been handed to the OS (an early refusal can come while the body is still being sent, and a
  * body still being sent must not be renewed), or when the request failed.
  */
-function post(
-  agent: import('node:http').Agent,
-  url: URL,
-  key: string,
-  body: Buffer,
-  request: typeof import('node:http').request,
-): Promise<{ status: number; id?: string; failed?: boolean }> {
+function post(agent: Agent, url: URL, key: string, body: Buffer): Promise<{ status: number; id?: string; failed?: boolean }> {
   return new Promise((resolve) => {
     let sent = false;
     let answer: { status: number; id?: string } | undefined;
@@ -186,7 +181,6 @@ function percentiles(latencies: number[]) {
  * request has been answered, so the body is no longer being sent).
  */
 async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
-  const { request, Agent } = await import('node:http');
   const urls = spec.urls.map((u) => new URL(u));
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   const acceptedIds: string[] = [];
@@ -204,7 +198,7 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
     const url = urls[i % urls.length]!; // connections spread over the servers, as a load balancer would
     while (performance.now() < end) {
       const t0 = performance.now();
-      const r = await post(agent, url, spec.key, b.body, request);
+      const r = await post(agent, url, spec.key, b.body);
       const record = t0 >= measureFrom;
       (record ? latencies : warmup).push(performance.now() - t0);
       timeline?.push([Math.round(t0 - measureFrom), Math.round(performance.now() - t0)]);
@@ -233,7 +227,6 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
 
 /** The open-loop run (LoadSpec.rate). */
 async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
-  const { request, Agent } = await import('node:http');
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   const url = new URL(spec.urls[0]!);
   const acceptedIds: string[] = [];
@@ -244,7 +237,7 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   const free: UniqueBody[] = [];
   const send = async (scheduled: number, record: boolean) => {
     const b = free.pop() ?? uniqueBody(spec.claim, photo);
-    const r = await post(agent, url, spec.key, b.body, request);
+    const r = await post(agent, url, spec.key, b.body);
     if (record) {
       latencies.push(performance.now() - scheduled);
       timeline?.push([Math.round(scheduled - measureFrom), Math.round(performance.now() - scheduled)]);

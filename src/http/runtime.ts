@@ -1,12 +1,12 @@
 // Composes the service: storage, policy, analysis pool, job runner and HTTP app.
 // Used by `claimlens serve`, the tests and the benchmark.
 
+import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
 import type { FastifyInstance } from 'fastify';
 import { loadPolicyFile, DEFAULT_POLICY, type Policy } from '../claims/policy.ts';
 import { ClaimsService, type ServiceOptions } from '../claims/service.ts';
 import { AnalysisPool } from '../jobs/pool.ts';
-import { availableParallelism } from 'node:os';
 import { IntakePool } from '../jobs/intake-pool.ts';
 import { validateStructure, type UploadValidation } from '../forensics/structure.ts';
 import { sniffFormat } from '../forensics/intake.ts';

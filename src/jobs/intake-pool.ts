@@ -94,8 +94,8 @@ export class IntakePool {
    * Checks an upload on the least busy thread. The bytes are transferred to the thread and back
    * instead of copied (no 300 KB copy, no extra garbage on the calling thread): the caller's
    * buffer is detached on return and the summary's `bytes` replaces it, unless intake wrote
-   * the blob, in which case the bytes stay on the intake thread and are dropped there. A buffer that does not
-   * own its whole memory (a slice of Node's pool) is copied once first.
+   * the blob, in which case the bytes stay on the intake thread and are dropped there. A
+   * buffer that does not own its whole memory (a slice of Node's pool) is copied once first.
    */
   intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, blob?: BlobPlacement): Promise<IntakeSummary> {
     if (this.closed || this.workers.length === 0) return Promise.reject(new Error('intake pool closed'));

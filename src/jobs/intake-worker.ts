@@ -21,8 +21,6 @@ port.on('message', async (m: IntakeRequest) => {
       const tmp = writeBlobFileSync(m.blob, m.bytes, im.sha256, m.blob.place);
       if (tmp) reply.tmpPath = tmp;
       else reply.stored = true;
-    }
-    if (m.blob) {
       // Stored (or left as a temp file to be named): the caller needs only the summary, and
       // not sending the 300 KB back spares the serving thread's heap an external allocation
       // that would bring its next garbage collection nearer.
