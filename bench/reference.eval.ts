@@ -14,12 +14,14 @@
 // REFERENCE_EVAL_CLASSES=n limits the classes (default: all 41); REFERENCE_EVAL_FROM=k
 // evaluates only classes k… of those (the genuine pairs still draw their "other product"
 // from all n), e.g. REFERENCE_EVAL_FROM=20 for the classes held out from development.
+// REFERENCE_EVAL_TRANSFORMS=resize25,combined evaluates only those transformations (forgeries,
+// copies and genuine claims; a development aid: the figures then cover those alone).
 
 import { readFileSync } from 'node:fs';
 import { intakeImage } from '../src/forensics/intake.ts';
 import { referenceDetector } from '../src/forensics/detectors/reference.ts';
 import type { ReferenceMedia, Signal } from '../src/forensics/types.ts';
-import { boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeCopy, photoKey, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
+import { VISIBLE_EDIT, boxIoU, decodeRgb, forgeryPlan, genuineClaim, makeCopy, photoKey, makeForgery, overlapsMask, photoClasses } from './forgery/dataset.ts';
 import { Rng, hashSeed } from './forgery/random.ts';
 import { TRANSFORMS, applyTransform, type TransformName } from './forgery/transforms.ts';
 
@@ -72,7 +74,12 @@ export default async function referenceEval(): Promise<Record<string, number>> {
   const missed: string[] = [];
   const falsePos: string[] = [];
   const copyMisses: string[] = [];
+  /** Forgeries whose first edit the claim did not show, drawn again (see VISIBLE_EDIT). */
+  const redrawn: string[] = [];
+  const invisible: string[] = [];
   const kindTally = new Map<string, { n: number; tp: number }>();
+  const onlyTransforms = process.env.REFERENCE_EVAL_TRANSFORMS?.split(',').filter(Boolean);
+  const wanted = (tr: string) => !onlyTransforms || onlyTransforms.includes(tr);
 
   // forgeries: every class from its listing photo, every third class from a natural photo;
   // and pure copies of the same references
@@ -80,6 +87,7 @@ export default async function referenceEval(): Promise<Record<string, number>> {
     if (ci < from) continue;
     for (const { refPath, refKind, cases, copies } of forgeryPlan(c, ci)) {
       for (const { transform: tr, id } of copies) {
+        if (!wanted(tr)) continue;
         const signals = await check(await makeCopy(refPath, tr), refPath, 'ref');
         const derived = signals.some((s) => s.id === 'reference.derived');
         const copy = signals.some((s) => s.id === 'reuse.reference_copy');
@@ -93,7 +101,14 @@ export default async function referenceEval(): Promise<Record<string, number>> {
         if (!copy) copyMisses.push(`${id} → ${signals.map((s) => s.id).join(',') || 'nothing'}`);
       }
       for (const { kind, transform: tr, id } of cases) {
+        if (!wanted(tr)) continue;
         const fc = await makeForgery(refPath, refKind, kind, tr, id);
+        if (fc.redrawn) redrawn.push(`${id} (drawn ${fc.redrawn + 1} times, ${fc.visiblePixels} px changed)`);
+        if (fc.visiblePixels < VISIBLE_EDIT.pixels) {
+          // still not in the picture after every redraw: no forgery to find; counted apart
+          invisible.push(id);
+          continue;
+        }
         const signals = await check(fc.claim, refPath, 'ref');
         const d = signals.find((s) => s.id === 'reference.derived');
         noteMotion('forgeries', id, signals);
@@ -132,12 +147,14 @@ export default async function referenceEval(): Promise<Record<string, number>> {
   for (const [pi, p] of pairs.entries()) {
     if (p.ci < from) continue;
     // untransformed (re-encoded as an app uploads it)
-    const runs: [string, Buffer][] = [['none', await genuineClaim(p.claim, photoKey(p.claim))]];
-    // and one forger-style transformation each, in rotation
+    // one forger-style transformation each, in rotation
     const tr: TransformName = TRANSFORMS[pi % TRANSFORMS.length]!;
+    if (!wanted(tr) && !wanted('none')) continue;
+    const runs: [string, Buffer][] = [['none', await genuineClaim(p.claim, photoKey(p.claim))]];
     const rgb = await decodeRgb(p.claim);
     runs.push([tr, (await applyTransform(rgb, new Uint8Array(rgb.width * rgb.height), tr, new Rng(hashSeed(photoKey(p.claim) + tr)))).bytes]);
     for (const [key, bytes] of runs) {
+      if (!wanted(key)) continue;
       const signals = await check(bytes, p.ref, 'ref');
       const fp = signals.some((s) => s.id === 'reference.derived');
       const copy = signals.some((s) => s.id === 'reuse.reference_copy');
@@ -194,6 +211,12 @@ export default async function referenceEval(): Promise<Record<string, number>> {
     'independent motion (same_product because parts moved on their own; largest moved share seen): ' +
       [...motion].map(([k, m]) => `${k}: ${m.decided} decided, max ${m.max.toFixed(3)} (${m.maxId})`).join('; '),
   );
+  console.log(
+    `edits the claim did not show (fewer than ${VISIBLE_EDIT.pixels} px changed by ≥ ${VISIBLE_EDIT.levels}), drawn again with the next seed: ${redrawn.length}` +
+      (redrawn.length ? `\n  ${redrawn.join('\n  ')}` : '') +
+      (invisible.length ? `\n  not shown after ${VISIBLE_EDIT.attempts} draws, left out: ${invisible.join(', ')}` : ''),
+  );
+  figures.reference_redrawn_edits = redrawn.length;
   if (missed.length) console.log(`missed forgeries (${missed.length}):\n  ` + missed.slice(0, 40).join('\n  '));
   if (copyMisses.length) console.log(`pure copies not reported as copies (${copyMisses.length}):\n  ` + copyMisses.slice(0, 40).join('\n  '));
   if (falsePos.length) console.log(`genuine claims flagged (${falsePos.length}):\n  ` + falsePos.slice(0, 40).join('\n  '));

@@ -5,6 +5,12 @@ export class Rng {
   constructor(seed: number) {
     this.s = (seed >>> 0) || 1;
   }
+  /** A generator in the same state, whose numbers then follow the same sequence. */
+  clone(): Rng {
+    const r = new Rng(1);
+    r.s = this.s;
+    return r;
+  }
   /** uniform [0, 1) (mulberry32) */
   next(): number {
     let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);

@@ -50,6 +50,7 @@ function refEvidence(f: ReferenceFinding) {
     misfitLargestShare: f.changes ? round(f.changes.misfit.largestShare, 3) : undefined,
     movedShare: f.motion ? round(f.motion.share, 3) : undefined,
     recolouredRegions: f.recolouredRegions ?? 0,
+    realigned: f.realigned ?? false,
   };
 }
 

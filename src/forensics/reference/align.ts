@@ -277,6 +277,8 @@ export async function refineHomography(
   claimGray: Uint8Array,
   claimW: number,
   claimH: number,
+  /** Claim pixels (claimW × claimH, 1 = leave out) ECC must not use: found edits, whose new content would pull the fit. */
+  claimExclude?: Uint8Array,
 ): Promise<{ homography: Homography; correlation: number }> {
   const cv: CV = await loadOpenCv();
   const k = Math.min(1, 280 / Math.max(claimW, claimH));
@@ -308,6 +310,13 @@ export async function refineHomography(
     const warp = track(cv.matFromArray(3, 3, cv.CV_32F, inv.map((v) => v / inv[8]!)));
     // mask (in the reference's frame, as ECC wants it): reference pixels inside the claim
     const ones = track(new cv.Mat(ch, cw, cv.CV_8UC1, new cv.Scalar(255)));
+    if (claimExclude) {
+      const o = ones.data as Uint8Array;
+      for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) {
+        const X = Math.min(claimW - 1, Math.floor(x / k)), Y = Math.min(claimH - 1, Math.floor(y / k));
+        if (claimExclude[Y * claimW + X]) o[y * cw + x] = 0;
+      }
+    }
     const mask = track(new cv.Mat());
     const invM = track(cv.matFromArray(3, 3, cv.CV_64FC1, inv));
     cv.warpPerspective(ones, mask, invM, new cv.Size(rw, rh), cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));

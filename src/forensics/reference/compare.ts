@@ -69,6 +69,8 @@ export interface ReferenceFinding {
   movedOnItsOwn?: boolean;
   /** Candidate regions dropped because one local colour map of the reference explains them (`colour-check.ts`). */
   recolouredRegions?: number;
+  /** Set when the regions come from a second alignment that left the found edits out (`realignWithoutEdits`). */
+  realigned?: boolean;
   /** Set when the regions come from the fine pass for quiet claims (threshold below the usual floor). */
   quietPass?: boolean;
   /** How feature matching went (sample matches of the early-rejection gate). */
@@ -174,7 +176,8 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
   const det = Math.abs(h[0]! * h[4]! - h[1]! * h[3]!);
   const refNativePx = (ref.width / f.reference.image.width) * Math.sqrt(det);
   const claimNativePx = 1 / claim.scale;
-  const residual = await computeResidual(claim, ref, object, h, Math.max(1, refNativePx, claimNativePx));
+  const refScale = Math.max(1, refNativePx, claimNativePx);
+  const residual = await computeResidual(claim, ref, object, h, refScale);
   f.residual = residual;
   f.referenceVisible = Math.min(1, (residual.validArea * residual.scale ** 2) / Math.max(1, det * ref.width * ref.height * 0.97));
   let changes = await findChanges(residual);
@@ -219,14 +222,10 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     }
   }
   if (changes.regions.length) {
-    // A colour the global model got wrong is not an edit: over the region and its
-    // surroundings one colour map of the reference explains it (a forger's colour change acts
-    // on colours, an edit on a place).
-    const low = 0.6 * changes.threshold;
-    const kept = changes.regions.filter((g) => !recolouredOnly(residual, g, changes.changedMask, low));
-    if (kept.length < changes.regions.length) {
-      f.recolouredRegions = changes.regions.length - kept.length;
-      changes = withRegions(changes, kept, residual);
+    const kept = withoutRecoloured(changes, residual);
+    if (kept.regions.length < changes.regions.length) {
+      f.recolouredRegions = changes.regions.length - kept.regions.length;
+      changes = kept;
       f.changes = changes;
     }
   }
@@ -239,10 +238,24 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     return;
   }
   f.relation = 'derived';
-  const merged = mergeNearby(changes.regions, groupGap(residual));
+  // Where the edit is known, align once more without it. The first fit used every pixel,
+  // the edit's included: a large stain or a missing piece pulls ECC by a pixel or two, which
+  // a small claim (a 215 px picture shrunk to 25 %) shows as bright arcs along every outline
+  // that join the edit and widen its box. The relation stays the one decided above; only the
+  // regions (and the residual behind the heatmap) come from the new fit, and only when it fits
+  // the rest of the picture at least as well and still finds an edit.
+  const again = await realignWithoutEdits(f, prepared, claim, residual, changes, refScale);
+  if (again) {
+    f.residual = again.residual;
+    f.changes = changes = again.changes;
+    f.alignment.homography = again.homography;
+    f.realigned = true;
+  }
+  const res = f.residual;
+  const merged = mergeNearby(changes.regions, groupGap(res));
   const maxStrength = Math.max(...merged.map((r) => r.strength));
   // residual px → claim working px → claim full-resolution px
-  const s = claim.scale * residual.scale;
+  const s = claim.scale * res.scale;
   f.regions = merged.map((r) => ({
     x: Math.round(r.x * s),
     y: Math.round(r.y * s),
@@ -250,6 +263,53 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     height: Math.round(r.height * s),
     score: Math.round((r.strength / Math.max(1, maxStrength)) * 1000) / 1000,
   }));
+}
+
+/**
+ * A colour the global model got wrong is not an edit: over the region and its surroundings one
+ * colour map of the reference explains it (a forger's colour change acts on colours, an edit on
+ * a place). Returns the analysis without such regions.
+ */
+function withoutRecoloured(changes: ChangeAnalysis, residual: ResidualResult): ChangeAnalysis {
+  const low = 0.6 * changes.threshold;
+  const kept = changes.regions.filter((g) => !recolouredOnly(residual, g, changes.changedMask, low));
+  return kept.length < changes.regions.length ? withRegions(changes, kept, residual) : changes;
+}
+
+/** Margin around a found edit left out of the second alignment, as a share of the residual frame's long side. */
+const REALIGN_MARGIN = 0.03;
+
+/**
+ * The second alignment of a derived claim: ECC again from the current fit, with the found
+ * edits (boxes grown by REALIGN_MARGIN) left out, then the residual and the regions anew, by
+ * the same pass that found them (usual or quiet) and the same colour check. Undefined when it
+ * does not improve: ECC kept the old fit, the rest of the picture fits worse, or no edit is left.
+ */
+async function realignWithoutEdits(
+  f: ReferenceFinding,
+  prepared: PreparedReference,
+  claim: WorkingImage,
+  residual: ResidualResult,
+  changes: ChangeAnalysis,
+  refScale: number,
+): Promise<{ homography: number[]; residual: ResidualResult; changes: ChangeAnalysis } | undefined> {
+  const ref = prepared.working;
+  const h0 = f.alignment!.homography;
+  const exclude = new Uint8Array(claim.width * claim.height);
+  const m = REALIGN_MARGIN * Math.max(residual.width, residual.height);
+  for (const g of changes.regions) {
+    const x0 = Math.max(0, Math.floor((g.x - m) * residual.scale)), x1 = Math.min(claim.width, Math.ceil((g.x + g.width + m) * residual.scale));
+    const y0 = Math.max(0, Math.floor((g.y - m) * residual.scale)), y1 = Math.min(claim.height, Math.ceil((g.y + g.height + m) * residual.scale));
+    for (let y = y0; y < y1; y++) exclude.fill(1, y * claim.width + x0, y * claim.width + x1);
+  }
+  const refined = await refineHomography(h0, ref.gray, ref.width, ref.height, claim.gray, claim.width, claim.height, exclude);
+  if (refined.homography === h0) return undefined;
+  const r2 = await computeResidual(claim, ref, prepared.object, refined.homography, refScale);
+  let c2 = f.quietPass ? await findChanges(r2, { floor: quietFloor(r2), minArea: QUIET.minArea, minAreaShare: 0 }) : await findChanges(r2);
+  if (f.quietPass) c2 = withRegions(c2, c2.regions.filter((r) => !touchesBorder(r, r2, QUIET.borderPx)), r2);
+  c2 = withoutRecoloured(c2, r2);
+  if (!c2.regions.length || c2.fitResidual > changes.fitResidual || c2.changedShareOfObject > LIMITS.maxChangedShare) return undefined;
+  return { homography: refined.homography, residual: r2, changes: c2 };
 }
 
 /** The analysis with only `kept` of its regions (the changed mask and the changed share follow). */
