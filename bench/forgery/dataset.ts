@@ -127,10 +127,11 @@ export async function makeForgery(
 ): Promise<ForgeryCase> {
   const base = await upscaledBase(referencePath);
   const object = objectMask({ rgb: base.data, gray: luma(base.data, base.width * base.height), width: base.width, height: base.height, scale: 1 });
+  const plain = backdrop(base);
   let last: ForgeryCase | undefined;
   for (let attempt = 0; attempt < VISIBLE_EDIT.attempts; attempt++) {
     const rng = new Rng(hashSeed(attempt ? `${seedKey}#${attempt}` : seedKey));
-    const edit = await applyEdit(base, object, kind, rng, backdrop(base));
+    const edit = await applyEdit(base, object, kind, rng, plain);
     const twinRng = rng.clone();
     const claim = await applyTransform(edit.image, edit.mask, transform, rng);
     const twin = await applyTransform(base, edit.mask, transform, twinRng);

@@ -209,10 +209,7 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
     // threshold that follows the noise: a small chip or thin crack stands out there.
     const floor = quietFloor(residual);
     if (floor < CHANGE_FLOOR) {
-      const fine = await findChanges(residual, { floor, minArea: QUIET.minArea, minAreaShare: 0 });
-      // at this sensitivity, the edge of the overlap (the frame's or the reference's border,
-      // where cropping and resampling cut through the picture) gives slivers: not edits
-      fine.regions = fine.regions.filter((r) => !touchesBorder(r, residual, QUIET.borderPx));
+      const fine = await fineChanges(residual, floor);
       if (fine.regions.length) {
         // the fit and the places of misfit stay those of the usual threshold (the tests above)
         changes = { ...fine, fitResidual: changes.fitResidual, diffuseShare: changes.diffuseShare, misfit: changes.misfit };
@@ -266,6 +263,17 @@ async function examine(f: ReferenceFinding, prepared: PreparedReference, claim: 
 }
 
 /**
+ * The fine pass for quiet claims at `floor`. At this sensitivity the edge of the overlap (the
+ * frame's or the reference's border, where cropping and resampling cut through the picture)
+ * gives slivers: not edits, so regions touching it are dropped (the changed mask keeps them).
+ */
+async function fineChanges(residual: ResidualResult, floor: number): Promise<ChangeAnalysis> {
+  const fine = await findChanges(residual, { floor, minArea: QUIET.minArea, minAreaShare: 0 });
+  fine.regions = fine.regions.filter((r) => !touchesBorder(r, residual, QUIET.borderPx));
+  return fine;
+}
+
+/**
  * A colour the global model got wrong is not an edit: over the region and its surroundings one
  * colour map of the reference explains it (a forger's colour change acts on colours, an edit on
  * a place). Returns the analysis without such regions.
@@ -305,8 +313,8 @@ async function realignWithoutEdits(
   const refined = await refineHomography(h0, ref.gray, ref.width, ref.height, claim.gray, claim.width, claim.height, exclude);
   if (refined.homography === h0) return undefined;
   const r2 = await computeResidual(claim, ref, prepared.object, refined.homography, refScale);
-  let c2 = f.quietPass ? await findChanges(r2, { floor: quietFloor(r2), minArea: QUIET.minArea, minAreaShare: 0 }) : await findChanges(r2);
-  if (f.quietPass) c2 = withRegions(c2, c2.regions.filter((r) => !touchesBorder(r, r2, QUIET.borderPx)), r2);
+  let c2 = f.quietPass ? await fineChanges(r2, quietFloor(r2)) : await findChanges(r2);
+  if (f.quietPass) c2 = withRegions(c2, c2.regions, r2); // the changed mask without the border slivers
   c2 = withoutRecoloured(c2, r2);
   if (!c2.regions.length || c2.fitResidual > changes.fitResidual || c2.changedShareOfObject > LIMITS.maxChangedShare) return undefined;
   return { homography: refined.homography, residual: r2, changes: c2 };
