@@ -4,9 +4,11 @@
 // (usually sharp's decode of the same file) in the same run and reports ratios, since
 // machines here are noisy.
 
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
 
 export type BenchFigures = Record<string, number>;
 export interface BenchModule {
@@ -21,13 +23,50 @@ const files = readdirSync(here)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
 
+/**
+ * Benchmarks that host the claims server in their own process, and so must run with the node
+ * flags `claimlens serve` runs with (src/cli/gc-relaunch.mjs): when this process lacks them,
+ * such a module runs in a child node started with them, its lines passed through and its
+ * BENCH figures taken over.
+ */
+const SERVER_BENCHES = new Set(['submit.bench.ts']);
+
+function runInServerNode(file: string, flags: string[]): Promise<BenchFigures> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, CLAIMLENS_GC_RELAUNCHED: '1' },
+    });
+    let pending = '';
+    let figures: BenchFigures | undefined;
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line.startsWith('BENCH ')) figures = JSON.parse(line.slice(6));
+        else if (line !== `== ${file}` && line !== '') console.log(line);
+      }
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 && figures ? resolve(figures) : reject(new Error(`${file} in a child node exited with ${code}`))));
+  });
+}
+
 const all: BenchFigures = {};
 let failed = 0;
+const serverFlags = process.env.CLAIMLENS_GC_RELAUNCHED === '1' ? [] : serverGcFlags().filter((f) => !process.execArgv.includes(f));
 for (const f of files) {
   console.log(`\n== ${f}`);
   try {
-    const mod = (await import(pathToFileURL(join(here, f)).href)) as BenchModule;
-    const figures = await mod.default();
+    let figures: BenchFigures;
+    if (SERVER_BENCHES.has(f) && serverFlags.length > 0) {
+      console.log(`(in a child node with ${serverFlags.join(' ')}, as \`claimlens serve\` runs on this machine)`);
+      figures = await runInServerNode(f, serverFlags);
+    } else {
+      const mod = (await import(pathToFileURL(join(here, f)).href)) as BenchModule;
+      figures = await mod.default();
+    }
     Object.assign(all, figures);
   } catch (e) {
     failed++;

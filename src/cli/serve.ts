@@ -26,7 +26,9 @@ Starts the claims API (with /docs), the job runner and the analysis worker pool.
                   file's structure, no decode) or full (a decode; slower)
   --no-demo       do not create the demo tenant and claims
 Environment: DATABASE_URL (PostgreSQL instead of embedded PGlite), S3_BUCKET, S3_ENDPOINT,
-S3_REGION (blobs in S3), CLAIMLENS_POLICY (policy file), CLAIMLENS_UPLOAD_VALIDATION.`;
+S3_REGION (blobs in S3), CLAIMLENS_POLICY (policy file), CLAIMLENS_UPLOAD_VALIDATION,
+CLAIMLENS_GC=single|parallel (V8's garbage collector; default single-threaded on 2 cores or
+fewer, where it measured faster: serve then starts node again with --single-threaded-gc).`;
 
 export const command: Command = {
   summary: 'start the claims API, workers and demo data',
@@ -104,6 +106,7 @@ export const command: Command = {
       `  OpenAPI:    ${url}/openapi.json`,
       `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,
       `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
+      `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}`,
     ];
     if (demoKeys) {
       lines.push(

@@ -1,0 +1,4 @@
+// Types of gc-relaunch.mjs (plain JavaScript, loaded before the TypeScript loader).
+export function serverGcFlags(env?: NodeJS.ProcessEnv, cores?: number): string[];
+export function relaunchWithGcFlags(script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number | null>;
+export function watchParent(): void;

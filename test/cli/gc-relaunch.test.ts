@@ -1,0 +1,116 @@
+// `claimlens serve` starts node again with the server's GC flags (src/cli/gc-relaunch.mjs):
+// the choice itself, and the process pair as an operator meets it: signals reach the server
+// once, the exit status is the server's, and killing the outer process outright leaves no
+// server behind.
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { serverGcFlags } from '../../src/cli/gc-relaunch.mjs';
+import { REPO_ROOT } from '../helpers/shared.ts';
+import { tempDir } from '../http/helpers.ts';
+
+const BIN = join(REPO_ROOT, 'bin', 'claimlens.mjs');
+const dataRoot = tempDir();
+const started: ChildProcess[] = [];
+after(() => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(dataRoot, { recursive: true, force: true });
+});
+
+test('single-threaded GC on 2 cores or fewer unless CLAIMLENS_GC says otherwise', () => {
+  assert.deepEqual(serverGcFlags({}, 1), ['--single-threaded-gc']);
+  assert.deepEqual(serverGcFlags({}, 2), ['--single-threaded-gc']);
+  assert.deepEqual(serverGcFlags({}, 8), []);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'single' }, 8), ['--single-threaded-gc']);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'parallel' }, 2), []);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: '' }, 2), ['--single-threaded-gc']);
+  assert.throws(() => serverGcFlags({ CLAIMLENS_GC: 'fast' }, 2), /CLAIMLENS_GC must be 'single' or 'parallel', not 'fast'/);
+});
+
+test('a bad CLAIMLENS_GC stops serve before it starts anything', () => {
+  const r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--data', join(dataRoot, 'never')], {
+    encoding: 'utf8',
+    env: { ...process.env, CLAIMLENS_GC: 'fast' },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /CLAIMLENS_GC must be 'single' or 'parallel'/);
+});
+
+/** Starts `claimlens serve` and waits for its banner; returns the process and the banner. */
+async function startServe(name: string, gc: string): Promise<{ proc: ChildProcess; out: () => string; url: string }> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', join(dataRoot, name), '--no-demo', '--workers', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CLAIMLENS_GC: gc },
+  });
+  started.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const t0 = Date.now();
+  while (!/workers:/.test(out) && proc.exitCode === null && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 200)); // the rest of the banner
+  const url = /running at (http:\/\/\S+)/.exec(out)?.[1];
+  assert.ok(url, out);
+  return { proc, out: () => out, url: url! };
+}
+
+/** The pids of processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  return r.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return { code: proc.exitCode, signal: proc.signalCode };
+  return new Promise((res) => proc.once('exit', (code, signal) => res({ code, signal })));
+}
+
+test('with CLAIMLENS_GC=single the server runs in a relaunched node, stops once on SIGTERM and exits with its status', async () => {
+  const s = await startServe('single', 'single');
+  assert.match(s.out(), /GC:\s+single-threaded/);
+  const kids = childrenOf(s.proc.pid!);
+  assert.equal(kids.length, 1, 'one relaunched node');
+  const args = spawnSync('ps', ['-o', 'args=', '-p', String(kids[0])], { encoding: 'utf8' }).stdout;
+  assert.match(args, /--single-threaded-gc .*claimlens\.mjs serve/);
+  assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  s.proc.kill('SIGTERM');
+  const { code, signal } = await exitOf(s.proc);
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, s.out());
+  assert.equal((s.out().match(/stopping/g) ?? []).length, 1, 'the server stopped once, gracefully');
+  assert.equal(alive(kids[0]!), false);
+});
+
+test('SIGKILL of the outer process takes the server down with it', async () => {
+  const s = await startServe('killed', 'single');
+  const [server] = childrenOf(s.proc.pid!);
+  assert.ok(server);
+  s.proc.kill('SIGKILL');
+  await exitOf(s.proc);
+  const t0 = Date.now();
+  while (alive(server) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+  const orphaned = alive(server);
+  if (orphaned) process.kill(server, 'SIGKILL'); // or it would hold the test's pipes open
+  assert.equal(orphaned, false, 'the relaunched server died with its parent');
+  await assert.rejects(fetch(`${s.url}/healthz`));
+});
+
+test('with CLAIMLENS_GC=parallel serve runs in the process started, with no relaunch', async () => {
+  const s = await startServe('parallel', 'parallel');
+  assert.match(s.out(), /GC:\s+V8's default/);
+  assert.deepEqual(childrenOf(s.proc.pid!), []);
+  s.proc.kill('SIGINT');
+  const { code } = await exitOf(s.proc);
+  assert.equal(code, 0, s.out());
+});
