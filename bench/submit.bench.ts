@@ -26,6 +26,7 @@
 // rest, and their p99 is reported apart (submit_warmup_p99_ms).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -339,7 +340,8 @@ async function measureProcesses(photo: Buffer, n: number): Promise<Record<string
     const urls = await Promise.all(
       Array.from({ length: n }, () =>
         new Promise<string>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+          // API processes as `claimlens serve` would run them on this machine (its GC flags).
+          const child = spawn(process.execPath, ['--import', 'tsx', ...serverGcFlags(), new URL(import.meta.url).pathname], {
             env: { ...process.env, SUBMIT_BENCH_CHILD: '1', SUBMIT_BENCH_DATA: dataDir, SUBMIT_BENCH_SCHEMA: schema },
             stdio: ['ignore', 'pipe', 'inherit'],
           });

@@ -7,10 +7,10 @@
 // them with the database thread, two intake threads and the analysis threads; V8's four
 // parallel and concurrent GC helper threads then cost more CPU per claim (0.5 ms) than the
 // marking they take off the serving thread saves. Alternating A/B runs of the submission
-// benchmark on this 2-core machine, API only, 6 pairs: 600 against 532 claims/s on average,
-// p99 60 against 76 ms, 2.85 against 3.23 ms of server CPU per claim; analysis throughput
-// unchanged (docs/service.md, session 7). Not measured on larger machines, where parallel
-// marking keeps pauses short: there the default stays.
+// benchmark on this 2-core machine, API only, 9 pairs: 601 against 542 claims/s on average,
+// p99 59 against 76 ms, 2.94 against 3.31 ms of server CPU per claim (better in 8 of 9 pairs);
+// analysis drained no slower (docs/service.md, session 7). Not measured on larger machines,
+// where parallel marking keeps pauses short: there the default stays.
 //
 // Plain JavaScript (no tsx): bin/claimlens.mjs loads it before the TypeScript loader.
 
