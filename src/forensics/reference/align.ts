@@ -279,6 +279,8 @@ export async function refineHomography(
   claimH: number,
   /** Claim pixels (claimW × claimH, 1 = leave out) ECC must not use: found edits, whose new content would pull the fit. */
   claimExclude?: Uint8Array,
+  /** ECC iterations (it stops earlier only at a 1e-5 gain, which it rarely reaches). */
+  iterations = 30,
 ): Promise<{ homography: Homography; correlation: number }> {
   const cv: CV = await loadOpenCv();
   const k = Math.min(1, 280 / Math.max(claimW, claimH));
@@ -320,7 +322,7 @@ export async function refineHomography(
     const mask = track(new cv.Mat());
     const invM = track(cv.matFromArray(3, 3, cv.CV_64FC1, inv));
     cv.warpPerspective(ones, mask, invM, new cv.Size(rw, rh), cv.INTER_NEAREST, cv.BORDER_CONSTANT, new cv.Scalar(0));
-    const criteria = new cv.TermCriteria(cv.TermCriteria_COUNT + cv.TermCriteria_EPS, 30, 1e-5);
+    const criteria = new cv.TermCriteria(cv.TermCriteria_COUNT + cv.TermCriteria_EPS, iterations, 1e-5);
     let correlation = 0;
     try {
       correlation = cv.findTransformECC(cf, rf, warp, cv.MOTION_HOMOGRAPHY, criteria, mask, 5);
