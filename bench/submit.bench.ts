@@ -26,7 +26,6 @@
 // rest, and their p99 is reported apart (submit_warmup_p99_ms).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -38,6 +37,7 @@ import { intakeImage } from '../src/forensics/intake.ts';
 import { startRuntime } from '../src/http/runtime.ts';
 import { ClaimsService } from '../src/claims/service.ts';
 import { openStore } from '../src/store/index.ts';
+import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
 import { median, photo12mp } from './photos.ts';
 
 const DURATION_S = Number(process.env.SUBMIT_BENCH_SECONDS ?? 10);
