@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
+import { missingServerGcFlags, RELAUNCHED } from '../src/cli/gc-relaunch.mjs';
 
 export type BenchFigures = Record<string, number>;
 export interface BenchModule {
@@ -35,7 +35,7 @@ function runInServerNode(file: string, flags: string[]): Promise<BenchFigures> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, ...flags, fileURLToPath(import.meta.url), file], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, CLAIMLENS_GC_RELAUNCHED: '1' },
+      env: { ...process.env, [RELAUNCHED]: '1' },
     });
     let pending = '';
     let figures: BenchFigures | undefined;
@@ -55,7 +55,7 @@ function runInServerNode(file: string, flags: string[]): Promise<BenchFigures> {
 
 const all: BenchFigures = {};
 let failed = 0;
-const serverFlags = process.env.CLAIMLENS_GC_RELAUNCHED === '1' ? [] : serverGcFlags().filter((f) => !process.execArgv.includes(f));
+const serverFlags = missingServerGcFlags();
 for (const f of files) {
   console.log(`\n== ${f}`);
   try {

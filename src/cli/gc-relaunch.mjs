@@ -15,10 +15,10 @@
 // Plain JavaScript (no tsx): bin/claimlens.mjs loads it before the TypeScript loader.
 
 import { spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 
 /** Set in the relaunched process, so that it never relaunches again. */
-const RELAUNCHED = 'CLAIMLENS_GC_RELAUNCHED';
+export const RELAUNCHED = 'CLAIMLENS_GC_RELAUNCHED';
 
 /**
  * The GC flags the server should run with: CLAIMLENS_GC=single|parallel chooses, otherwise
@@ -34,6 +34,15 @@ export function serverGcFlags(env = process.env, cores = availableParallelism())
 }
 
 /**
+ * The server's GC flags this process lacks, to start node again with: none in a process that
+ * is already such a relaunch.
+ */
+export function missingServerGcFlags(env = process.env) {
+  const flags = serverGcFlags(env);
+  return env[RELAUNCHED] === '1' ? [] : flags.filter((f) => !process.execArgv.includes(f));
+}
+
+/**
  * Runs `script args` again in a new node process with the server's GC flags, unless this
  * process already has them (or is that relaunch). Resolves to the child's exit code (after
  * the child exited), or null when no relaunch is needed and the caller should go on itself.
@@ -45,8 +54,8 @@ export function serverGcFlags(env = process.env, cores = availableParallelism())
  * (watchParent), so no server is left behind holding the port and the data folder.
  */
 export function relaunchWithGcFlags(script, args, env = process.env) {
-  const flags = serverGcFlags(env);
-  if (env[RELAUNCHED] === '1' || flags.every((f) => process.execArgv.includes(f))) return Promise.resolve(null);
+  const flags = missingServerGcFlags(env);
+  if (flags.length === 0) return Promise.resolve(null);
   const child = spawn(process.execPath, [...process.execArgv, ...flags, script, ...args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...env, [RELAUNCHED]: '1' },
@@ -64,7 +73,7 @@ export function relaunchWithGcFlags(script, args, env = process.env) {
       if (signal) {
         process.kill(process.pid, signal);
         // A signal this process ignores or handles still has to end it.
-        resolve(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGHUP' ? 1 : 9));
+        resolve(128 + (constants.signals[signal] ?? constants.signals.SIGKILL));
         return;
       }
       resolve(code ?? 1);
