@@ -41,6 +41,9 @@ export interface RuntimeOptions extends StoreSettings {
   adminToken?: string;
   logger?: boolean;
   service?: Partial<ServiceOptions>;
+  /** Largest file of an upload (default 64 MiB) and of all files of one request (128 MiB). */
+  maxFileBytes?: number;
+  maxRequestBytes?: number;
   /** Group commit of claim submissions (default true; see src/claims/submit-batch.ts). */
   groupCommit?: boolean;
   /**
@@ -121,6 +124,8 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
       : undefined,
     adoptBlob: fsBlobs ? (tmpPath, sha) => fsBlobs.adopt(tmpPath, sha) : undefined,
     groupCommit: o.groupCommit,
+    maxFileBytes: o.maxFileBytes,
+    maxRequestBytes: o.maxRequestBytes,
     rateLimit: o.rateLimit ?? { max: envInt('CLAIMLENS_RATE_LIMIT', 60_000), redisUrl: process.env.REDIS_URL || undefined },
     uploadValidation,
     onUpload: deferAnalysis && runner ? () => { lastUploadAt = Date.now(); } : undefined,
