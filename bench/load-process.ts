@@ -55,6 +55,13 @@ export interface LoadResult {
   measuredAccepted?: number;
   /** Latencies of the warm-up's requests (ms), when there was one. */
   warmup?: { requests: number; p50: number; p99: number; max: number };
+  /**
+   * Closed-loop runs against a server that sends Server-Timing (AppOptions.serverTiming): each
+   * server phase's p50/p99 (ms) over the measured requests, `outside` being the rest of each
+   * request's latency (waiting to be read, the response's way back, this client), and the mean
+   * of each phase over the slowest 1 % of requests (where the tail's time went).
+   */
+  phases?: Record<string, { p50: number; p99: number; slowestMean: number }>;
   /** Open-loop runs: more of the latency distribution (ms). */
   p90?: number;
   p999?: number;
@@ -133,10 +140,22 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
  * been handed to the OS (an early refusal can come while the body is still being sent, and a
  * body still being sent must not be renewed), or when the request failed.
  */
-function post(agent: Agent, url: URL, key: string, body: Buffer): Promise<{ status: number; id?: string; failed?: boolean }> {
+/** Server-Timing's `name;dur=ms` entries (only those with a duration). */
+export function parseServerTiming(header: string | string[] | undefined): Record<string, number> | undefined {
+  if (!header) return undefined;
+  const out: Record<string, number> = {};
+  for (const entry of (Array.isArray(header) ? header.join(',') : header).split(',')) {
+    const [name, ...params] = entry.trim().split(';');
+    const dur = params.map((x) => x.trim()).find((x) => x.startsWith('dur='));
+    if (name && dur) out[name] = Number(dur.slice(4));
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+function post(agent: Agent, url: URL, key: string, body: Buffer): Promise<{ status: number; id?: string; failed?: boolean; timing?: Record<string, number> }> {
   return new Promise((resolve) => {
     let sent = false;
-    let answer: { status: number; id?: string } | undefined;
+    let answer: { status: number; id?: string; timing?: Record<string, number> } | undefined;
     const done = () => {
       if (sent && answer) resolve(answer);
     };
@@ -152,7 +171,8 @@ function post(agent: Agent, url: URL, key: string, body: Buffer): Promise<{ stat
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const status = res.statusCode ?? 0;
-          answer = status === 202 ? { status, id: JSON.parse(Buffer.concat(chunks).toString('utf8')).id } : { status };
+          const timing = parseServerTiming(res.headers['server-timing']);
+          answer = status === 202 ? { status, id: JSON.parse(Buffer.concat(chunks).toString('utf8')).id, ...(timing ? { timing } : {}) } : { status };
           done();
         });
         res.on('error', () => resolve({ status: 0, failed: true }));
@@ -186,6 +206,7 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
   const acceptedIds: string[] = [];
   const latencies: number[] = [];
   const warmup: number[] = [];
+  const timed: { latency: number; timing: Record<string, number> }[] = [];
   let other = 0;
   let measured = 0;
   const cpu0 = process.cpuUsage();
@@ -200,7 +221,9 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
       const t0 = performance.now();
       const r = await post(agent, url, spec.key, b.body);
       const record = t0 >= measureFrom;
-      (record ? latencies : warmup).push(performance.now() - t0);
+      const latency = performance.now() - t0;
+      (record ? latencies : warmup).push(latency);
+      if (record && r.timing) timed.push({ latency, timing: r.timing });
       timeline?.push([Math.round(t0 - measureFrom), Math.round(performance.now() - t0)]);
       if (r.id) {
         acceptedIds.push(r.id);
@@ -220,9 +243,30 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
     measuredAccepted: measured,
     ...percentiles(latencies),
     ...(warmup.length ? { warmup: { requests: warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
+    ...(timed.length ? { phases: phaseFigures(timed) } : {}),
     other,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };
+}
+
+/** LoadResult.phases from the Server-Timing of the measured requests. */
+function phaseFigures(timed: { latency: number; timing: Record<string, number> }[]): NonNullable<LoadResult['phases']> {
+  const names = [...new Set(timed.flatMap((t) => Object.keys(t.timing)))];
+  const rows = timed.map((t) => {
+    const phases: Record<string, number> = {};
+    for (const n of names) phases[n] = t.timing[n] ?? 0;
+    phases.outside = Math.max(0, t.latency - names.reduce((a, n) => a + phases[n]!, 0));
+    return { latency: t.latency, phases };
+  });
+  const slowest = [...rows].sort((a, b) => b.latency - a.latency).slice(0, Math.max(1, Math.ceil(rows.length / 100)));
+  const round = (x: number) => Math.round(x * 10) / 10;
+  const out: NonNullable<LoadResult['phases']> = {};
+  for (const n of [...names, 'outside']) {
+    const v = rows.map((r) => r.phases[n]!).sort((a, b) => a - b);
+    const at = (q: number) => v[Math.min(v.length - 1, Math.floor(q * v.length))]!;
+    out[n] = { p50: round(at(0.5)), p99: round(at(0.99)), slowestMean: round(slowest.reduce((a, r) => a + r.phases[n]!, 0) / slowest.length) };
+  }
+  return out;
 }
 
 /** The open-loop run (LoadSpec.rate). */

@@ -135,6 +135,7 @@ async function runAll(): Promise<Record<string, number>> {
     submit_cpu_ms_per_claim_inproc: withWorkers.submit_cpu_ms_per_claim_inproc!,
     submit_client_cpu_ms_per_claim: withWorkers.submit_client_cpu_ms_per_claim!,
     ...(withWorkers.submit_warmup_p99_ms !== undefined ? { submit_warmup_p99_ms: withWorkers.submit_warmup_p99_ms } : {}),
+    ...Object.fromEntries(Object.entries(withWorkers).filter(([k]) => k.startsWith('submit_phase_'))),
     submit_api_only_cpu_ms_per_claim_inproc: apiOnly.submit_cpu_ms_per_claim_inproc!,
     submit_unanalysed: withWorkers.submit_unanalysed!,
     submit_catchup_s: withWorkers.submit_catchup_s!,
@@ -196,10 +197,10 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
   const schema = `bench_submit_${process.pid}`;
   const rt = await startRuntime(
     mode === 'serve'
-      ? { dataDir, groupCommit: GROUP_COMMIT, uploadValidation: VALIDATION }
+      ? { dataDir, groupCommit: GROUP_COMMIT, uploadValidation: VALIDATION, serverTiming: true }
       : mode === 'api'
-        ? { dataDir, runJobs: false, poolSize: 0, groupCommit: GROUP_COMMIT, uploadValidation: VALIDATION }
-        : { dataDir, runJobs: false, poolSize: 0, databaseUrl: PG_URL, schema, groupCommit: GROUP_COMMIT },
+        ? { dataDir, runJobs: false, poolSize: 0, groupCommit: GROUP_COMMIT, uploadValidation: VALIDATION, serverTiming: true }
+        : { dataDir, runJobs: false, poolSize: 0, databaseUrl: PG_URL, schema, groupCommit: GROUP_COMMIT, serverTiming: true },
   );
   try {
     const url = await rt.listen(0);
@@ -253,6 +254,12 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
     console.log(
       `submit: ${perS.toFixed(0)} claims/s accepted (202), p50 ${load.p50} ms, p99 ${p99} ms; other responses/errors ${other}; claims in DB ${rows}, of the ${accepted} accepted ids ${found} found (lost ${lost}); ${blobs} distinct photo blobs stored; analysed meanwhile ${analysed}`,
     );
+    if (load.phases) {
+      const ph = Object.entries(load.phases);
+      console.log(
+        `where the time went (Server-Timing, ms): ${ph.map(([n, f]) => `${n} p50 ${f.p50} / p99 ${f.p99}`).join('; ')}; the slowest 1 % of requests on average: ${ph.map(([n, f]) => `${n} ${f.slowestMean}`).join(', ')}`,
+      );
+    }
     if (load.warmup) console.log(`warm-up (first ${WARMUP_S} s, not counted above): ${load.warmup.requests} requests, p50 ${load.warmup.p50} ms, p99 ${load.warmup.p99} ms, max ${load.warmup.max} ms`);
     let unanalysed = 0;
     let catchupS = 0;
@@ -286,6 +293,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
       submit_cpu_ms_per_claim_inproc: Math.round(cpuPerClaim * 10) / 10,
       submit_client_cpu_ms_per_claim: Math.round((load.cpuMs / Math.max(1, accepted)) * 10) / 10,
       ...(load.warmup ? { submit_warmup_p99_ms: load.warmup.p99 } : {}),
+      ...Object.fromEntries(Object.entries(load.phases ?? {}).map(([n, f]) => [`submit_phase_${n}_p99_ms`, f.p99])),
       ...(workers ? { submit_unanalysed: unanalysed, submit_catchup_s: Math.round(catchupS * 10) / 10 } : {}),
       ...(paced ?? {}),
       submit_intake_ms: Math.round(intakeMs * 10) / 10,

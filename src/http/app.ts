@@ -57,6 +57,14 @@ export interface AppOptions {
   groupCommit?: boolean;
   /** Request limits per API key (see rate-limit.ts); none when absent or max 0. */
   rateLimit?: RateLimitOptions;
+  /**
+   * A `Server-Timing` header on claim submissions (default off): where the request's time
+   * went on the server — `read` (from its arrival to its last part read: authentication,
+   * the multipart body), `intake` (upload check and blob write on the intake threads, with
+   * the wait for them), `commit` (the database write, with the wait for its group). For
+   * finding out where a slow submission spent its time; the benchmark reads it.
+   */
+  serverTiming?: boolean;
 }
 
 const INTAKE_STATUS: Record<string, number> = {
@@ -459,10 +467,24 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   );
 
   // ---- claims ----
+  /** Server-Timing of a submission (AppOptions.serverTiming): its first two phases' times. */
+  const submitTimes = new WeakMap<FastifyRequest, { readMs: number; intakeMs: number }>();
   app.post(
     '/v1/claims',
     {
       ...noValidate,
+      ...(opts.serverTiming
+        ? {
+            onSend: async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+              const t = submitTimes.get(req);
+              if (t) {
+                const commitMs = reply.elapsedTime - t.readMs - t.intakeMs;
+                reply.header('server-timing', `read;dur=${t.readMs.toFixed(2)}, intake;dur=${t.intakeMs.toFixed(2)}, commit;dur=${commitMs.toFixed(2)}`);
+              }
+              return payload;
+            },
+          }
+        : {}),
       schema: {
         summary: 'Submit a claim (multipart: a `claim` JSON part and one or more `evidence` files) → 202 { id, state }',
         tags: ['claims'],
@@ -474,12 +496,15 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     async (req, reply) => {
       need(req, 'platform');
       let claim: unknown;
+      let readMs = 0;
       const up = await readUpload(req, ['evidence'], (fields) => {
+        readMs = reply.elapsedTime;
         claim = jsonField(fields, 'claim');
         checkObject(claim, claimJsonSchema, 'claim');
       });
       if (up.files.length === 0) throw invalid('at least one evidence file is required');
       await service.putBlobs(up.files);
+      submitTimes.set(req, { readMs, intakeMs: reply.elapsedTime - readMs });
       const idem = req.headers['idempotency-key'];
       if (batcher && (typeof idem !== 'string' || idem === '')) {
         // The common case goes through group commit; with an Idempotency-Key the key row

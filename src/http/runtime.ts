@@ -41,6 +41,8 @@ export interface RuntimeOptions extends StoreSettings {
   adminToken?: string;
   logger?: boolean;
   service?: Partial<ServiceOptions>;
+  /** A Server-Timing header on claim submissions (AppOptions.serverTiming; CLAIMLENS_SERVER_TIMING=1). */
+  serverTiming?: boolean;
   /** Largest file of an upload (default 64 MiB) and of all files of one request (128 MiB). */
   maxFileBytes?: number;
   maxRequestBytes?: number;
@@ -124,6 +126,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
       : undefined,
     adoptBlob: fsBlobs ? (tmpPath, sha) => fsBlobs.adopt(tmpPath, sha) : undefined,
     groupCommit: o.groupCommit,
+    serverTiming: o.serverTiming ?? process.env.CLAIMLENS_SERVER_TIMING === '1',
     maxFileBytes: o.maxFileBytes,
     maxRequestBytes: o.maxRequestBytes,
     rateLimit: o.rateLimit ?? { max: envInt('CLAIMLENS_RATE_LIMIT', 60_000), redisUrl: process.env.REDIS_URL || undefined },

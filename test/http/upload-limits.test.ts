@@ -56,6 +56,7 @@ test('a file over the per-file cap, or files over the per-request cap, are refus
     { field: 'evidence', name: 'b.jpg', bytes: small },
   ]));
   assert.equal(ok.status, 202, JSON.stringify(ok.body));
+  assert.equal(ok.headers.get('server-timing'), null, 'no Server-Timing unless asked for');
   const c = await api(s.url, s.keys.platform, 'GET', `/v1/claims/${ok.body.id}`);
   assert.equal(c.body.evidence.length, 2);
 });
