@@ -22,7 +22,7 @@ after(async () => {
 const claim = { claim: { orderId: 'o-st', type: 'refund_only', reason: 'broken', amount: 20 } };
 
 test('a submission reports its read, intake and commit times, within its latency', async () => {
-  for (const [i, headers] of [{}, { 'idempotency-key': 'st-1' }].entries()) {
+  for (const [i, headers] of ([{}, { 'idempotency-key': 'st-1' }] as Record<string, string>[]).entries()) {
     const photo = await pictureJpeg(640, 480, 40 + i);
     const t0 = performance.now();
     const r = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form(claim, [{ field: 'evidence', name: 'p.jpg', bytes: photo }]), headers);

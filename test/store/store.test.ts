@@ -213,6 +213,31 @@ describe('PGlite on its own thread', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('new WAL segments are not zero-filled (no 16 MB write inside a commit)', async () => {
+    const dir = tempDir('claimlens-pglite-wal-');
+    try {
+      for (const db of [await openPgliteThread(dir), await openPglite(undefined)]) {
+        assert.equal((await db.query<{ wal_init_zero: string }>('SHOW wal_init_zero')).rows[0]!.wal_init_zero, 'off');
+        await db.close();
+      }
+      // A segment switch, as under load: the new segment is created whole (sparse) and works.
+      const db = await openPglite(dir);
+      await db.exec('CREATE TABLE w (v text)');
+      const before = readdirSync(join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length;
+      await db.query('SELECT pg_switch_wal()');
+      await db.query("INSERT INTO w SELECT repeat('x', 1000) FROM generate_series(1, 100)");
+      assert.equal((await db.query('SELECT count(*)::int n FROM w')).rows[0].n, 100);
+      await db.close();
+      const after = readdirSync(join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length;
+      assert.ok(after > before, `a new segment (${before} → ${after})`);
+      const again = await openPglite(dir);
+      assert.equal((await again.query('SELECT count(*)::int n FROM w')).rows[0].n, 100, 'the data written after the switch is there on the next open');
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('file-system blobs', () => {
