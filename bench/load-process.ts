@@ -135,11 +135,6 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   }
 }
 
-/**
- * One POST of a claim; resolves (never rejects) once the response has ended and the body has
- * been handed to the OS (an early refusal can come while the body is still being sent, and a
- * body still being sent must not be renewed), or when the request failed.
- */
 /** Server-Timing's `name;dur=ms` entries (only those with a duration). */
 export function parseServerTiming(header: string | string[] | undefined): Record<string, number> | undefined {
   if (!header) return undefined;
@@ -152,6 +147,11 @@ export function parseServerTiming(header: string | string[] | undefined): Record
   return Object.keys(out).length ? out : undefined;
 }
 
+/**
+ * One POST of a claim; resolves (never rejects) once the response has ended and the body has
+ * been handed to the OS (an early refusal can come while the body is still being sent, and a
+ * body still being sent must not be renewed), or when the request failed.
+ */
 function post(agent: Agent, url: URL, key: string, body: Buffer): Promise<{ status: number; id?: string; failed?: boolean; timing?: Record<string, number> }> {
   return new Promise((resolve) => {
     let sent = false;
