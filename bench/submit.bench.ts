@@ -108,6 +108,7 @@ async function runAll(): Promise<Record<string, number>> {
   const photo = await photo300k();
   if (process.env.SUBMIT_BENCH_ONLY === 'serve') return measure(photo, 'serve'); // quick A/B of one configuration
   if (process.env.SUBMIT_BENCH_ONLY === 'api') return measure(photo, 'api');
+  if (process.env.SUBMIT_BENCH_ONLY === 'pg') return measure(photo, 'pg');
   const withWorkers = await measure(photo, 'serve');
   const apiOnly = await measure(photo, 'api');
   // The same with fewer connections: the closed loop's queue (Little's law) is half as long.
