@@ -188,9 +188,14 @@ function post(agent: Agent, url: URL, key: string, body: Buffer): Promise<{ stat
   });
 }
 
+/** The q-quantile of sorted values (the value at rank ⌊q·n⌋), 0 when there are none. */
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
 function percentiles(latencies: number[]) {
   latencies.sort((a, b) => a - b);
-  const pct = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  const pct = (q: number) => Math.round(quantile(latencies, q));
   return { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: Math.round(latencies.at(-1) ?? 0) };
 }
 
@@ -263,8 +268,7 @@ function phaseFigures(timed: { latency: number; timing: Record<string, number> }
   const out: NonNullable<LoadResult['phases']> = {};
   for (const n of [...names, 'outside']) {
     const v = rows.map((r) => r.phases[n]!).sort((a, b) => a - b);
-    const at = (q: number) => v[Math.min(v.length - 1, Math.floor(q * v.length))]!;
-    out[n] = { p50: round(at(0.5)), p99: round(at(0.99)), slowestMean: round(slowest.reduce((a, r) => a + r.phases[n]!, 0) / slowest.length) };
+    out[n] = { p50: round(quantile(v, 0.5)), p99: round(quantile(v, 0.99)), slowestMean: round(slowest.reduce((a, r) => a + r.phases[n]!, 0) / slowest.length) };
   }
   return out;
 }

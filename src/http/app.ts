@@ -504,7 +504,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       });
       if (up.files.length === 0) throw invalid('at least one evidence file is required');
       await service.putBlobs(up.files);
-      submitTimes.set(req, { readMs, intakeMs: reply.elapsedTime - readMs });
+      if (opts.serverTiming) submitTimes.set(req, { readMs, intakeMs: reply.elapsedTime - readMs });
       const idem = req.headers['idempotency-key'];
       if (batcher && (typeof idem !== 'string' || idem === '')) {
         // The common case goes through group commit; with an Idempotency-Key the key row

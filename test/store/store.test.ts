@@ -222,14 +222,15 @@ describe('PGlite on its own thread', () => {
         await db.close();
       }
       // A segment switch, as under load: the new segment is created whole (sparse) and works.
+      const segments = () => readdirSync(join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length;
       const db = await openPglite(dir);
       await db.exec('CREATE TABLE w (v text)');
-      const before = readdirSync(join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length;
+      const before = segments();
       await db.query('SELECT pg_switch_wal()');
       await db.query("INSERT INTO w SELECT repeat('x', 1000) FROM generate_series(1, 100)");
       assert.equal((await db.query('SELECT count(*)::int n FROM w')).rows[0].n, 100);
       await db.close();
-      const after = readdirSync(join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).length;
+      const after = segments();
       assert.ok(after > before, `a new segment (${before} → ${after})`);
       const again = await openPglite(dir);
       assert.equal((await again.query('SELECT count(*)::int n FROM w')).rows[0].n, 100, 'the data written after the switch is there on the next open');
