@@ -95,12 +95,21 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
  * should not make the next run pay for its own cleanup.
  */
 const removeAtEnd: string[] = [];
+/**
+ * SUBMIT_BENCH_KEEP_DATA=1 leaves the data folders in place (printed) for the caller to remove
+ * later: alternating A/B runs, each a bench of its own, would otherwise each pay for the
+ * removals of the run before.
+ */
+const KEEP_DATA = process.env.SUBMIT_BENCH_KEEP_DATA === '1';
 
 export default async function (): Promise<Record<string, number>> {
   try {
     return await runAll();
   } finally {
-    for (const d of removeAtEnd.splice(0)) rmSync(d, { recursive: true, force: true });
+    for (const d of removeAtEnd.splice(0)) {
+      if (KEEP_DATA) console.log(`data folder kept: ${d}`);
+      else rmSync(d, { recursive: true, force: true });
+    }
   }
 }
 

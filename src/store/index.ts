@@ -61,7 +61,7 @@ export async function openStore(s: StoreSettings): Promise<Store> {
   const s3 = s3SettingsFromEnv();
   const fsyncEnv = process.env.CLAIMLENS_BLOB_FSYNC;
   const fsync = fsyncEnv === '1' ? true : fsyncEnv === '0' ? false : Boolean(s.databaseUrl); // see blobs.ts
-  const blobs = s3 ? new S3BlobStore(s3) : new FsBlobStore(join(s.dataDir, 'blobs'), { fsync });
+  const blobs = s3 ? new S3BlobStore(s3) : new FsBlobStore(join(s.dataDir, 'blobs'), { fsync, directWrites: process.env.CLAIMLENS_BLOB_DIRECT !== '0' });
   return { db, blobs, dataDir: s.dataDir, close: () => db.close() };
 }
 
