@@ -9,7 +9,8 @@
 // the database itself never flushes (strace: 0 fsync/fdatasync calls for a create + 5
 // inserts, 2026-12-04). Its data, claims included, survive a crash of the process (the
 // writes are in the kernel's page cache) but not of the machine, and a flushed blob cannot
-// make a claim more durable than its row. CLAIMLENS_BLOB_FSYNC=1|0 overrides.
+// make a claim more durable than its row. CLAIMLENS_BLOB_FSYNC=1|0 overrides. Intake threads
+// write the file itself with O_DIRECT where they can (direct-write.ts).
 // With S3 settings the blobs go to an S3-compatible object store instead.
 
 import { createHash, randomBytes } from 'node:crypto';
