@@ -53,6 +53,9 @@ const PACED_RATE = Number(process.env.SUBMIT_BENCH_RATE ?? 250);
 const CLIENT = process.env.SUBMIT_BENCH_CLIENT === 'autocannon' ? 'autocannon' : 'own';
 /** Seconds of load before the measured window (not with autocannon, which has none). */
 const WARMUP_S = CLIENT === 'autocannon' ? 0 : Number(process.env.SUBMIT_BENCH_WARMUP_S ?? 2);
+/** Longest wait for the analysis to catch up after the `serve` run's burst, and longest without progress. */
+const CATCHUP_S = Number(process.env.SUBMIT_BENCH_CATCHUP_S ?? 1800);
+const CATCHUP_STALL_S = Number(process.env.SUBMIT_BENCH_CATCHUP_STALL_S ?? 120);
 const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A ~300 KB JPEG: the 12 MP phone-like photo scaled to 1600×1200. */
@@ -149,6 +152,7 @@ async function runAll(): Promise<Record<string, number>> {
     submit_api_only_cpu_ms_per_claim_inproc: apiOnly.submit_cpu_ms_per_claim_inproc!,
     submit_unanalysed: withWorkers.submit_unanalysed!,
     submit_catchup_s: withWorkers.submit_catchup_s!,
+    submit_analysed_per_s: withWorkers.submit_analysed_per_s!,
     submit_healthz_per_s: withWorkers.submit_healthz_per_s!,
     submit_per_healthz: withWorkers.submit_per_healthz!,
   };
@@ -275,13 +279,27 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
     if (load.warmup) console.log(`warm-up (first ${WARMUP_S} s, not counted above): ${load.warmup.requests} requests, p50 ${load.warmup.p50} ms, p99 ${load.warmup.p99} ms, max ${load.warmup.max} ms`);
     let unanalysed = 0;
     let catchupS = 0;
+    let analysedPerS = 0;
     if (workers) {
       // The analysis is a durable queue: it must catch up after the burst, every accepted claim analysed.
+      // The wait ends when all are analysed, when none was analysed for CATCHUP_STALL_S (a stuck
+      // queue), or at CATCHUP_S. Not a fixed time alone: the backlog grows with the submission
+      // rate (~10,000 claims at 880/s, against ~11 analysed per second on this machine), and a
+      // fixed wait turned a faster intake into "unanalysed" claims that were only still queued.
       const t0 = performance.now();
       const pending = async () => (await rt.store.db.query(`SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[]) AND state IN ('submitted', 'analysing')`, [acceptedIds])).rows[0].n as number;
-      while ((unanalysed = await pending()) > 0 && performance.now() - t0 < Number(process.env.SUBMIT_BENCH_CATCHUP_S ?? 600) * 1000) await new Promise((res) => setTimeout(res, 500));
+      const atStart = (unanalysed = await pending());
+      let progressAt = t0;
+      while (unanalysed > 0 && performance.now() - t0 < CATCHUP_S * 1000 && performance.now() - progressAt < CATCHUP_STALL_S * 1000) {
+        await new Promise((res) => setTimeout(res, 500));
+        const n = await pending();
+        if (n < unanalysed) progressAt = performance.now();
+        unanalysed = n;
+      }
       catchupS = (performance.now() - t0) / 1000;
-      console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed`} ${catchupS.toFixed(1)} s after the load stopped`);
+      analysedPerS = (atStart - unanalysed) / Math.max(0.001, catchupS);
+      const why = unanalysed === 0 ? '' : performance.now() - progressAt >= CATCHUP_STALL_S * 1000 ? ` (none analysed in the last ${CATCHUP_STALL_S} s)` : ` (SUBMIT_BENCH_CATCHUP_S reached)`;
+      console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed${why}`} ${catchupS.toFixed(1)} s after the load stopped (${analysedPerS.toFixed(1)} claims analysed per second meanwhile)`);
     }
     console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (${CLIENT === 'autocannon' ? 'autocannon' : 'closed-loop client'}, its own process)`);
     console.log(`server main thread, event-loop delay during the load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
@@ -306,7 +324,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
       submit_client_cpu_ms_per_claim: Math.round((load.cpuMs / Math.max(1, accepted)) * 10) / 10,
       ...(load.warmup ? { submit_warmup_p99_ms: load.warmup.p99 } : {}),
       ...Object.fromEntries(Object.entries(load.phases ?? {}).map(([n, f]) => [`submit_phase_${n}_p99_ms`, f.p99])),
-      ...(workers ? { submit_unanalysed: unanalysed, submit_catchup_s: Math.round(catchupS * 10) / 10 } : {}),
+      ...(workers ? { submit_unanalysed: unanalysed, submit_catchup_s: Math.round(catchupS * 10) / 10, submit_analysed_per_s: Math.round(analysedPerS * 10) / 10 } : {}),
       ...(paced ?? {}),
       submit_intake_ms: Math.round(intakeMs * 10) / 10,
       submit_healthz_per_s: Math.round(health.requests.average),
