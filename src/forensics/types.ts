@@ -125,11 +125,22 @@ export interface ReuseMatch {
   createdAt?: string;
   /** The part of the query photo that matched, when not the whole photo (the photo inside a screenshot). */
   region?: { x: number; y: number; width: number; height: number };
+  /**
+   * How many stored hashes of this owner type matched in all, when the lookup returned only the
+   * closest of each type (ReuseStore keeps 20 of each: a photo seen in thousands of earlier
+   * claims must not cost a lookup thousands of rows).
+   */
+  ofType?: number;
+}
+
+export interface ReuseLookupOptions {
+  /** Leave out the stored hashes of this claim (its own photos from an earlier round). */
+  excludeClaimId?: string;
 }
 
 /** A lookup into the photo-reuse index; the service supplies one backed by storage. */
 export interface ReuseLookup {
-  lookup(hashes: string[], maxDistance: number): Promise<ReuseMatch[]> | ReuseMatch[];
+  lookup(hashes: string[], maxDistance: number, opts?: ReuseLookupOptions): Promise<ReuseMatch[]> | ReuseMatch[];
   /** Distance up to which a stored hash counts as the same photo (default 31). */
   maxDistance?: number;
   /** PDQ quality below which a photo is too flat to match on (default 50). */

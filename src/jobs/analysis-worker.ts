@@ -67,11 +67,11 @@ async function run(task: AnalysisTask): Promise<AnalysisResult> {
   };
   if (task.reuse) {
     ctx.reuse = {
-      lookup: (hashes, maxDistance) =>
+      lookup: (hashes, maxDistance, opts) =>
         new Promise<ReuseMatch[]>((resolve) => {
           const reqId = nextReq++;
           pendingReuse.set(reqId, resolve);
-          port.postMessage({ type: 'reuse', taskId: task.id, reqId, hashes, maxDistance } satisfies WorkerReply);
+          port.postMessage({ type: 'reuse', taskId: task.id, reqId, hashes, maxDistance, ...(opts ? { opts } : {}) } satisfies WorkerReply);
         }),
     };
   }

@@ -4,7 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ImageReport, ReferenceMedia, ReuseLookup, ReuseMatch } from '../forensics/types.ts';
+import type { ImageReport, ReferenceMedia, ReuseLookup, ReuseLookupOptions, ReuseMatch } from '../forensics/types.ts';
 
 export interface AnalysisTask {
   id: number;
@@ -38,7 +38,7 @@ export type WorkerRequest =
 export type WorkerReply =
   | { type: 'done'; taskId: number; result: AnalysisResult }
   | { type: 'error'; taskId: number; message: string }
-  | { type: 'reuse'; taskId: number; reqId: number; hashes: string[]; maxDistance: number };
+  | { type: 'reuse'; taskId: number; reqId: number; hashes: string[]; maxDistance: number; opts?: ReuseLookupOptions };
 
 interface Pending {
   task: AnalysisTask;
@@ -84,7 +84,7 @@ export class AnalysisPool {
     const p = pw.busy;
     if (!p || p.task.id !== m.taskId) return;
     if (m.type === 'reuse') {
-      Promise.resolve(p.reuse ? p.reuse.lookup(m.hashes, m.maxDistance) : [])
+      Promise.resolve(p.reuse ? p.reuse.lookup(m.hashes, m.maxDistance, m.opts) : [])
         .catch(() => [] as ReuseMatch[])
         .then((matches) => pw.w.postMessage({ type: 'reuseResult', reqId: m.reqId, matches } satisfies WorkerRequest));
       return;

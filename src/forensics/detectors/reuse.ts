@@ -121,7 +121,9 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
         : rel === 'other_buyer'
           ? { en: 'by another buyer', zh: '另一位买家' }
           : { en: '', zh: '' };
-    const more = claims.length > 1 ? { en: ` (and ${claims.length - 1} more)`, zh: `（另有 ${claims.length - 1} 起）` } : { en: '', zh: '' };
+    // A lookup that kept only the closest matches says how many there were (ReuseMatch.ofType).
+    const seen = Math.max(claims.length, m.ofType ?? 0);
+    const more = seen > 1 ? { en: ` (and ${seen - 1} more)`, zh: `（另有 ${seen - 1} 起）` } : { en: '', zh: '' };
     const score = (rel === 'other_buyer' ? 0.85 : rel === 'same_buyer' ? 0.65 : 0.75) * closeness(m.distance);
     out.push(
       signal(
@@ -173,7 +175,7 @@ export function reuseSignals(ctx: AnalysisContext, hash: string, quality: number
 
 export const reuseDetector: Detector = {
   id: 'reuse',
-  version: '1.1.0',
+  version: '1.2.0',
   async run(image: DecodedImage, ctx: AnalysisContext): Promise<Signal[]> {
     const reuse = ctx.reuse;
     if (!reuse) return [];
@@ -200,7 +202,8 @@ export const reuseDetector: Detector = {
         ),
       ];
     }
-    const found = await reuse.lookup(pdq.queries, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE);
+    // The claim's own photos from an earlier round are not a reuse.
+    const found = await reuse.lookup(pdq.queries, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE, ctx.claimId ? { excludeClaimId: ctx.claimId } : undefined);
     const matches = found.map((m) => {
       const region = regionOfQuery(pdq, m.variant);
       return { ...m, variant: variantOfQuery(pdq, m.variant), ...(region ? { region: { x: region.x, y: region.y, width: region.width, height: region.height } } : {}) };

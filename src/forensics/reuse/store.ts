@@ -11,7 +11,7 @@
 // (or deleted by another process) never shows up as a match. `reload()` rebuilds the
 // memory index from the table (e.g. after another process has written to it).
 
-import type { ReuseLookup, ReuseMatch } from '../types.ts';
+import type { ReuseLookup, ReuseLookupOptions, ReuseMatch } from '../types.ts';
 import { ReuseInputError, hexToWords, isHashHex } from './hash-words.ts';
 import { DEFAULT_MAX_DISTANCE, DEFAULT_MIN_QUALITY, HASH_WORDS, ReuseIndex, type IndexMatch } from './index.ts';
 import { ParallelSearch } from './parallel.ts';
@@ -124,6 +124,8 @@ interface Row {
 }
 
 const COLUMNS = 'id::text AS id, hash, quality, owner_type, owner_id, buyer_id, sku, tenant_id, created_at';
+/** Matches of each owner type a lookup returns (the closest); the detector lists 10. */
+const KEEP_PER_TYPE = 20;
 
 function toEntry(r: Row): ReuseEntry {
   return {
@@ -297,34 +299,52 @@ export class ReuseStore implements ReuseLookup {
     return r.rows.length;
   }
 
-  /** Matches of any of `hashes` (e.g. a photo's 8 dihedral variants), with their table rows. */
-  async search(hashes: string[], opts: { maxDistance?: number; tenantId?: string } = {}): Promise<StoredMatch[]> {
+  /**
+   * Matches of any of `hashes` (e.g. a photo's 8 dihedral variants), with their table rows, in
+   * the order of their ids: of each owner type the `keepPerType` closest (default 20), each
+   * carrying the count of its type (ReuseMatch.ofType). The in-memory index finds every match;
+   * the database ranks them and returns only those kept, so a photo already seen in thousands
+   * of claims (a fraud ring's, or the same listing photo sent again and again) costs a lookup
+   * 20 rows per type instead of thousands. Before this bound, each lookup read every matching
+   * row: with the submission benchmark's ~10,000 copies of one photo, the analysis went from 24
+   * claims a second in its first 20 s to 11 on average over 600 s (docs/service.md, session 9).
+   */
+  async search(hashes: string[], opts: { maxDistance?: number; tenantId?: string; excludeClaimId?: string; keepPerType?: number } = {}): Promise<StoredMatch[]> {
     if (this.refreshMs >= 0 && Date.now() - this.lastRefresh >= this.refreshMs) await this.catchUp();
     const found = await this.find(hashes, opts.maxDistance ?? this.maxDistance);
     if (found.length === 0) return [];
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} WHERE id = ANY($1::bigint[])`, [found.map((m) => String(m.id))]);
-    const byId = new Map(rows.rows.map((r) => [Number(r.id), toEntry(r)]));
-    const out: StoredMatch[] = [];
-    for (const m of found) {
-      const entry = byId.get(m.id);
-      if (!entry) continue; // in memory but not (or no longer) in the table
-      // Tenants see their own hashes; fraud lists are shared between them.
-      if (opts.tenantId !== undefined && entry.ownerType !== 'fraud_list' && entry.tenantId !== opts.tenantId) continue;
-      out.push(toMatch(m, entry));
-    }
-    return out;
+    const keep = opts.keepPerType ?? KEEP_PER_TYPE;
+    if (!Number.isInteger(keep) || keep < 1) throw new ReuseInputError('bad_option', `keepPerType must be a positive integer, not ${keep}`);
+    // Rows missing from the table (in memory but deleted, or rolled back) drop out in the join.
+    // Tenants see their own hashes; fraud lists are shared between them.
+    const rows = await this.db.query<Row & { distance: number; variant: number; of_type: string | number }>(
+      `SELECT * FROM (
+         SELECT r.${COLUMNS.replaceAll(', ', ', r.')}, f.distance, f.variant,
+                row_number() OVER (PARTITION BY r.owner_type ORDER BY f.distance, f.variant, r.id) AS rank_in_type,
+                count(*) OVER (PARTITION BY r.owner_type) AS of_type
+           FROM unnest($1::bigint[], $2::int[], $3::int[]) AS f(id, distance, variant)
+           JOIN ${this.table} r ON r.id = f.id
+          WHERE ($4::text IS NULL OR r.owner_type = 'fraud_list' OR r.tenant_id = $4)
+            AND ($5::text IS NULL OR r.owner_type <> 'claim' OR r.owner_id <> $5)
+       ) ranked
+       WHERE rank_in_type <= $6
+       ORDER BY id::bigint`,
+      [found.map((m) => String(m.id)), found.map((m) => m.distance), found.map((m) => m.variant), opts.tenantId ?? null, opts.excludeClaimId ?? null, keep],
+    );
+    return rows.rows.map((r) => ({ ...toMatch({ id: Number(r.id), distance: Number(r.distance), variant: Number(r.variant) }, toEntry(r)), ofType: Number(r.of_type) }));
   }
 
   /** ReuseLookup for the engine (all tenants). */
-  lookup(hashes: string[], maxDistance: number = this.maxDistance): Promise<ReuseMatch[]> {
-    return this.search(hashes, { maxDistance });
+  lookup(hashes: string[], maxDistance: number = this.maxDistance, opts: ReuseLookupOptions = {}): Promise<ReuseMatch[]> {
+    return this.search(hashes, { maxDistance, excludeClaimId: opts.excludeClaimId });
   }
 
   /** A ReuseLookup that only sees one tenant's hashes and the shared fraud lists. */
   forTenant(tenantId: string): ReuseLookup & { minQuality: number } {
     return {
       minQuality: this.minQuality,
-      lookup: (hashes: string[], maxDistance: number = this.maxDistance) => this.search(hashes, { maxDistance, tenantId }),
+      lookup: (hashes: string[], maxDistance: number = this.maxDistance, opts: ReuseLookupOptions = {}) =>
+        this.search(hashes, { maxDistance, tenantId, excludeClaimId: opts.excludeClaimId }),
     };
   }
 

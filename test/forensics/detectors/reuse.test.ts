@@ -8,6 +8,8 @@ import { intakeImage } from '../../../src/forensics/intake.ts';
 import { hammingDistance, pdqHashImage } from '../../../src/forensics/pdq/index.ts';
 import { reuseQueryHashes } from '../../../src/forensics/reuse/query-hashes.ts';
 import { MemoryReuseLookup } from '../../../src/forensics/reuse/memory-lookup.ts';
+import { ensureReuseSchema, loadIndex } from '../../../src/forensics/reuse/store.ts';
+import { PGlite } from '@electric-sql/pglite';
 import type { AnalysisContext, DecodedImage, ReferenceMedia, Signal } from '../../../src/forensics/types.ts';
 import { readShared, sharedPath } from '../../helpers/shared.ts';
 
@@ -71,6 +73,33 @@ test('reuse.seen_before: an earlier claim by another buyer, with distance, varia
 
   // the claim's own earlier hash is not reuse
   assert.deepEqual(await reuseDetector.run(img, { reuse, claimId: 'claim-old' }), []);
+});
+
+test('a photo seen in many earlier claims (the stored index): all counted, the closest listed, the claim itself left out', async () => {
+  const lite = new PGlite();
+  try {
+    await ensureReuseSchema(lite, { table: 'reuse_hashes' });
+    const store = await loadIndex(lite, { table: 'reuse_hashes' });
+    try {
+      const h = await hashOf(claimPhoto);
+      await store.add(Array.from({ length: 30 }, (_, i) => ({ hash: h.hash, quality: h.quality, ownerType: 'claim' as const, ownerId: `old-${i}`, buyerId: 'buyer-a', tenantId: 't1' })));
+      // the claim's own photo from its first round of evidence
+      await store.add({ hash: h.hash, quality: h.quality, ownerType: 'claim', ownerId: 'claim-new', buyerId: 'buyer-b', tenantId: 't1' });
+      const signals = await reuseDetector.run(await image(claimPhoto), { reuse: store.forTenant('t1'), claimId: 'claim-new', buyerId: 'buyer-b' });
+      const s = byId(signals, 'reuse.seen_before')!;
+      assert.ok(s, JSON.stringify(signals));
+      // the store returned 20 of the 30, but says there were 30
+      assert.match(s.summary.en, /\(and 29 more\)/);
+      assert.match(s.summary.zh, /另有 29 起/);
+      const listed = s.evidence.matches as any[];
+      assert.equal(listed.length, 10);
+      assert.ok(listed.every((m) => m.ownerId.startsWith('old-') && m.buyer === 'other_buyer'));
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await lite.close();
+  }
 });
 
 test('reuse.reference_copy: the listing photo sent back, unless it is already a reference of this claim', async () => {

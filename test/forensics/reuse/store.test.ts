@@ -110,6 +110,34 @@ async function exerciseWith(db: Db, table: string, loadIndex: (client: SqlClient
   assert.equal(reopened2.size, 2);
   assert.deepEqual(await reopened2.lookup(variants, 31), []);
 
+  // One photo matched by many stored hashes (a photo sent in claim after claim): the closest 20
+  // of each owner type come back, in id order, each saying how many of its type matched.
+  const P = hashFrom(20);
+  const copies = Array.from({ length: 45 }, (_, i) => ({ hash: flip(P, i % 30), quality: 90, ownerType: 'claim' as const, ownerId: `m${i}`, buyerId: 'b1', tenantId: 't1' }));
+  await store.add([
+    ...copies,
+    { hash: flip(P, 29), quality: 90, ownerType: 'fraud_list' as const, ownerId: 'f-far' },
+    { hash: P, quality: 90, ownerType: 'claim' as const, ownerId: 'other-tenant', tenantId: 't9' },
+  ]);
+  const all = await store.lookup([P], 31);
+  const claimsKept = all.filter((m) => m.owner.type === 'claim');
+  assert.equal(claimsKept.length, 20);
+  assert.ok(claimsKept.every((m) => m.ofType === 46), 'the count is of every match, not only those kept');
+  const closest = [...copies.map((_, i) => i % 30), 0].sort((a, b) => a - b).slice(0, 20);
+  assert.deepEqual(claimsKept.map((m) => m.distance).sort((a, b) => a - b), closest, 'the closest are kept');
+  assert.deepEqual(all.map((m) => m.entryId), [...all.map((m) => m.entryId!)].sort((a, b) => a - b), 'in id order');
+  // a fraud-list match, far off, is not crowded out by the 46 closer claims
+  assert.deepEqual(all.filter((m) => m.owner.type === 'fraud_list').map((m) => [m.owner.id, m.distance, m.ofType]), [['f-far', 29, 1]]);
+  // one tenant's view, without the claim's own photo: neither shows up, nor counts
+  const t1 = await store.forTenant('t1').lookup([P], 31, { excludeClaimId: 'm0' });
+  assert.ok(t1.filter((m) => m.owner.type === 'claim').every((m) => m.ofType === 44));
+  assert.ok(!t1.some((m) => m.owner.id === 'm0' || m.owner.id === 'other-tenant'));
+  assert.equal((await store.search([P], { keepPerType: 3 })).filter((m) => m.owner.type === 'claim').length, 3);
+  await assert.rejects(store.search([P], { keepPerType: 0 }), ReuseInputError);
+  for (const c of [...copies, { ownerId: 'other-tenant' }]) await store.removeOwner('claim', c.ownerId);
+  await store.removeOwner('fraud_list', 'f-far');
+  assert.deepEqual(await store.lookup([P], 31), []);
+
   // bad input: typed error, nothing written
   const count = async () => Number((await db.client.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n);
   const before = await count();
