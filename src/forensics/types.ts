@@ -136,6 +136,8 @@ export interface ReuseMatch {
 export interface ReuseLookupOptions {
   /** Leave out the stored hashes of this claim (its own photos from an earlier round). */
   excludeClaimId?: string;
+  /** Leave out these references (the claim's own, compared by the reference-consistency detector). */
+  excludeReferenceIds?: string[];
 }
 
 /** A lookup into the photo-reuse index; the service supplies one backed by storage. */

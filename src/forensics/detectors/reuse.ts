@@ -202,8 +202,13 @@ export const reuseDetector: Detector = {
         ),
       ];
     }
-    // The claim's own photos from an earlier round are not a reuse.
-    const found = await reuse.lookup(pdq.queries, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE, ctx.claimId ? { excludeClaimId: ctx.claimId } : undefined);
+    // The claim's own photos from an earlier round are not a reuse, and its own references are
+    // the reference-consistency detector's (reuseSignals leaves both out too, for lookups that
+    // do not take these options).
+    const found = await reuse.lookup(pdq.queries, reuse.maxDistance ?? DEFAULT_MAX_DISTANCE, {
+      ...(ctx.claimId ? { excludeClaimId: ctx.claimId } : {}),
+      ...(ctx.references?.length ? { excludeReferenceIds: ctx.references.map((r) => r.id) } : {}),
+    });
     const matches = found.map((m) => {
       const region = regionOfQuery(pdq, m.variant);
       return { ...m, variant: variantOfQuery(pdq, m.variant), ...(region ? { region: { x: region.x, y: region.y, width: region.width, height: region.height } } : {}) };

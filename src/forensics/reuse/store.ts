@@ -303,13 +303,15 @@ export class ReuseStore implements ReuseLookup {
    * Matches of any of `hashes` (e.g. a photo's 8 dihedral variants), with their table rows, in
    * the order of their ids: of each owner type the `keepPerType` closest (default 20), each
    * carrying the count of its type (ReuseMatch.ofType). The in-memory index finds every match;
-   * the database ranks them and returns only those kept, so a photo already seen in thousands
+   * the database ranks them (after leaving out what the caller excludes: the claim's own photos
+   * and references, which would otherwise crowd out the ones it reports) and returns only
+   * those kept, so a photo already seen in thousands
    * of claims (a fraud ring's, or the same listing photo sent again and again) costs a lookup
    * 20 rows per type instead of thousands. Before this bound, each lookup read every matching
    * row: with the submission benchmark's ~10,000 copies of one photo, the analysis went from 24
    * claims a second in its first 20 s to 11 on average over 600 s (docs/service.md, session 9).
    */
-  async search(hashes: string[], opts: { maxDistance?: number; tenantId?: string; excludeClaimId?: string; keepPerType?: number } = {}): Promise<StoredMatch[]> {
+  async search(hashes: string[], opts: { maxDistance?: number; tenantId?: string; keepPerType?: number } & ReuseLookupOptions = {}): Promise<StoredMatch[]> {
     if (this.refreshMs >= 0 && Date.now() - this.lastRefresh >= this.refreshMs) await this.catchUp();
     const found = await this.find(hashes, opts.maxDistance ?? this.maxDistance);
     if (found.length === 0) return [];
@@ -326,17 +328,18 @@ export class ReuseStore implements ReuseLookup {
            JOIN ${this.table} r ON r.id = f.id
           WHERE ($4::text IS NULL OR r.owner_type = 'fraud_list' OR r.tenant_id = $4)
             AND ($5::text IS NULL OR r.owner_type <> 'claim' OR r.owner_id <> $5)
+            AND (r.owner_type <> 'reference' OR NOT (r.owner_id = ANY($7::text[])))
        ) ranked
        WHERE rank_in_type <= $6
        ORDER BY id::bigint`,
-      [found.map((m) => String(m.id)), found.map((m) => m.distance), found.map((m) => m.variant), opts.tenantId ?? null, opts.excludeClaimId ?? null, keep],
+      [found.map((m) => String(m.id)), found.map((m) => m.distance), found.map((m) => m.variant), opts.tenantId ?? null, opts.excludeClaimId ?? null, keep, opts.excludeReferenceIds ?? []],
     );
     return rows.rows.map((r) => ({ ...toMatch({ id: Number(r.id), distance: Number(r.distance), variant: Number(r.variant) }, toEntry(r)), ofType: Number(r.of_type) }));
   }
 
   /** ReuseLookup for the engine (all tenants). */
   lookup(hashes: string[], maxDistance: number = this.maxDistance, opts: ReuseLookupOptions = {}): Promise<ReuseMatch[]> {
-    return this.search(hashes, { maxDistance, excludeClaimId: opts.excludeClaimId });
+    return this.search(hashes, { ...opts, maxDistance });
   }
 
   /** A ReuseLookup that only sees one tenant's hashes and the shared fraud lists. */
@@ -344,7 +347,7 @@ export class ReuseStore implements ReuseLookup {
     return {
       minQuality: this.minQuality,
       lookup: (hashes: string[], maxDistance: number = this.maxDistance, opts: ReuseLookupOptions = {}) =>
-        this.search(hashes, { maxDistance, tenantId, excludeClaimId: opts.excludeClaimId }),
+        this.search(hashes, { ...opts, maxDistance, tenantId }),
     };
   }
 

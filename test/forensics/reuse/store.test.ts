@@ -133,6 +133,14 @@ async function exerciseWith(db: Db, table: string, loadIndex: (client: SqlClient
   assert.ok(t1.filter((m) => m.owner.type === 'claim').every((m) => m.ofType === 44));
   assert.ok(!t1.some((m) => m.owner.id === 'm0' || m.owner.id === 'other-tenant'));
   assert.equal((await store.search([P], { keepPerType: 3 })).filter((m) => m.owner.type === 'claim').length, 3);
+  // the claim's own references, left out by the caller, do not crowd out another one further off
+  const ownRefs = Array.from({ length: 22 }, (_, i) => ({ hash: flip(P, i), quality: 90, ownerType: 'reference' as const, ownerId: `own-${i}`, tenantId: 't1' }));
+  await store.add([...ownRefs, { hash: flip(P, 28), quality: 90, ownerType: 'reference' as const, ownerId: 'other-sku', tenantId: 't1' }]);
+  const refs = (r: Awaited<ReturnType<typeof store.lookup>>) => r.filter((m) => m.owner.type === 'reference');
+  assert.ok(!refs(await store.lookup([P], 31)).some((m) => m.owner.id === 'other-sku'), 'without the exclusion the 20 closest are the own ones');
+  const excluded = refs(await store.forTenant('t1').lookup([P], 31, { excludeReferenceIds: ownRefs.map((r) => r.ownerId) }));
+  assert.deepEqual(excluded.map((m) => [m.owner.id, m.distance, m.ofType]), [['other-sku', 28, 1]]);
+  for (const r of [...ownRefs, { ownerId: 'other-sku' }]) await store.removeOwner('reference', r.ownerId);
   await assert.rejects(store.search([P], { keepPerType: 0 }), ReuseInputError);
   for (const c of [...copies, { ownerId: 'other-tenant' }]) await store.removeOwner('claim', c.ownerId);
   await store.removeOwner('fraud_list', 'f-far');
