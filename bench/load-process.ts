@@ -218,7 +218,7 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
   const start = performance.now();
   const measureFrom = start + (spec.warmupS ?? 0) * 1000;
   const end = measureFrom + spec.durationS * 1000;
-  const timeline: [number, number][] | undefined = process.env.CLAIMLENS_LOAD_TIMELINE ? [] : undefined;
+  const timeline: number[][] | undefined = process.env.CLAIMLENS_LOAD_TIMELINE ? [] : undefined;
   const client = async (i: number) => {
     const b = uniqueBody(spec.claim, photo);
     const url = urls[i % urls.length]!; // connections spread over the servers, as a load balancer would
@@ -229,7 +229,8 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
       const latency = performance.now() - t0;
       (record ? latencies : warmup).push(latency);
       if (record && r.timing) timed.push({ latency, timing: r.timing });
-      timeline?.push([Math.round(t0 - measureFrom), Math.round(performance.now() - t0)]);
+      // [start relative to the measured window, latency, then the Server-Timing phases when sent]
+      timeline?.push([Math.round(t0 - measureFrom), Math.round(latency), ...Object.values(r.timing ?? {}).map((d) => Math.round(d))]);
       if (r.id) {
         acceptedIds.push(r.id);
         if (record) measured++;

@@ -38,6 +38,7 @@ import { startRuntime } from '../src/http/runtime.ts';
 import { ClaimsService } from '../src/claims/service.ts';
 import { openStore } from '../src/store/index.ts';
 import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
+import { warmUpFromEnv } from '../src/cli/serve.ts';
 import { median, photo12mp } from './photos.ts';
 
 const DURATION_S = Number(process.env.SUBMIT_BENCH_SECONDS ?? 10);
@@ -210,7 +211,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
   const workers = mode === 'serve';
   const schema = `bench_submit_${process.pid}`;
   // Every run sends Server-Timing, for the "where the time went" line.
-  const common = { dataDir, groupCommit: GROUP_COMMIT, serverTiming: true };
+  const common = { dataDir, groupCommit: GROUP_COMMIT, serverTiming: true, warmUp: warmUpFromEnv() };
   const rt = await startRuntime(
     mode === 'serve'
       ? { ...common, uploadValidation: VALIDATION }
@@ -220,6 +221,8 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
   );
   try {
     const url = await rt.listen(0);
+    const w = rt.warmUpReport;
+    console.log(w ? `server warm-up before listening (as \`claimlens serve\`): ${w.ms} ms, ${w.requests} submissions (${w.refused} refused as meant), ${w.groups} rolled-back group writes${w.error ? `; stopped early: ${w.error}` : ''}` : 'server warm-up: off (CLAIMLENS_WARMUP_MS=0)');
     const key = (await rt.service.createApiKey('bench', 'platform')).key;
     await fetch(`${url}/v1/orders`, {
       method: 'POST',
@@ -437,6 +440,7 @@ if (process.env.SUBMIT_BENCH_CHILD) {
     poolSize: 0,
     intakeThreads: 1,
     groupCommit: GROUP_COMMIT,
+    warmUp: warmUpFromEnv(),
   });
   const url = await rt.listen(0);
   process.stdout.write(`listening ${url}\n`);

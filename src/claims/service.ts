@@ -184,6 +184,20 @@ export class ClaimsService {
     return out;
   }
 
+  /**
+   * A key that exists only in this process's memory, never in the database: the warm-up
+   * before the server listens (src/http/warm-up.ts) sends its requests with one, so that
+   * warming leaves no key row and no audit entry behind. Its secret is random and never
+   * leaves the process; `drop()` ends it (and the server does so before it takes traffic).
+   */
+  admitTransientKey(p: Omit<Principal, 'keyId'>): { key: string; keyId: string; drop(): void } {
+    const key = `clk_${randomBytes(24).toString('base64url')}`;
+    const keyId = `transient_${randomBytes(6).toString('hex')}`;
+    const h = hashKey(key);
+    this.keyCache.set(h, { p: { ...p, keyId }, until: Number.POSITIVE_INFINITY });
+    return { key, keyId, drop: () => void this.keyCache.delete(h) };
+  }
+
   // Known keys are remembered for a short while so a busy client costs no key lookup per
   // request; a revoked key (revoked_at set in the database) stops working within this time.
   private keyCache = new Map<string, { p: Principal; until: number }>();

@@ -4,6 +4,7 @@
 // statement. Plain data in and out (it crosses threads by structured clone), and this module
 // loads nothing heavy: the database thread imports it.
 
+import { randomBytes } from 'node:crypto';
 import { auditParams, buildAuditEntry, type AuditEntry } from './audit.ts';
 import { ServiceError, invalid, notFound } from './errors.ts';
 import { newId } from './ids.ts';
@@ -87,4 +88,29 @@ export async function writeClaimGroup(tx: SqlQueryable, group: GroupItem[]): Pro
   if (!last) return outcomes;
   await tx.query(SUBMIT_WRITE, [...claims, ...media, ...audit, last.seq, last.hash, ...analyze, ...hooks]);
   return outcomes;
+}
+
+/** The message of the error that rolls a rehearsal back (rehearseClaimGroup). */
+export const REHEARSAL_ROLLBACK = 'claimlens warm-up rehearsal: rolled back';
+
+/**
+ * A group write that leaves nothing behind, for the warm-up before the server takes traffic
+ * (src/http/warm-up.ts): in one transaction it adds a tenant and an order of its own, writes
+ * `size` claims for it through writeClaimGroup (the same statements, functions and plans as
+ * real groups), then throws REHEARSAL_ROLLBACK, so the transaction rolls back: no row, no audit
+ * entry and no job survive, and the audit head it locked is released unchanged.
+ */
+export async function rehearseClaimGroup(tx: SqlQueryable, size: number): Promise<never> {
+  const tenantId = `_warmup_${newId('t')}`;
+  await tx.query('INSERT INTO tenants (id, name) VALUES ($1, $1)', [tenantId]);
+  await tx.query("INSERT INTO orders (tenant_id, id, buyer_id, merchant_id, sku, amount, currency) VALUES ($1, 'o', 'b', 'm', 's', 1000, 'CNY')", [tenantId]);
+  const group: GroupItem[] = Array.from({ length: size }, () => ({
+    tenantId,
+    keyId: 'warm-up',
+    claim: { orderId: 'o', type: 'refund_only', reason: 'warm-up', amount: 10 },
+    files: [{ sha256: randomBytes(32).toString('hex'), size: 300_000, filename: 'w.jpg', contentType: 'image/jpeg', width: 1600, height: 1200, format: 'jpeg' }],
+  }));
+  const outcomes = await writeClaimGroup(tx, group);
+  if (outcomes.some((o) => !o.ok)) throw new Error(`warm-up rehearsal refused: ${JSON.stringify(outcomes.find((o) => !o.ok))}`);
+  throw new Error(REHEARSAL_ROLLBACK);
 }

@@ -84,7 +84,7 @@ export const command: Command = {
     let rt;
     const adminToken = newAdminToken();
     try {
-      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken, uploadValidation });
+      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken, uploadValidation, warmUp: warmUpFromEnv() });
     } catch (e) {
       release();
       if (e instanceof PolicyError) {
@@ -106,6 +106,7 @@ export const command: Command = {
       `  OpenAPI:    ${url}/openapi.json`,
       `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,
       `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
+      `  warm-up:    ${rt.warmUpReport ? `${rt.warmUpReport.ms} ms, ${rt.warmUpReport.requests} submissions and ${rt.warmUpReport.groups} rolled-back group writes before listening${rt.warmUpReport.error ? ` (stopped early: ${rt.warmUpReport.error})` : ''}` : 'off (CLAIMLENS_WARMUP_MS=0)'}`,
       `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}`,
     ];
     if (demoKeys) {
@@ -134,3 +135,14 @@ export const command: Command = {
   },
 };
 
+
+/**
+ * How long `serve` warms the submission path before listening (src/http/warm-up.ts):
+ * CLAIMLENS_WARMUP_MS, default 3000; 0 turns it off.
+ */
+export function warmUpFromEnv(env: NodeJS.ProcessEnv = process.env): { ms: number } | false {
+  const v = env.CLAIMLENS_WARMUP_MS;
+  const ms = v === undefined || v === '' ? 3000 : Number(v);
+  if (!Number.isInteger(ms) || ms < 0) throw new Error(`CLAIMLENS_WARMUP_MS must be a whole number of milliseconds ≥ 0, not '${v}'`);
+  return ms > 0 ? { ms } : false;
+}

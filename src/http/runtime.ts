@@ -8,6 +8,7 @@ import { loadPolicyFile, DEFAULT_POLICY, type Policy } from '../claims/policy.ts
 import { ClaimsService, type ServiceOptions } from '../claims/service.ts';
 import { AnalysisPool } from '../jobs/pool.ts';
 import { IntakePool } from '../jobs/intake-pool.ts';
+import { warmUpSubmissions, type WarmUpOptions, type WarmUpReport } from './warm-up.ts';
 import { validateStructure, type UploadValidation } from '../forensics/structure.ts';
 import { sniffFormat } from '../forensics/intake.ts';
 import { JobRunner, type RunnerOptions } from '../jobs/runner.ts';
@@ -63,6 +64,12 @@ export interface RuntimeOptions extends StoreSettings {
    * counted in Redis when REDIS_URL is set (shared by all API processes), else in-process.
    */
   rateLimit?: RateLimitOptions;
+  /**
+   * Warm the submission path before listening (src/http/warm-up.ts): `true` for the default
+   * 3 s, or its options. Off by default; `claimlens serve` turns it on (CLAIMLENS_WARMUP_MS=0
+   * turns it off there).
+   */
+  warmUp?: boolean | WarmUpOptions;
 }
 
 export interface Runtime {
@@ -71,7 +78,9 @@ export interface Runtime {
   app: FastifyInstance;
   runner?: JobRunner;
   pool?: AnalysisPool;
+  /** Warms up first when RuntimeOptions.warmUp asks for it (its report in `warmUpReport`). */
   listen(port: number, host?: string): Promise<string>;
+  warmUpReport?: WarmUpReport;
   close(): Promise<void>;
 }
 
@@ -134,13 +143,14 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     onUpload: deferAnalysis && runner ? () => { lastUploadAt = Date.now(); } : undefined,
   });
   let closed = false;
-  return {
+  const rt: Runtime = {
     store,
     service,
     app,
     runner,
     pool,
     async listen(port, host = '127.0.0.1') {
+      if (o.warmUp && !rt.warmUpReport) rt.warmUpReport = await warmUpSubmissions(app, service, store, o.warmUp === true ? {} : o.warmUp);
       return app.listen({ port, host });
     },
     async close() {
@@ -154,6 +164,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
       await store.close();
     },
   };
+  return rt;
 }
 
 /**

@@ -105,6 +105,11 @@ export class FsBlobStore implements BlobStore {
     return blobFilePath(this.root, sha);
   }
 
+  /** The file a blob is (or would be) stored in. */
+  filePath(sha: string): string {
+    return this.path(sha);
+  }
+
   /** Folders known to exist (the 65 536 two-level fan-out folders; created once each). */
   private readonly dirs = new Set<string>();
 

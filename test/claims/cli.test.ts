@@ -48,6 +48,10 @@ test('serve with demo data; keys create and audit verify while it runs and after
   while (!/Try: curl/.test(out) && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100));
   const url = /running at (http:\/\/\S+)/.exec(out)?.[1];
   assert.ok(url, out);
+  // serve warms the submission path before listening (src/http/warm-up.ts), leaving nothing behind (audit verify below)
+  const warm = /warm-up:\s+(\d+) ms, (\d+) submissions and (\d+) rolled-back group writes before listening(.*)/.exec(out);
+  assert.ok(warm && Number(warm[2]) > 0 && Number(warm[3]) > 0, out);
+  assert.doesNotMatch(warm[4]!, /stopped early/);
   const reviewerKey = /reviewer\s+(clk_\S+)/.exec(out)![1]!;
   assert.equal((await api(url!, reviewerKey, 'GET', '/v1/me')).body.role, 'reviewer');
   const demo = await api(url!, reviewerKey, 'GET', '/v1/claims');
