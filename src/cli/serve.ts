@@ -60,6 +60,12 @@ export const command: Command = {
       throw new UsageError(`--upload-validation must be structural or full, not '${uploadValidation}'`);
     }
     const host = values.host ?? '127.0.0.1';
+    let warmUp: ReturnType<typeof warmUpFromEnv>;
+    try {
+      warmUp = warmUpFromEnv();
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const settings = settingsFromEnv(values.data);
     const policyFile = values.policy ?? process.env.CLAIMLENS_POLICY;
     if (policyFile && !existsSync(policyFile)) throw new UsageError(`policy file not found: ${policyFile}`);
@@ -84,7 +90,7 @@ export const command: Command = {
     let rt;
     const adminToken = newAdminToken();
     try {
-      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken, uploadValidation, warmUp: warmUpFromEnv() });
+      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken, uploadValidation, warmUp });
     } catch (e) {
       release();
       if (e instanceof PolicyError) {
@@ -134,7 +140,6 @@ export const command: Command = {
     return 0;
   },
 };
-
 
 /**
  * How long `serve` warms the submission path before listening (src/http/warm-up.ts):

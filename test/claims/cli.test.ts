@@ -29,6 +29,13 @@ test('serve refuses an unknown --upload-validation before it starts anything', (
   assert.equal(existsSync(join(dataDir, 'never2')), false, 'no data folder was created');
 });
 
+test('serve refuses a bad CLAIMLENS_WARMUP_MS before it starts anything', () => {
+  const r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--data', join(dataDir, 'never3')], { encoding: 'utf8', env: { ...process.env, CLAIMLENS_WARMUP_MS: 'soon' } });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /CLAIMLENS_WARMUP_MS must be a whole number of milliseconds/);
+  assert.equal(existsSync(join(dataDir, 'never3')), false, 'no data folder was created');
+});
+
 test('a bad policy file stops serve with a clear error', () => {
   const bad = join(dataDir, 'bad-policy.json');
   writeFileSync(bad, JSON.stringify({ merchantResponseWindowHours: -1, autoApprove: { maxAmount: 'lots' }, surprise: 1 }));
