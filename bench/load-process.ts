@@ -13,6 +13,7 @@ import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { claimSubmissionBody } from '../src/http/claim-body.ts';
 
 export interface LoadSpec {
   /** One URL, or several that the connections are spread over (as a load balancer would). */
@@ -70,15 +71,6 @@ export interface LoadResult {
 
 const BOUNDARY = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
 
-export function multipartBody(boundary: string, claim: unknown, photo: Buffer): Buffer {
-  return Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="claim"\r\n\r\n${JSON.stringify(claim)}\r\n`),
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="evidence"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    photo,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-}
-
 let photoCounter = 0;
 const runTag = `${process.pid} ${Math.random().toString(36).slice(2, 10)}`;
 const COUNTER_DIGITS = 12;
@@ -101,7 +93,7 @@ function uniqueBody(claim: unknown, photo: Buffer): UniqueBody {
   const com = Buffer.alloc(4);
   com.writeUInt16BE(0xfffe, 0);
   com.writeUInt16BE(tag.length + 2, 2);
-  const body = multipartBody(BOUNDARY, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
+  const body = claimSubmissionBody(BOUNDARY, claim, Buffer.concat([photo.subarray(0, 2), com, tag, photo.subarray(2)]));
   const at = body.indexOf(tag) + tag.length - COUNTER_DIGITS;
   const renew = () => {
     body.write(String(++photoCounter).padStart(COUNTER_DIGITS, '0'), at, 'latin1');

@@ -38,7 +38,7 @@ import { startRuntime } from '../src/http/runtime.ts';
 import { ClaimsService } from '../src/claims/service.ts';
 import { openStore } from '../src/store/index.ts';
 import { serverGcFlags } from '../src/cli/gc-relaunch.mjs';
-import { warmUpFromEnv } from '../src/cli/serve.ts';
+import { warmUpFromEnv } from '../src/http/warm-up.ts';
 import { median, photo12mp } from './photos.ts';
 
 const DURATION_S = Number(process.env.SUBMIT_BENCH_SECONDS ?? 10);

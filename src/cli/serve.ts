@@ -8,6 +8,7 @@ import { seedDemo } from '../claims/demo.ts';
 import { PolicyError } from '../claims/policy.ts';
 import { DataDirBusyError, findServer, lockDataDir, newAdminToken, publishServer } from '../http/admin.ts';
 import { startRuntime } from '../http/runtime.ts';
+import { warmUpFromEnv } from '../http/warm-up.ts';
 import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
@@ -140,14 +141,3 @@ export const command: Command = {
     return 0;
   },
 };
-
-/**
- * How long `serve` warms the submission path before listening (src/http/warm-up.ts):
- * CLAIMLENS_WARMUP_MS, default 3000; 0 turns it off.
- */
-export function warmUpFromEnv(env: NodeJS.ProcessEnv = process.env): { ms: number } | false {
-  const v = env.CLAIMLENS_WARMUP_MS;
-  const ms = v === undefined || v === '' ? 3000 : Number(v);
-  if (!Number.isInteger(ms) || ms < 0) throw new Error(`CLAIMLENS_WARMUP_MS must be a whole number of milliseconds ≥ 0, not '${v}'`);
-  return ms > 0 ? { ms } : false;
-}

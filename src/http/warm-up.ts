@@ -4,9 +4,9 @@
 // hot JavaScript (HTTP, multipart, intake, group commit) and tiering PGlite's WebAssembly up,
 // and those compiler threads share the machine's cores with the requests. So before it
 // listens, the server sends itself submissions for a short while (3 s by default). Measured on
-// the 2-core development machine (docs/service.md, session 10; alternating A/B, 3 pairs):
-// the p99 of the first 2 s of a 16-connection load fell from 176–209 to 125–146 ms; later
-// seconds showed no difference beyond this machine's noise.
+// the 2-core development machine (docs/service.md, session 10; alternating A/B of the `serve`
+// bench with kept data folders, 8 pairs): median 675 → 775 claims/s, p99 61 → 51 ms, and the
+// p99 of the load's first 2 s lower in every pair (176–252 → 106–172 ms).
 //
 // - Through the real route, over HTTP on a loopback port of its own (authentication,
 //   multipart, the upload check and blob write on the intake threads, the group commit), for
@@ -14,7 +14,7 @@
 //   is written but the upload's one blob file (the same random bytes every time), removed at
 //   the end. Real HTTP rather than `app.inject`, whose request objects have other shapes than
 //   the ones the serving code will see.
-// - as rehearsed group writes (submit-write.ts, rehearseClaimGroup): the real write of a
+// - As rehearsed group writes (submit-write.ts, rehearseClaimGroup): the real write of a
 //   group of claims for an order of its own, rolled back, so no row, audit entry or job stays.
 //
 // Requests carry a key that exists only in memory (ClaimsService.admitTransientKey). A
@@ -28,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import type { ClaimsService } from '../claims/service.ts';
+import { claimSubmissionBody } from './claim-body.ts';
 import { REHEARSAL_ROLLBACK, SUBMIT_WRITE_MODULE } from '../claims/submit-write.ts';
 import { FsBlobStore, sha256Hex } from '../store/blobs.ts';
 import type { Store } from '../store/index.ts';
@@ -57,16 +58,6 @@ const GROUP_SIZE = 8;
 async function warmUpPhoto(): Promise<Buffer> {
   const seed = randomBytes(1200 * 900 * 3);
   return sharp(seed, { raw: { width: 1200, height: 900, channels: 3 } }).blur(1.2).jpeg({ quality: 80 }).toBuffer();
-}
-
-function body(photo: Buffer): Buffer {
-  const claim = { orderId: `_warmup_${randomBytes(6).toString('hex')}`, type: 'refund_only', reason: 'warm-up', amount: 1 };
-  return Buffer.concat([
-    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="claim"\r\n\r\n${JSON.stringify(claim)}\r\n`),
-    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="evidence"; filename="w.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    photo,
-    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
-  ]);
 }
 
 export async function warmUpSubmissions(app: FastifyInstance, service: ClaimsService, store: Store, o: WarmUpOptions = {}): Promise<WarmUpReport> {
@@ -116,7 +107,7 @@ export async function warmUpSubmissions(app: FastifyInstance, service: ClaimsSer
       server = s;
       await new Promise<void>((res, rej) => s.once('error', rej).listen(0, '127.0.0.1', () => res()));
       const port = (s.address() as AddressInfo).port;
-      const payload = body(photo);
+      const payload = claimSubmissionBody(BOUNDARY, { orderId: `_warmup_${randomBytes(6).toString('hex')}`, type: 'refund_only', reason: 'warm-up', amount: 1 }, photo);
       for (let i = 0; i < concurrency; i++) tasks.push(submitter(port, payload));
     }
     await Promise.all(tasks.map((t) => t.catch(fail)));
@@ -160,4 +151,15 @@ function post(agent: Agent, port: number, key: string, payload: Buffer): Promise
     req.once('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * How long `claimlens serve` warms up before listening: CLAIMLENS_WARMUP_MS, default 3000;
+ * 0 turns it off.
+ */
+export function warmUpFromEnv(env: NodeJS.ProcessEnv = process.env): { ms: number } | false {
+  const v = env.CLAIMLENS_WARMUP_MS;
+  const ms = v === undefined || v === '' ? 3000 : Number(v);
+  if (!Number.isInteger(ms) || ms < 0) throw new Error(`CLAIMLENS_WARMUP_MS must be a whole number of milliseconds ≥ 0, not '${v}'`);
+  return ms > 0 ? { ms } : false;
 }

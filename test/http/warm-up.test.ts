@@ -12,7 +12,7 @@ import { openStore, type Store } from '../../src/store/index.ts';
 import { FsBlobStore } from '../../src/store/blobs.ts';
 import { REHEARSAL_ROLLBACK, SUBMIT_WRITE_MODULE } from '../../src/claims/submit-write.ts';
 import { verifyAudit } from '../../src/claims/audit.ts';
-import { warmUpFromEnv } from '../../src/cli/serve.ts';
+import { warmUpFromEnv } from '../../src/http/warm-up.ts';
 import { pictureJpeg } from '../helpers/labels.ts';
 import { api, form, PG_URL, tempDir } from './helpers.ts';
 
