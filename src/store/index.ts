@@ -4,7 +4,6 @@
 import { join, resolve } from 'node:path';
 import { FsBlobStore, S3BlobStore, s3SettingsFromEnv, type BlobStore } from './blobs.ts';
 import { migrate, type SchemaHook } from './migrations.ts';
-import { openPglite } from './pglite.ts';
 import { openPgliteThread } from './pglite-thread.ts';
 import { openPostgres } from './postgres.ts';
 import type { SqlClient } from './sql.ts';
@@ -51,7 +50,10 @@ export async function openStore(s: StoreSettings): Promise<Store> {
     ? await openPostgres({ url: s.databaseUrl, schema: s.schema })
     : s.pgliteThread
       ? await openPgliteThread(s.memory ? undefined : join(s.dataDir, 'pgdata'))
-      : await openPglite(s.memory ? undefined : join(s.dataDir, 'pgdata'));
+      : // Loaded only here: a server runs PGlite on its own thread, and its main thread then
+        // never holds PGlite's JavaScript (~3 MB of source, source map and code in the heap its
+        // collections walk).
+        await (await import('./pglite.ts')).openPglite(s.memory ? undefined : join(s.dataDir, 'pgdata'));
   try {
     await migrate(db, s.hooks ?? (await defaultHooks()));
   } catch (e) {
