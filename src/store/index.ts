@@ -51,8 +51,8 @@ export async function openStore(s: StoreSettings): Promise<Store> {
     : s.pgliteThread
       ? await openPgliteThread(s.memory ? undefined : join(s.dataDir, 'pgdata'))
       : // Loaded only here: a server runs PGlite on its own thread, and its main thread then
-        // never holds PGlite's JavaScript (~3 MB of source, source map and code in the heap its
-        // collections walk).
+        // never holds PGlite's JavaScript, source map and code (its live heap after start went
+        // 24.1 → 20.0 MB, session 11).
         await (await import('./pglite.ts')).openPglite(s.memory ? undefined : join(s.dataDir, 'pgdata'));
   try {
     await migrate(db, s.hooks ?? (await defaultHooks()));
