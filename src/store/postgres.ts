@@ -2,7 +2,7 @@
 // (DATABASE_URL). An optional schema isolates test runs and tenants of a shared server.
 
 import pg from 'pg';
-import { runTransactionScriptHere, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
+import { TransactionAbortedError, runTransactionScriptHere, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
 
 // Return bigint/numeric as JS numbers and timestamps as Date, like PGlite does.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -52,7 +52,9 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlClient> {
       try {
         await c.query('BEGIN');
         const out = await fn(wrap(c));
-        await c.query('COMMIT');
+        // On an aborted transaction (a failed statement whose error fn caught) PostgreSQL
+        // answers COMMIT with a rollback and no error: that must not pass for a commit.
+        if ((await c.query('COMMIT')).command === 'ROLLBACK') throw new TransactionAbortedError();
         return out;
       } catch (e) {
         await c.query('ROLLBACK').catch(() => {});

@@ -30,6 +30,19 @@ export interface SqlClient extends SqlQueryable {
   readonly kind: 'pglite' | 'postgres';
 }
 
+/**
+ * COMMIT ended in a rollback: a statement of the transaction had failed and its error was
+ * caught, so PostgreSQL kept nothing of it. Both clients reject the transaction with this
+ * rather than resolve as if it had committed. The code is PostgreSQL's name for that state.
+ */
+export class TransactionAbortedError extends Error {
+  readonly code = '25P02';
+  constructor() {
+    super('the transaction was rolled back instead of committed: one of its statements had failed');
+    this.name = 'TransactionAbortedError';
+  }
+}
+
 export type TransactionScript<A, R> = (tx: SqlQueryable, arg: A) => Promise<R>;
 
 const scripts = new Map<string, Promise<TransactionScript<any, any>>>();

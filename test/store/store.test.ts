@@ -58,6 +58,47 @@ for (const [name, open] of backends) {
       assert.equal(r.rows[0].n, 0);
     });
 
+    test('parameters and values round-trip alike on every database', async () => {
+      const at = new Date('2026-01-02T03:04:05.678Z');
+      const tricky = ['a', 'b,c', '"q"', 'back\\slash', null, '', '{x}', 'NULL', '中文'];
+      const r = await db.query(
+        'SELECT $1::text[] AS a, $2::jsonb AS j, $3::int8 AS n, $4::bool AS b, $5::timestamptz AS t, $6::text AS nul, $7::numeric AS num, $8::int AS i, $9::text AS s',
+        [tricky, { x: [1, { y: 'z"' }] }, 2 ** 40, true, at, null, 1.5, 7, "it's"],
+      );
+      assert.deepEqual(r.rows, [{ a: tricky, j: { x: [1, { y: 'z"' }] }, n: 2 ** 40, b: true, t: at, nul: null, num: 1.5, i: 7, s: "it's" }]);
+      // Untyped parameters take the type the statement gives them, and a statement may return no rows.
+      assert.deepEqual((await db.query('SELECT id FROM tenants WHERE id = ANY($1)', [['none']])).rows, []);
+    });
+
+    test('a failed statement leaves the connection usable, in or out of a transaction', async () => {
+      const err = await db.query('SELECT no_such_column FROM tenants').then(() => assert.fail('resolved'), (e: { code?: string; message: string }) => e);
+      assert.equal(err.code, '42703');
+      assert.match(err.message, /no_such_column/);
+      assert.deepEqual((await db.query('SELECT $1::int AS x', [1])).rows, [{ x: 1 }]);
+      // The transaction's first statement fails: the transaction is rolled back, and the next
+      // statement runs outside any transaction (it commits on its own).
+      await assert.rejects(db.transaction((tx) => tx.query('INSERT INTO tenants (id, name) VALUES (NULL, NULL)')), (e: { code?: string }) => e.code === '23502');
+      await db.query(`INSERT INTO tenants (id, name) VALUES ('after-fail', 'x')`);
+      await db.transaction(async (tx) => {
+        await tx.query(`UPDATE tenants SET name = 'y' WHERE id = 'after-fail'`);
+      });
+      assert.deepEqual((await db.query(`SELECT name FROM tenants WHERE id = 'after-fail'`)).rows, [{ name: 'y' }]);
+      // A transaction that runs no statement commits nothing and resolves.
+      assert.equal(await db.transaction(async () => 'empty'), 'empty');
+    });
+
+    test('a transaction whose failed statement was caught rejects and keeps nothing', async () => {
+      const err = await db
+        .transaction(async (tx) => {
+          await tx.query(`INSERT INTO tenants (id, name) VALUES ('caught', 'x')`);
+          await tx.query('SELECT no_such_column FROM tenants').catch(() => {});
+          return 'looked fine';
+        })
+        .then(() => assert.fail('an aborted transaction resolved as committed'), (e: { code?: string }) => e);
+      assert.equal(err.code, '25P02');
+      assert.deepEqual((await db.query(`SELECT id FROM tenants WHERE id = 'caught'`)).rows, []);
+    });
+
     test('a transaction script runs whole or not at all, on the database thread where there is one', async () => {
       const mod = new URL('./fixtures/tx-scripts.ts', import.meta.url).href;
       const ok = await db.transactionScript<unknown, { inserted: number; threadId: number }>(mod, 'insertTenants', { ids: ['ts1', 'ts2'] });
