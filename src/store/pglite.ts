@@ -56,18 +56,23 @@ const ROLLBACK = serialize.query('ROLLBACK');
  */
 function pipelinedClient(db: PGlite): SqlClient {
   const gate = new Mutex();
+  // One protocol exchange at a time, also among statements of one transaction started together
+  // (Promise.all): PGlite collects an exchange's answer on the instance, so a second one started
+  // before the first has returned would take over its answer.
+  const wire = new Mutex();
   let beginPending = false;
 
-  async function run(message: Uint8Array): Promise<BackendMessage[]> {
-    return db.execProtocolStream(message, { syncToFs: false });
+  function run(message: Uint8Array): Promise<BackendMessage[]> {
+    return wire.runExclusive(() => db.execProtocolStream(message, { syncToFs: false }));
   }
 
   async function statement<T>(text: string, params: unknown[] | undefined): Promise<QueryResult<T>> {
     const values = (params ?? []).map((v) => pgUtils.prepareValue(v) as string | Buffer | null);
     const parts = [serialize.parse({ text }), serialize.bind({ values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()];
-    if (beginPending) parts.unshift(BEGIN);
     // BEGIN runs even when the statement after it fails (an error skips only to the Sync): the
-    // transaction is then open and aborted, and transaction() below rolls it back.
+    // transaction is then open and aborted, and transaction() below rolls it back. Taken here,
+    // synchronously, so that of statements started together only the first carries it.
+    if (beginPending) parts.unshift(BEGIN);
     beginPending = false;
     const messages = await run(concatMessages(parts));
     // With BEGIN in front there are two result sets; the statement's is the last.

@@ -87,6 +87,17 @@ for (const [name, open] of backends) {
       assert.equal(await db.transaction(async () => 'empty'), 'empty');
     });
 
+    test('statements started together in one transaction each get their own result', async () => {
+      const [a, b, c] = await db.transaction((tx) =>
+        Promise.all([tx.query('SELECT 1 AS a'), tx.query('SELECT $1::text AS b', ['two']), tx.query('SELECT generate_series(1, 3) AS c')]),
+      );
+      assert.deepEqual(a.rows, [{ a: 1 }]);
+      assert.deepEqual(b.rows, [{ b: 'two' }]);
+      assert.deepEqual(c.rows, [{ c: 1 }, { c: 2 }, { c: 3 }]);
+      const [x, y] = await Promise.all([db.query('SELECT 10 AS x'), db.query('SELECT 20 AS y')]);
+      assert.deepEqual([x.rows, y.rows], [[{ x: 10 }], [{ y: 20 }]]);
+    });
+
     test('a transaction whose failed statement was caught rejects and keeps nothing', async () => {
       const err = await db
         .transaction(async (tx) => {
