@@ -30,7 +30,7 @@ export async function openPglite(dataDir: string | undefined): Promise<SqlClient
 type BackendMessage = Awaited<ReturnType<PGlite['execProtocolStream']>>[number];
 
 const { serialize } = protocol;
-const BEGIN = concatMessages([serialize.parse({ text: 'BEGIN' }), serialize.bind({}), serialize.execute({})]);
+const BEGIN = Buffer.concat([serialize.parse({ text: 'BEGIN' }), serialize.bind({}), serialize.execute({})]);
 const COMMIT = serialize.query('COMMIT');
 const ROLLBACK = serialize.query('ROLLBACK');
 
@@ -74,7 +74,7 @@ function pipelinedClient(db: PGlite): SqlClient {
     // synchronously, so that of statements started together only the first carries it.
     if (beginPending) parts.unshift(BEGIN);
     beginPending = false;
-    const messages = await run(concatMessages(parts));
+    const messages = await run(Buffer.concat(parts));
     // With BEGIN in front there are two result sets; the statement's is the last.
     const sets = parse.parseResults(messages, db.parsers);
     return { rows: (sets[sets.length - 1]?.rows ?? []) as T[] };
@@ -122,18 +122,6 @@ function pipelinedClient(db: PGlite): SqlClient {
     close: () => gate.runExclusive(() => db.close()),
   };
   return client;
-}
-
-function concatMessages(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**
