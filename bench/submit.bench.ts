@@ -189,19 +189,37 @@ function threadCpu(): Map<string, { total: number; sys: number; faults: number }
 /**
  * SUBMIT_BENCH_PROFILE=FILE: a CPU profile of the server's main thread during the load only
  * (not start-up, not the data folder's removal), for chrome://inspect or a script.
+ * SUBMIT_BENCH_HEAP_PROFILE=FILE: a sampling heap profile of the same thread and window that
+ * keeps only the objects that survived a minor GC (see below).
  */
 async function startProfile(): Promise<(() => Promise<void>) | undefined> {
   const file = process.env.SUBMIT_BENCH_PROFILE;
-  if (!file) return undefined;
+  const heapFile = process.env.SUBMIT_BENCH_HEAP_PROFILE;
+  if (!file && !heapFile) return undefined;
   const { Session } = await import('node:inspector/promises');
   const { writeFileSync } = await import('node:fs');
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
+  if (file) {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  if (heapFile) {
+    // Objects that outlived a scavenge (minor GC), whether or not a later full GC freed them:
+    // what the young generation copies and promotes, the cost of each scavenge pause.
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: false,
+      // Node 20's inspector types predate these two fields.
+    } as import('node:inspector').HeapProfiler.StartSamplingParameterType);
+  }
   return async () => {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(file, JSON.stringify(profile));
+    if (file) writeFileSync(file, JSON.stringify((await session.post('Profiler.stop')).profile));
+    if (heapFile) {
+      writeFileSync(heapFile, JSON.stringify((await session.post('HeapProfiler.getSamplingProfile')).profile));
+      await session.post('HeapProfiler.stopSampling');
+    }
     session.disconnect();
   };
 }

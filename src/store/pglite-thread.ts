@@ -15,7 +15,10 @@
 // message and PostgreSQL's code/detail/constraint.
 
 import { Worker } from 'node:worker_threads';
-import type { QueryResult, SqlClient, SqlQueryable } from './sql.ts';
+import { DatabaseError, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
+
+/** Errors from the database thread arrive as this, with PostgreSQL's fields when there were some. */
+export { DatabaseError };
 
 export type DbRequest =
   /** `begin`: the first statement of transaction `tx`, which it opens. */
@@ -32,20 +35,6 @@ export type DbReply =
   | { id: number; ok: false; error: { message: string; code?: string; detail?: string; constraint?: string; name?: string } };
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-/** An error raised by the database thread, with PostgreSQL's fields when there were some. */
-export class DatabaseError extends Error {
-  code?: string;
-  detail?: string;
-  constraint?: string;
-  constructor(e: { message: string; code?: string; detail?: string; constraint?: string }) {
-    super(e.message);
-    this.name = 'DatabaseError';
-    this.code = e.code;
-    this.detail = e.detail;
-    this.constraint = e.constraint;
-  }
-}
 
 export async function openPgliteThread(dataDir: string | undefined): Promise<SqlClient> {
   const worker = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: { dataDir } });

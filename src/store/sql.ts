@@ -31,6 +31,48 @@ export interface SqlClient extends SqlQueryable {
 }
 
 /**
+ * An error PostgreSQL reported (an ErrorResponse), with its SQLSTATE `code` and, where the
+ * server gave them, the other fields of the message. The PGlite clients throw it (in-process and
+ * on its thread); the PostgreSQL client throws node-postgres's own error, which has the same
+ * field names.
+ */
+export class DatabaseError extends Error {
+  code?: string;
+  severity?: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  where?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  dataType?: string;
+  constraint?: string;
+  routine?: string;
+  constructor(e: {
+    message: string;
+    code?: string;
+    severity?: string;
+    detail?: string;
+    hint?: string;
+    position?: string;
+    where?: string;
+    schema?: string;
+    table?: string;
+    column?: string;
+    dataType?: string;
+    constraint?: string;
+    routine?: string;
+  }) {
+    super(e.message);
+    this.name = 'DatabaseError';
+    for (const k of ['code', 'severity', 'detail', 'hint', 'position', 'where', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine'] as const) {
+      if (e[k] !== undefined) this[k] = e[k];
+    }
+  }
+}
+
+/**
  * COMMIT ended in a rollback: a statement of the transaction had failed and its error was
  * caught, so PostgreSQL kept nothing of it. Both clients reject the transaction with this
  * rather than resolve as if it had committed. The code is PostgreSQL's name for that state.
