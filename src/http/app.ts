@@ -20,12 +20,22 @@ import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
+import { INTAKE_STATUS, checkFileFields, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
 import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
   }
+}
+
+/** What an intake call is told about the file besides its bytes. */
+export interface IntakeCallOptions {
+  name?: string;
+  contentType?: string;
+  limits?: Partial<IntakeLimits>;
+  place?: boolean;
+  movable?: boolean;
 }
 
 export interface AppOptions {
@@ -46,8 +56,9 @@ export interface AppOptions {
    * Runs intake off the main thread. `place` says that this is the request's only file, so
    * an intake that also writes blobs (IntakeSummary.stored / tmpPath) may name it at once;
    * with several files it leaves a temp file that is named after every file passed.
+   * `movable`: the bytes' whole memory may be moved to another thread (it holds nothing else).
    */
-  intake?: (bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits>; place?: boolean }) => Promise<IntakeSummary>;
+  intake?: (bytes: Uint8Array, opts: IntakeCallOptions) => Promise<IntakeSummary>;
   /** Names a temp blob written by intake (FsBlobStore.adopt); needed when `intake` writes blobs. */
   adoptBlob?: (tmpPath: string, sha256: string) => Promise<void>;
   /**
@@ -67,33 +78,9 @@ export interface AppOptions {
   serverTiming?: boolean;
 }
 
-const INTAKE_STATUS: Record<string, number> = {
-  empty_file: 400,
-  too_large: 413,
-  unsupported_format: 415,
-  format_mismatch: 415,
-  pixel_limit: 413,
-  truncated: 422,
-  corrupt: 422,
-  decode_timeout: 422,
-  read_failed: 400,
-};
-
 const errorSchema = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
-} as const;
-
-const claimJsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['orderId', 'type', 'reason', 'amount'],
-  properties: {
-    orderId: { type: 'string', minLength: 1, maxLength: 200 },
-    type: { type: 'string', enum: [...CLAIM_TYPES] },
-    reason: { type: 'string', minLength: 1, maxLength: 5000 },
-    amount: { type: 'number', exclusiveMinimum: 0 },
-  },
 } as const;
 
 const orderJsonSchema = {
@@ -165,24 +152,6 @@ interface RawFile {
   bytes: Buffer;
 }
 
-/** Minimal JSON-schema check for multipart JSON parts (the JSON routes use Fastify's validator). */
-function checkObject(v: unknown, schema: { required: readonly string[]; properties: Record<string, any> }, what: string): void {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(`${what} must be a JSON object`);
-  const o = v as Record<string, unknown>;
-  for (const k of schema.required) if (o[k] === undefined) throw invalid(`${what}.${k} is required`);
-  for (const [k, val] of Object.entries(o)) {
-    const s = schema.properties[k];
-    if (!s) throw invalid(`${what}.${k} is not a known field`);
-    const types: string[] = Array.isArray(s.type) ? s.type : [s.type];
-    const t = val === null ? 'null' : Array.isArray(val) ? 'array' : typeof val;
-    if (!types.includes(t === 'number' && types.includes('integer') ? 'integer' : t)) throw invalid(`${what}.${k} must be ${types.join(' or ')}`);
-    if (s.enum && !s.enum.includes(val)) throw invalid(`${what}.${k} must be one of ${s.enum.join(', ')}`);
-    if (typeof val === 'string' && ((s.minLength && val.length < s.minLength) || (s.maxLength && val.length > s.maxLength))) throw invalid(`${what}.${k} has a bad length`);
-    if (typeof val === 'number' && (!Number.isFinite(val) || (s.exclusiveMinimum !== undefined && val <= s.exclusiveMinimum) || (s.minimum !== undefined && val < s.minimum))) throw invalid(`${what}.${k} is out of range`);
-    if (s.format === 'date-time' && typeof val === 'string' && Number.isNaN(new Date(val).getTime())) throw invalid(`${what}.${k} must be a date-time`);
-  }
-}
-
 interface ParsedUpload {
   fields: Record<string, string>;
   files: AcceptedFile[];
@@ -197,7 +166,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   const maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
-  const runIntake = opts.intake ?? (async (bytes: Uint8Array, o: { name?: string; contentType?: string; limits?: Partial<IntakeLimits>; place?: boolean }): Promise<IntakeSummary> => {
+  const runIntake = opts.intake ?? (async (bytes: Uint8Array, o: IntakeCallOptions): Promise<IntakeSummary> => {
     const im = await validateUpload(bytes, o, opts.uploadValidation ?? 'structural');
     return { sha256: im.sha256, width: im.width, height: im.height, format: im.format };
   });
@@ -211,7 +180,8 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       if (req.method === 'POST' && req.headers['content-type']?.startsWith('multipart/')) onUpload();
     });
   }
-  await app.register(multipart, { limits: { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 } });
+  const multipartLimits: MultipartLimits = { fileSize: maxFileBytes, files: opts.maxFiles ?? 20, fields: 20, fieldSize: 256 * 1024, parts: 40 };
+  await app.register(multipart, { limits: multipartLimits });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -302,23 +272,34 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   /** Reads a multipart request: text fields and image or video files (each through intake). */
   async function readUpload(req: FastifyRequest, fileFields: string[], checkFields?: (fields: Record<string, string>) => void): Promise<ParsedUpload> {
     if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
+    // As upload-parts.ts answers it: a multipart type without its boundary is not usable.
+    if (!/;\s*boundary=/i.test(req.headers['content-type'] ?? '')) throw new ServiceError(415, 'unsupported_media_type', 'not a usable multipart content type: no boundary');
     const fields: Record<string, string> = {};
     const raw: RawFile[] = [];
     let total = 0;
-    for await (const part of req.parts()) {
-      if (part.type === 'file') {
-        if (!fileFields.includes(part.fieldname)) {
-          await part.toBuffer().catch(() => undefined);
-          throw invalid(`unexpected file part '${part.fieldname}'; expected ${fileFields.join(' or ')}`);
+    try {
+      for await (const part of req.parts()) {
+        if (part.type === 'file') {
+          if (!fileFields.includes(part.fieldname)) {
+            await part.toBuffer().catch(() => undefined);
+            checkFileFields([{ field: part.fieldname }], fileFields);
+          }
+          const bytes = await part.toBuffer();
+          total += bytes.length;
+          // A cap on the whole request, not only per file, bounds the memory one request can take.
+          if (total > maxRequestBytes) throw tooLarge(`the files of one request may total at most ${maxRequestBytes} bytes`);
+          raw.push({ field: part.fieldname, filename: part.filename, mimetype: part.mimetype, bytes });
+        } else {
+          // The same answers as upload-parts.ts gives on the intake thread: a cut value is too
+          // large, and a part sent as application/json (which the plugin parses) is its text.
+          if (part.valueTruncated) throw tooLarge(`the '${part.fieldname}' part is over ${multipartLimits.fieldSize} bytes`);
+          fields[part.fieldname] = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
         }
-        const bytes = await part.toBuffer();
-        total += bytes.length;
-        // A cap on the whole request, not only per file, bounds the memory one request can take.
-        if (total > maxRequestBytes) throw new ServiceError(413, 'too_large', `the files of one request may total at most ${maxRequestBytes} bytes`);
-        raw.push({ field: part.fieldname, filename: part.filename, mimetype: part.mimetype, bytes });
-      } else {
-        fields[part.fieldname] = String(part.value);
       }
+    } catch (e) {
+      // busboy's own errors (a malformed body) carry no status: they are the client's, not ours
+      if (e instanceof Error && !(e instanceof ServiceError) && !('code' in e) && !('statusCode' in e)) throw malformed(e.message);
+      throw e;
     }
     // The text parts are checked before any file is looked at or written.
     checkFields?.(fields);
@@ -334,14 +315,15 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   /**
    * Every file must pass intake before anything is named in the blob store: one bad file
    * rejects the whole request. An intake that writes blobs names a lone file's blob at once;
-   * with several files it leaves temp files, named here once all have passed.
+   * with several files it leaves temp files, named here once all have passed. `movable`: a lone
+   * file's bytes are a view of memory nothing else needs (a request body read whole).
    */
-  async function acceptFiles(raw: RawFile[]): Promise<AcceptedFile[]> {
+  async function acceptFiles(raw: RawFile[], movable = false): Promise<AcceptedFile[]> {
     const files: AcceptedFile[] = [];
     const temps: { tmpPath: string; sha256: string; file: AcceptedFile }[] = [];
     try {
       for (const f of raw) {
-        const contentType = f.mimetype && f.mimetype !== 'application/octet-stream' ? f.mimetype : undefined;
+        const contentType = declaredType(f.mimetype);
         const size = f.bytes.length; // before intake, which may move the bytes to its thread
         let image: IntakeSummary | VideoSummary;
         try {
@@ -349,12 +331,9 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           image =
             sniffVideo(f.bytes) || declaresVideo({ name: f.filename, contentType })
               ? await intakeVideo(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes } })
-              : await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes }, place: raw.length === 1 });
+              : await runIntake(f.bytes, { name: f.filename, contentType, limits: { maxBytes: maxFileBytes }, place: raw.length === 1, movable: movable && raw.length === 1 });
         } catch (e) {
-          if (e instanceof IntakeError) {
-            throw new ServiceError(INTAKE_STATUS[e.code] ?? 422, e.code, `${f.filename || f.field}: ${e.message}`, { file: f.filename });
-          }
-          throw e;
+          throw e instanceof IntakeError ? intakeRefusal(e, f) : e;
         }
         const accepted: AcceptedFile = {
           // Intake may have moved the bytes to its thread (the caller's view is then empty), and
@@ -386,16 +365,6 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       for (const t of temps) await rm(t.tmpPath, { force: true }).catch(() => {});
     }
     return files;
-  }
-
-  function jsonField(fields: Record<string, string>, name: string): unknown {
-    const v = fields[name];
-    if (v === undefined) throw invalid(`the '${name}' part (JSON) is required`);
-    try {
-      return JSON.parse(v);
-    } catch {
-      throw invalid(`the '${name}' part is not valid JSON`);
-    }
   }
 
   const noValidate = { validatorCompiler: () => () => true };
@@ -469,52 +438,70 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   // ---- claims ----
   /** Server-Timing of a submission (AppOptions.serverTiming): its first two phases' times. */
   const submitTimes = new WeakMap<FastifyRequest, { readMs: number; intakeMs: number }>();
-  app.post(
-    '/v1/claims',
-    {
-      ...noValidate,
-      ...(opts.serverTiming
-        ? {
-            onSend: async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-              const t = submitTimes.get(req);
-              if (t) {
-                const commitMs = reply.elapsedTime - t.readMs - t.intakeMs;
-                reply.header('server-timing', `read;dur=${t.readMs.toFixed(2)}, intake;dur=${t.intakeMs.toFixed(2)}, commit;dur=${commitMs.toFixed(2)}`);
-              }
-              return payload;
-            },
-          }
-        : {}),
-      schema: {
-        summary: 'Submit a claim (multipart: a `claim` JSON part and one or more `evidence` files) → 202 { id, state }',
-        tags: ['claims'],
-        security,
-        body: multipartBody({ claim: { type: 'string', description: JSON.stringify(claimJsonSchema) }, evidence: binaryList }, ['claim', 'evidence']),
-        response: { 202: { type: 'object', properties: { id: { type: 'string' }, state: { type: 'string' } } }, '4xx': errorSchema },
-      } as any,
-    },
-    async (req, reply) => {
-      need(req, 'platform');
-      let claim: unknown;
-      let readMs = 0;
-      const up = await readUpload(req, ['evidence'], (fields) => {
-        readMs = reply.elapsedTime;
-        claim = jsonField(fields, 'claim');
-        checkObject(claim, claimJsonSchema, 'claim');
-      });
-      if (up.files.length === 0) throw invalid('at least one evidence file is required');
-      await service.putBlobs(up.files);
-      if (opts.serverTiming) submitTimes.set(req, { readMs, intakeMs: reply.elapsedTime - readMs });
-      const idem = req.headers['idempotency-key'];
-      if (batcher && (typeof idem !== 'string' || idem === '')) {
-        // The common case goes through group commit; with an Idempotency-Key the key row
-        // must be written in the claim's own transaction, so that path stays per request.
-        const r = await batcher.submit(who(req), claim as any, up.files);
-        return reply.code(r.status).send(r.body);
-      }
-      return mutate(req, reply, { c: claim, h: up.fileHashes }, (tx) => service.submitClaim(tx, who(req), claim as any, up.files));
-    },
-  );
+  // The route reads a multipart body whole, as bytes, in a scope of its own instead of through
+  // @fastify/multipart (see upload-parts.ts for why). Its body may hold the files of one request,
+  // their text parts and the multipart framing.
+  const bodyLimit = maxRequestBytes + multipartLimits.fields * multipartLimits.fieldSize + 1024 * 1024;
+  await app.register(async (scope) => {
+    scope.removeContentTypeParser('multipart/form-data');
+    scope.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit }, (_req, b, done) => done(null, b));
+    scope.post(
+      '/v1/claims',
+      {
+        ...noValidate,
+        // Before the body is read: it is read whole before the handler runs.
+        onRequest: async (req: FastifyRequest) => need(req, 'platform'),
+        ...(opts.serverTiming
+          ? {
+              onSend: async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+                const t = submitTimes.get(req);
+                if (t) {
+                  const commitMs = reply.elapsedTime - t.readMs - t.intakeMs;
+                  reply.header('server-timing', `read;dur=${t.readMs.toFixed(2)}, intake;dur=${t.intakeMs.toFixed(2)}, commit;dur=${commitMs.toFixed(2)}`);
+                }
+                return payload;
+              },
+            }
+          : {}),
+        schema: {
+          summary: 'Submit a claim (multipart: a `claim` JSON part and one or more `evidence` files) → 202 { id, state }',
+          tags: ['claims'],
+          security,
+          body: multipartBody({ claim: { type: 'string', description: JSON.stringify(claimJsonSchema) }, evidence: binaryList }, ['claim', 'evidence']),
+          response: { 202: { type: 'object', properties: { id: { type: 'string' }, state: { type: 'string' } } }, '4xx': errorSchema },
+        } as any,
+      },
+      async (req, reply) => {
+        need(req, 'platform');
+        // The body was read whole (the raw parser below) and is taken apart here (upload-parts.ts).
+        if (!Buffer.isBuffer(req.body)) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
+        const body = req.body;
+        const parts = await parseMultipart(body, req.headers['content-type'], multipartLimits);
+        checkFileFields(parts.files, ['evidence']);
+        const total = parts.files.reduce((n, f) => n + f.bytes.length, 0);
+        if (total > maxRequestBytes) throw tooLarge(`the files of one request may total at most ${maxRequestBytes} bytes`);
+        // The text parts are checked before any file is looked at or written.
+        const claim = claimFromFields(parts.fields);
+        const readMs = reply.elapsedTime;
+        // A lone file is a view of the body, which owns its memory (a body of 4 KB or more is
+        // not a slice of Node's shared buffer pool) and is not needed after this: intake may
+        // move that memory to its thread instead of copying 300 KB.
+        const ownsMemory = body.byteOffset === 0 && body.buffer.byteLength === body.length;
+        const files = await acceptFiles(parts.files, ownsMemory);
+        if (files.length === 0) throw invalid('at least one evidence file is required');
+        await service.putBlobs(files);
+        if (opts.serverTiming) submitTimes.set(req, { readMs, intakeMs: reply.elapsedTime - readMs });
+        const idem = req.headers['idempotency-key'];
+        if (batcher && (typeof idem !== 'string' || idem === '')) {
+          // The common case goes through group commit; with an Idempotency-Key the key row
+          // must be written in the claim's own transaction, so that path stays per request.
+          const r = await batcher.submit(who(req), claim, files);
+          return reply.code(r.status).send(r.body);
+        }
+        return mutate(req, reply, { c: claim, h: files.map((f) => f.sha256) }, (tx) => service.submitClaim(tx, who(req), claim, files));
+      },
+    );
+  });
   app.get<{ Querystring: Record<string, any> }>(
     '/v1/claims',
     { schema: { summary: 'List claims (newest first; filter by state, merchantId, buyerId, orderId; cursor pagination)', tags: ['claims'], security, querystring: listQuery } },

@@ -47,6 +47,8 @@ export interface RuntimeOptions extends StoreSettings {
   /** Largest file of an upload (default 64 MiB) and of all files of one request (128 MiB). */
   maxFileBytes?: number;
   maxRequestBytes?: number;
+  /** Most files in one upload request (default 20). */
+  maxFiles?: number;
   /** Group commit of claim submissions (default true; see src/claims/submit-batch.ts). */
   groupCommit?: boolean;
   /**
@@ -129,8 +131,8 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
           // app.ts, readUpload): the serving thread then does no file work for it at all.
           const f = uploadValidation === 'structural' && inlineStructural ? sniffFormat(bytes) : undefined;
           if (f === 'jpeg' || f === 'png' || f === 'webp') return validateStructure(bytes, opts);
-          const { place, ...check } = opts;
-          return intakePool.intake(bytes, check, fsBlobs && directBlobs ? { ...fsBlobs.direct, place: place ?? false } : undefined);
+          const { place, movable, ...check } = opts;
+          return intakePool.intake(bytes, check, fsBlobs && directBlobs ? { ...fsBlobs.direct, place: place ?? false } : undefined, movable);
         }
       : undefined,
     adoptBlob: fsBlobs ? (tmpPath, sha) => fsBlobs.adopt(tmpPath, sha) : undefined,
@@ -138,6 +140,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     serverTiming: o.serverTiming ?? process.env.CLAIMLENS_SERVER_TIMING === '1',
     maxFileBytes: o.maxFileBytes,
     maxRequestBytes: o.maxRequestBytes,
+    maxFiles: o.maxFiles,
     rateLimit: o.rateLimit ?? { max: envInt('CLAIMLENS_RATE_LIMIT', 60_000), redisUrl: process.env.REDIS_URL || undefined },
     uploadValidation,
     onUpload: deferAnalysis && runner ? () => { lastUploadAt = Date.now(); } : undefined,

@@ -95,15 +95,17 @@ export class IntakePool {
    * instead of copied (no 300 KB copy, no extra garbage on the calling thread): the caller's
    * buffer is detached on return and the summary's `bytes` replaces it, unless intake wrote
    * the blob, in which case the bytes stay on the intake thread and are dropped there. A
-   * buffer that does not own its whole memory (a slice of Node's pool) is copied once first.
+   * buffer that does not own its whole memory (a slice of Node's pool) is copied once first,
+   * unless the caller says that memory is `movable` (a request body read whole, of which the
+   * bytes are a view and which nothing else needs): then all of it is moved.
    */
-  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, blob?: BlobPlacement): Promise<IntakeSummary> {
+  intake(bytes: Uint8Array, opts: { name?: string; contentType?: string; limits?: Partial<IntakeLimits> } = {}, blob?: BlobPlacement, movable = false): Promise<IntakeSummary> {
     if (this.closed || this.workers.length === 0) return Promise.reject(new Error('intake pool closed'));
     // The least busy worker takes it.
     const entry = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     entry.load++;
     const id = this.nextId++;
-    const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+    const owned = (movable || (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength)) && bytes.buffer instanceof ArrayBuffer;
     const body = owned ? bytes : new Uint8Array(bytes);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: entry.w });
