@@ -12,7 +12,7 @@
 // everything else the backend may say is read and skipped.
 
 import { types } from '@electric-sql/pglite';
-import { DatabaseError } from './sql.ts';
+import { DatabaseError, type DatabaseErrorFields } from './sql.ts';
 
 /** A parameter as node-postgres's prepareValue gives it: text, raw bytes (sent in binary format), or SQL NULL. */
 export type WireValue = string | Uint8Array | null;
@@ -136,7 +136,6 @@ const ERROR_FIELDS: Record<string, keyof DatabaseErrorFields> = {
   n: 'constraint',
   R: 'routine',
 };
-type DatabaseErrorFields = Omit<ConstructorParameters<typeof DatabaseError>[0], 'message'>;
 
 /**
  * Collects the backend's output of one exchange (it arrives in pieces, as views of PGlite's

@@ -36,39 +36,17 @@ export interface SqlClient extends SqlQueryable {
  * on its thread); the PostgreSQL client throws node-postgres's own error, which has the same
  * field names.
  */
+const DATABASE_ERROR_FIELDS = ['code', 'severity', 'detail', 'hint', 'position', 'where', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine'] as const;
+/** The ErrorResponse fields a DatabaseError may carry (node-postgres's names). */
+export type DatabaseErrorFields = Partial<Record<(typeof DATABASE_ERROR_FIELDS)[number], string>>;
+
+// The class has the fields of DatabaseErrorFields (declaration merging: one list, not two).
+export interface DatabaseError extends DatabaseErrorFields {}
 export class DatabaseError extends Error {
-  code?: string;
-  severity?: string;
-  detail?: string;
-  hint?: string;
-  position?: string;
-  where?: string;
-  schema?: string;
-  table?: string;
-  column?: string;
-  dataType?: string;
-  constraint?: string;
-  routine?: string;
-  constructor(e: {
-    message: string;
-    code?: string;
-    severity?: string;
-    detail?: string;
-    hint?: string;
-    position?: string;
-    where?: string;
-    schema?: string;
-    table?: string;
-    column?: string;
-    dataType?: string;
-    constraint?: string;
-    routine?: string;
-  }) {
+  constructor(e: { message: string } & DatabaseErrorFields) {
     super(e.message);
     this.name = 'DatabaseError';
-    for (const k of ['code', 'severity', 'detail', 'hint', 'position', 'where', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine'] as const) {
-      if (e[k] !== undefined) this[k] = e[k];
-    }
+    for (const k of DATABASE_ERROR_FIELDS) if (e[k] !== undefined) this[k] = e[k];
   }
 }
 
