@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { openPglite } from './pglite.ts';
-import { loadTransactionScript, type SqlQueryable } from './sql.ts';
+import { DATABASE_ERROR_FIELDS, loadTransactionScript, type DatabaseErrorFields, type SqlQueryable } from './sql.ts';
 import type { DbReply, DbRequest } from './pglite-thread.ts';
 
 const port = parentPort!;
@@ -18,8 +18,11 @@ interface TxChannel {
 const txs = new Map<number, TxChannel>();
 
 function errorReply(id: number, e: unknown): DbReply {
-  const err = e as { message?: string; code?: string; detail?: string; constraint?: string; name?: string };
-  return { id, ok: false, error: { message: err?.message ?? String(e), code: err?.code, detail: err?.detail, constraint: err?.constraint, name: err?.name } };
+  const err = (e ?? {}) as { message?: string; name?: string } & DatabaseErrorFields;
+  const fields: DatabaseErrorFields = {};
+  // Every field PostgreSQL gave (DatabaseError), and the code of any other error thrown here.
+  for (const k of DATABASE_ERROR_FIELDS) if (typeof err[k] === 'string') fields[k] = err[k];
+  return { id, ok: false, error: { message: err.message ?? String(e), name: err.name, ...fields } };
 }
 
 class Rollback extends Error {}

@@ -15,7 +15,7 @@
 // message and PostgreSQL's code/detail/constraint.
 
 import { Worker } from 'node:worker_threads';
-import { DatabaseError, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
+import { DatabaseError, type DatabaseErrorFields, type QueryResult, type SqlClient, type SqlQueryable } from './sql.ts';
 
 /** Errors from the database thread arrive as this, with PostgreSQL's fields when there were some. */
 export { DatabaseError };
@@ -32,7 +32,7 @@ export type DbRequest =
 
 export type DbReply =
   | { id: number; ok: true; rows?: unknown[]; result?: unknown }
-  | { id: number; ok: false; error: { message: string; code?: string; detail?: string; constraint?: string; name?: string } };
+  | { id: number; ok: false; error: { message: string; name?: string } & DatabaseErrorFields };
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 

@@ -36,7 +36,7 @@ export interface SqlClient extends SqlQueryable {
  * on its thread); the PostgreSQL client throws node-postgres's own error, which has the same
  * field names.
  */
-const DATABASE_ERROR_FIELDS = ['code', 'severity', 'detail', 'hint', 'position', 'where', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine'] as const;
+export const DATABASE_ERROR_FIELDS = ['code', 'severity', 'detail', 'hint', 'position', 'where', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine'] as const;
 /** The ErrorResponse fields a DatabaseError may carry (node-postgres's names). */
 export type DatabaseErrorFields = Partial<Record<(typeof DATABASE_ERROR_FIELDS)[number], string>>;
 

@@ -239,7 +239,8 @@ describe('PGlite on its own thread', () => {
         throw new Error('stop');
       }), /stop/);
       assert.equal((await db.query('SELECT count(*)::int n FROM t WHERE id = 3')).rows[0].n, 0);
-      await assert.rejects(db.query('INSERT INTO t (id) VALUES (1)'), (e: unknown) => e instanceof DatabaseError && e.code === '23505');
+      // … with the ErrorResponse's other fields too (pg-wire.ts reads them; the thread passes them on).
+      await assert.rejects(db.query('INSERT INTO t (id) VALUES (1)'), (e: unknown) => e instanceof DatabaseError && e.code === '23505' && e.table === 't' && e.constraint === 't_pkey' && e.severity === 'ERROR' && /already exists/.test(e.detail ?? ''));
       // The connection is usable after a failed statement inside a transaction.
       await assert.rejects(db.transaction(async (q) => {
         await q.query('INSERT INTO t (id) VALUES (1)');
