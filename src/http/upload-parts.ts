@@ -104,10 +104,12 @@ export async function parseMultipart(body: Buffer, contentType: string | undefin
 /** busboy's limit on one part's header block. */
 const MAX_HEADER_BYTES = 80 * 1024;
 
-/** The boundary parameter of a multipart content type (RFC 2046: 1–70 characters). */
+/**
+ * The boundary parameter of a multipart content type. RFC 2046 allows 1–70 characters; like
+ * busboy, a longer one is taken as it is.
+ */
 function boundaryOf(contentType: string): string | undefined {
-  const b = paramList(contentType).find((x): x is [string, string] => Array.isArray(x) && /^boundary$/i.test(x[0]))?.[1];
-  return b && b.length <= 70 ? b : undefined;
+  return paramList(contentType).find((x): x is [string, string] => Array.isArray(x) && /^boundary$/i.test(x[0]))?.[1] || undefined;
 }
 
 /**

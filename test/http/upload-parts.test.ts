@@ -72,7 +72,7 @@ async function oursParse(body: Buffer, contentType: string, limits: MultipartLim
 const NAMES = ['claim', 'evidence', 'note', 'a b', '退款', 'x-y_z.1', 'file[]'];
 const FILENAMES = ['p.jpg', 'dir/sub/p.jpg', 'C:\\Users\\me\\IMG_0001.JPG', '..', '照片 1.png', 'a;b.jpg', 'it%22s.jpg', ''];
 const TYPES = [undefined, 'image/jpeg', 'application/octet-stream', 'text/plain; charset=utf-8', 'application/json', 'IMAGE/PNG'];
-const BOUNDARIES = ['XyZ', '----WebKitFormBoundary7MA4YWxkTrZu0gW', '----formdata-undici-039627164732', 'a'.repeat(70), "b'()+_,-./:=?"];
+const BOUNDARIES = ['XyZ', '----WebKitFormBoundary7MA4YWxkTrZu0gW', '----formdata-undici-039627164732', 'a'.repeat(70), 'c'.repeat(100), "b'()+_,-./:=?"];
 
 /** A random multipart body: parts with names, optional file names and types, data that may hold line breaks and near-boundaries. */
 function generate(r: ReturnType<typeof rng>): { body: Buffer; contentType: string } {
