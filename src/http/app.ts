@@ -20,7 +20,7 @@ import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
-import { INTAKE_STATUS, checkFileFields, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
+import { INTAKE_STATUS, boundaryOf, checkFileFields, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
 import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
 declare module 'fastify' {
@@ -171,6 +171,8 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     return { sha256: im.sha256, width: im.width, height: im.height, format: im.format };
   });
   const maxRequestBytes = opts.maxRequestBytes ?? 128 * 1024 * 1024;
+  /** The files of one request together passed the cap (both upload paths check it). */
+  const filesOverCap = () => tooLarge(`the files of one request may total at most ${maxRequestBytes} bytes`);
   const batcher = opts.groupCommit === false ? undefined : new SubmitBatcher(service.db, { onCommitted: () => service.opts.onJobsQueued?.() });
   app.decorate('submitBatcher', batcher);
   if (opts.rateLimit) await registerRateLimit(app, opts.rateLimit);
@@ -272,8 +274,8 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   /** Reads a multipart request: text fields and image or video files (each through intake). */
   async function readUpload(req: FastifyRequest, fileFields: string[], checkFields?: (fields: Record<string, string>) => void): Promise<ParsedUpload> {
     if (!req.isMultipart()) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
-    // As upload-parts.ts answers it: a multipart type without its boundary is not usable.
-    if (!/;\s*boundary=/i.test(req.headers['content-type'] ?? '')) throw new ServiceError(415, 'unsupported_media_type', 'not a usable multipart content type: no boundary');
+    // As parseMultipart answers it: a multipart type without its boundary is not usable.
+    if (!boundaryOf(req.headers['content-type'] ?? '')) throw new ServiceError(415, 'unsupported_media_type', 'not a usable multipart content type: no boundary');
     const fields: Record<string, string> = {};
     const raw: RawFile[] = [];
     let total = 0;
@@ -287,11 +289,11 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           const bytes = await part.toBuffer();
           total += bytes.length;
           // A cap on the whole request, not only per file, bounds the memory one request can take.
-          if (total > maxRequestBytes) throw tooLarge(`the files of one request may total at most ${maxRequestBytes} bytes`);
+          if (total > maxRequestBytes) throw filesOverCap();
           raw.push({ field: part.fieldname, filename: part.filename, mimetype: part.mimetype, bytes });
         } else {
-          // The same answers as upload-parts.ts gives on the intake thread: a cut value is too
-          // large, and a part sent as application/json (which the plugin parses) is its text.
+          // The same answers as parseMultipart gives the claims route: a cut value is too large,
+          // and a part sent as application/json (which the plugin parses) is its text.
           if (part.valueTruncated) throw tooLarge(`the '${part.fieldname}' part is over ${multipartLimits.fieldSize} bytes`);
           fields[part.fieldname] = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
         }
@@ -472,14 +474,13 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
         } as any,
       },
       async (req, reply) => {
-        need(req, 'platform');
         // The body was read whole (the raw parser below) and is taken apart here (upload-parts.ts).
         if (!Buffer.isBuffer(req.body)) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
         const body = req.body;
         const parts = await parseMultipart(body, req.headers['content-type'], multipartLimits);
         checkFileFields(parts.files, ['evidence']);
         const total = parts.files.reduce((n, f) => n + f.bytes.length, 0);
-        if (total > maxRequestBytes) throw tooLarge(`the files of one request may total at most ${maxRequestBytes} bytes`);
+        if (total > maxRequestBytes) throw filesOverCap();
         // The text parts are checked before any file is looked at or written.
         const claim = claimFromFields(parts.fields);
         const readMs = reply.elapsedTime;

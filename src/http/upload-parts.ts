@@ -108,7 +108,7 @@ const MAX_HEADER_BYTES = 80 * 1024;
  * The boundary parameter of a multipart content type. RFC 2046 allows 1–70 characters; like
  * busboy, a longer one is taken as it is.
  */
-function boundaryOf(contentType: string): string | undefined {
+export function boundaryOf(contentType: string): string | undefined {
   return paramList(contentType).find((x): x is [string, string] => Array.isArray(x) && /^boundary$/i.test(x[0]))?.[1] || undefined;
 }
 

@@ -41,8 +41,9 @@ const ROLLBACK = encodeSimpleQuery('ROLLBACK');
  * (parse, bind, describe, execute and sync in one buffer; BEGIN rides with a transaction's first
  * statement) and COMMIT one more: 3 calls a group. `SELECT $1` went ~140 → ~40 µs (session 12).
  * The messages are encoded and the answers decoded by pg-wire.ts rather than PGlite's protocol
- * module, whose garbage the minor GC could not free (~40 → ~20 µs, and a third of the pause
- * per minor GC; session 13): PGlite hands over its raw output (execProtocolRawStream).
+ * module, whose per-message garbage survived the minor GCs and was promoted (~40 → ~20 µs a
+ * statement, and a third of the pause per minor GC; session 13): PGlite hands over its raw
+ * output (execProtocolRawStream).
  *
  * Parameters are sent as text with no declared type, and the server infers each one's type
  * from the statement, exactly as node-postgres does on the PostgreSQL path: the same
