@@ -114,7 +114,7 @@ export const command: Command = {
       `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,
       `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
       `  warm-up:    ${rt.warmUpReport ? `${rt.warmUpReport.ms} ms, ${rt.warmUpReport.requests} submissions and ${rt.warmUpReport.groups} rolled-back group writes before listening${rt.warmUpReport.error ? ` (stopped early: ${rt.warmUpReport.error})` : ''}` : 'off (CLAIMLENS_WARMUP_MS=0)'}`,
-      `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}`,
+      `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}; ${oldSpaceFloor()}`,
     ];
     if (demoKeys) {
       lines.push(
@@ -141,3 +141,9 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** The banner's words for the old-generation floor this node was started with (gc-relaunch.mjs). */
+function oldSpaceFloor(): string {
+  const flag = process.execArgv.map((a) => /^--initial[-_]old[-_]space[-_]size=(\d+)$/.exec(a)).find((m) => m);
+  return flag && flag[1] !== '0' ? `no full collection below ${flag[1]} MB of old generation (CLAIMLENS_GC_OLD_SPACE_MB)` : "V8's own old-generation limit";
+}

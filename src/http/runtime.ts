@@ -178,7 +178,9 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
  * (46–68 per 10 s run, ~1 ms of main-thread time per claim plus the concurrent marking
  * threads). Letting the heap grow to twice its live size halves the count (26–32 per run).
  * The heap here is ~30 MB live, so the cost is ~30 MB. CLAIMLENS_HEAP_GROWING=0 leaves V8's
- * default. A V8 flag is process-wide: set once, by the first runtime started.
+ * default. A V8 flag is process-wide: set once, by the first runtime started. (`claimlens
+ * serve` also starts node with a floor under the old generation's limit, which goes further:
+ * src/cli/gc-relaunch.mjs, DEFAULT_OLD_SPACE_FLOOR_MB. This factor is what sets the limit above it.)
  */
 let gcTuned = false;
 function tuneGarbageCollector(): void {

@@ -6,13 +6,15 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { serverGcFlags } from '../../src/cli/gc-relaunch.mjs';
+import { pathToFileURL } from 'node:url';
+import { DEFAULT_OLD_SPACE_FLOOR_MB, serverGcFlags } from '../../src/cli/gc-relaunch.mjs';
 import { REPO_ROOT } from '../helpers/shared.ts';
 import { tempDir } from '../http/helpers.ts';
 
 const BIN = join(REPO_ROOT, 'bin', 'claimlens.mjs');
+const GC_MODULE = pathToFileURL(join(REPO_ROOT, 'src', 'cli', 'gc-relaunch.mjs')).href;
 const dataRoot = tempDir();
 const started: ChildProcess[] = [];
 after(() => {
@@ -21,29 +23,58 @@ after(() => {
 });
 
 test('single-threaded GC on 2 cores or fewer unless CLAIMLENS_GC says otherwise', () => {
-  assert.deepEqual(serverGcFlags({}, 1), ['--single-threaded-gc']);
-  assert.deepEqual(serverGcFlags({}, 2), ['--single-threaded-gc']);
-  assert.deepEqual(serverGcFlags({}, 8), []);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'single' }, 8), ['--single-threaded-gc']);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'parallel' }, 2), []);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: '' }, 2), ['--single-threaded-gc']);
+  const floor = `--initial-old-space-size=${DEFAULT_OLD_SPACE_FLOOR_MB}`;
+  assert.deepEqual(serverGcFlags({}, 1), ['--single-threaded-gc', floor]);
+  assert.deepEqual(serverGcFlags({}, 2), ['--single-threaded-gc', floor]);
+  assert.deepEqual(serverGcFlags({}, 8), [floor]);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'single' }, 8), ['--single-threaded-gc', floor]);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'parallel' }, 2), [floor]);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: '' }, 2), ['--single-threaded-gc', floor]);
   assert.throws(() => serverGcFlags({ CLAIMLENS_GC: 'fast' }, 2), /CLAIMLENS_GC must be 'single' or 'parallel', not 'fast'/);
 });
 
-test('a bad CLAIMLENS_GC stops serve before it starts anything', () => {
-  const r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--data', join(dataRoot, 'never')], {
-    encoding: 'utf8',
-    env: { ...process.env, CLAIMLENS_GC: 'fast' },
-  });
-  assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /CLAIMLENS_GC must be 'single' or 'parallel'/);
+test('the old-generation floor: 128 MB unless CLAIMLENS_GC_OLD_SPACE_MB says otherwise, 0 leaves V8\'s own', () => {
+  assert.equal(DEFAULT_OLD_SPACE_FLOOR_MB, 128);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '512' }, 2), ['--single-threaded-gc', '--initial-old-space-size=512']);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '0' }, 2), ['--single-threaded-gc']);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '0', CLAIMLENS_GC: 'parallel' }, 2), []);
+  for (const bad of ['-1', '1.5', '128MB', ' 64', '1e3']) {
+    assert.throws(() => serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: bad }, 2), /CLAIMLENS_GC_OLD_SPACE_MB must be a whole number of MB/, bad);
+  }
+});
+
+test('a flag node was started with is left as given, whatever its value', () => {
+  // missingServerGcFlags reads this process's own command line: run it in a node started with
+  // one of the flags spelt V8's other way (underscores).
+  const r = spawnSync(
+    process.execPath,
+    ['--initial_old_space_size=64', '--input-type=module', '-e', `import { missingServerGcFlags } from ${JSON.stringify(GC_MODULE)}; console.log(JSON.stringify(missingServerGcFlags({ CLAIMLENS_GC: 'single' })));`],
+    { encoding: 'utf8', env: { ...process.env, CLAIMLENS_GC_RELAUNCHED: '' } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), ['--single-threaded-gc']);
+});
+
+test('a bad CLAIMLENS_GC or CLAIMLENS_GC_OLD_SPACE_MB stops serve before it starts anything', () => {
+  for (const [name, value, message] of [
+    ['CLAIMLENS_GC', 'fast', /CLAIMLENS_GC must be 'single' or 'parallel'/],
+    ['CLAIMLENS_GC_OLD_SPACE_MB', 'lots', /CLAIMLENS_GC_OLD_SPACE_MB must be a whole number of MB/],
+  ] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--data', join(dataRoot, 'never')], {
+      encoding: 'utf8',
+      env: { ...process.env, [name]: value },
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  assert.equal(existsSync(join(dataRoot, 'never')), false, 'nothing was created');
 });
 
 /** Starts `claimlens serve` and waits for its banner; returns the process and the banner. */
-async function startServe(name: string, gc: string): Promise<{ proc: ChildProcess; out: () => string; url: string }> {
+async function startServe(name: string, gc: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; out: () => string; url: string }> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', join(dataRoot, name), '--no-demo', '--workers', '1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CLAIMLENS_GC: gc },
+    env: { ...process.env, CLAIMLENS_GC: gc, ...env },
   });
   started.push(proc);
   let out = '';
@@ -83,7 +114,8 @@ test('with CLAIMLENS_GC=single the server runs in a relaunched node, stops once 
   const kids = childrenOf(s.proc.pid!);
   assert.equal(kids.length, 1, 'one relaunched node');
   const args = spawnSync('ps', ['-o', 'args=', '-p', String(kids[0])], { encoding: 'utf8' }).stdout;
-  assert.match(args, /--single-threaded-gc .*claimlens\.mjs serve/);
+  assert.match(args, /--single-threaded-gc --initial-old-space-size=128 .*claimlens\.mjs serve/);
+  assert.match(s.out(), /GC:\s+single-threaded .*; no full collection below 128 MB of old generation/);
   assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
   s.proc.kill('SIGTERM');
   const { code, signal } = await exitOf(s.proc);
@@ -106,10 +138,23 @@ test('SIGKILL of the outer process takes the server down with it', async () => {
   await assert.rejects(fetch(`${s.url}/healthz`));
 });
 
-test('with CLAIMLENS_GC=parallel serve runs in the process started, with no relaunch', async () => {
-  const s = await startServe('parallel', 'parallel');
-  assert.match(s.out(), /GC:\s+V8's default/);
+test('with CLAIMLENS_GC=parallel and no old-generation floor serve runs in the process started, with no relaunch', async () => {
+  const s = await startServe('parallel', 'parallel', { CLAIMLENS_GC_OLD_SPACE_MB: '0' });
+  assert.match(s.out(), /GC:\s+V8's default \(parallel\); V8's own old-generation limit/);
   assert.deepEqual(childrenOf(s.proc.pid!), []);
+  s.proc.kill('SIGINT');
+  const { code } = await exitOf(s.proc);
+  assert.equal(code, 0, s.out());
+});
+
+test('with CLAIMLENS_GC=parallel serve is relaunched for the old-generation floor alone', async () => {
+  const s = await startServe('parallel-floor', 'parallel', { CLAIMLENS_GC_OLD_SPACE_MB: '96' });
+  assert.match(s.out(), /GC:\s+V8's default \(parallel\); no full collection below 96 MB/);
+  const kids = childrenOf(s.proc.pid!);
+  assert.equal(kids.length, 1, 'one relaunched node');
+  const args = spawnSync('ps', ['-o', 'args=', '-p', String(kids[0])], { encoding: 'utf8' }).stdout;
+  assert.match(args, /--initial-old-space-size=96 /);
+  assert.doesNotMatch(args, /single-threaded/);
   s.proc.kill('SIGINT');
   const { code } = await exitOf(s.proc);
   assert.equal(code, 0, s.out());
