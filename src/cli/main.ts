@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).command,
   keys: async () => (await import('./keys.ts')).command,
   audit: async () => (await import('./audit.ts')).command,
+  blobs: async () => (await import('./blobs.ts')).command,
   hash: async () => (await import('./hash.ts')).command,
   match: async () => (await import('./match.ts')).command,
 };

@@ -21,6 +21,7 @@ import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { INTAKE_STATUS, boundaryOf, checkFileFields, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
+import { MIN_GRACE_MS, sweepOrphanBlobs } from '../store/blob-sweep.ts';
 import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
 declare module 'fastify' {
@@ -655,6 +656,19 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       checkAdmin(req);
       return verifyAudit(service.db);
     });
+    app.post<{ Body: { graceMs?: number; dryRun?: boolean } }>(
+      '/admin/blobs/sweep',
+      {
+        schema: {
+          hide: true,
+          body: { type: 'object', additionalProperties: false, properties: { graceMs: { type: 'integer', minimum: MIN_GRACE_MS }, dryRun: { type: 'boolean' } } },
+        } as any,
+      },
+      async (req) => {
+        checkAdmin(req);
+        return sweepOrphanBlobs(service.db, service.store.blobs, req.body);
+      },
+    );
   }
 
   await app.register((await import('./console.ts')).consolePlugin); // reviewer console at /console/

@@ -15,7 +15,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { close, closeSync, fsync, fsyncSync, mkdirSync, open as openFd, openSync, rename as renameFile, renameSync, rmSync, write, writeSync } from 'node:fs';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createFileDirectSync, DIRECT_MIN_BYTES } from './direct-write.ts';
 
@@ -37,6 +37,27 @@ export interface BlobStore {
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
   readonly kind: 'fs' | 's3';
+  /**
+   * Every blob stored, with its size and when it was last written (an upload of bytes already
+   * stored writes them again, see put), in no particular order. For the orphan sweep.
+   */
+  list(): AsyncIterable<StoredBlob>;
+  /**
+   * Removes a blob unless it was written at or after `writtenBefore` (ms since the epoch): an
+   * upload of the same bytes since it was listed keeps it. Resolves to the bytes freed (0 when
+   * it was kept or was gone already).
+   */
+  removeIfWrittenBefore(sha256: string, writtenBefore: number): Promise<number>;
+  /** Removes temp files (writes a crash cut off) last written before `writtenBefore`. */
+  removeStaleTemp(writtenBefore: number): Promise<{ files: number; bytes: number }>;
+}
+
+/** A stored blob as list() gives it. */
+export interface StoredBlob {
+  sha256: string;
+  size: number;
+  /** Last written, ms since the epoch. */
+  writtenAt: number;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -156,6 +177,67 @@ export class FsBlobStore implements BlobStore {
 
   has(sha: string): Promise<boolean> {
     return exists(this.path(sha));
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    // root/ab/cd/abcd… (blobFilePath); anything else under the root (tmp/) is not a blob.
+    for (const a of await readdirOrEmpty(this.root)) {
+      if (!FANOUT_RE.test(a)) continue;
+      for (const b of await readdirOrEmpty(join(this.root, a))) {
+        if (!FANOUT_RE.test(b)) continue;
+        for (const name of await readdirOrEmpty(join(this.root, a, b))) {
+          if (!SHA_RE.test(name) || !name.startsWith(a + b)) continue;
+          const st = await stat(join(this.root, a, b, name)).catch(() => undefined); // removed meanwhile
+          if (st?.isFile()) yield { sha256: name, size: st.size, writtenAt: st.mtimeMs };
+        }
+      }
+    }
+  }
+
+  async removeIfWrittenBefore(sha: string, writtenBefore: number): Promise<number> {
+    // Moved aside first, then looked at: an upload that renames the same bytes into place at
+    // that moment either lands after the move (and stays) or is the file moved, which is then
+    // new and goes back. Nothing a write just made is ever unlinked.
+    const dest = this.path(sha);
+    const aside = join(this.tmp, `sweep-${sha}.${randomBytes(6).toString('hex')}`);
+    try {
+      await fsRename(dest, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw e;
+    }
+    const st = await stat(aside);
+    if (st.mtimeMs >= writtenBefore) {
+      await fsRename(aside, dest); // the same bytes, whichever copy ends up under the name
+      return 0;
+    }
+    await rm(aside, { force: true });
+    return st.size;
+  }
+
+  async removeStaleTemp(writtenBefore: number): Promise<{ files: number; bytes: number }> {
+    let files = 0;
+    let bytes = 0;
+    for (const name of await readdirOrEmpty(this.tmp)) {
+      const path = join(this.tmp, name);
+      const st = await stat(path).catch(() => undefined);
+      if (!st?.isFile() || st.mtimeMs >= writtenBefore) continue;
+      await rm(path, { force: true });
+      files++;
+      bytes += st.size;
+    }
+    return { files, bytes };
+  }
+}
+
+const FANOUT_RE = /^[0-9a-f]{2}$/;
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
   }
 }
 
@@ -287,7 +369,8 @@ export class S3BlobStore implements BlobStore {
   }
   async put(bytes: Uint8Array, knownSha256?: string): Promise<string> {
     const sha = knownSha256 ?? sha256Hex(bytes);
-    if (await this.has(sha)) return sha;
+    // Put even when the object exists: the write renews its LastModified, which is what keeps
+    // the orphan sweep (removeIfWrittenBefore) off bytes that a new upload is about to name.
     const { PutObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.clientP;
     await client.send(
@@ -323,5 +406,44 @@ export class S3BlobStore implements BlobStore {
       if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return false;
       throw e;
     }
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const client = await this.clientP;
+    const prefix = this.settings.prefix ?? '';
+    let token: string | undefined;
+    do {
+      const r = await client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of r.Contents ?? []) {
+        const name = String(o.Key ?? '').slice(prefix.length);
+        if (SHA_RE.test(name)) yield { sha256: name, size: Number(o.Size ?? 0), writtenAt: new Date(o.LastModified).getTime() };
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async removeIfWrittenBefore(sha: string, writtenBefore: number): Promise<number> {
+    // S3 has no rename to move the object aside first, so the check and the delete are two
+    // requests: an upload of the same bytes between the two (milliseconds) would lose its
+    // object. docs/service.md (Storage) says what that costs.
+    const { HeadObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.clientP;
+    let head: { LastModified?: Date; ContentLength?: number };
+    try {
+      head = await client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return 0;
+      throw e;
+    }
+    if (!head.LastModified || head.LastModified.getTime() >= writtenBefore) return 0;
+    await client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
+    return Number(head.ContentLength ?? 0);
+  }
+
+  /** An object is written whole or not at all (PutObject): there are no temp objects. */
+  async removeStaleTemp(): Promise<{ files: number; bytes: number }> {
+    return { files: 0, bytes: 0 };
   }
 }

@@ -1,0 +1,131 @@
+// The orphan-blob sweep: removes stored blobs that no row names.
+//
+// Uploads are written to the blob store before the transaction that names them commits (the
+// intake threads check, hash and write each file first; see docs/service.md, Uploads). When
+// that transaction then refuses the request (an unknown order, an amount above the order's, a
+// failed group) or the process dies before it commits, the file stays with no `blobs` row:
+// stored whole, named by nothing. The same goes for temp files a crash cut off mid-write. The
+// sweep removes both, once they are older than a grace period, so that an upload still on its
+// way to its commit is never touched. A blob is kept if and only if a `blobs` row names it.
+//
+// Why the grace period is enough: every upload writes its file again even when the same bytes
+// are stored already (FsBlobStore.put, the intake threads, S3BlobStore.put), so a file older
+// than the grace period belongs to no upload in flight, unless that upload has been between
+// its write and its commit for longer than the grace period. The file-system store also moves
+// a candidate aside before it looks at it once more (FsBlobStore.removeIfWrittenBefore).
+
+import type { BlobStore } from './blobs.ts';
+import type { SqlQueryable } from './sql.ts';
+
+/** The least grace period the sweep accepts: an upload reaches its commit within seconds. */
+export const MIN_GRACE_MS = 60_000;
+export const DEFAULT_GRACE_MS = 60 * 60_000;
+
+export interface BlobSweepOptions {
+  /** Only blobs and temp files last written at least this long ago are removed (default 1 h). */
+  graceMs?: number;
+  /** Report what would be removed, remove nothing. */
+  dryRun?: boolean;
+  /** The present, ms since the epoch (tests). */
+  now?: number;
+  /** Blobs looked up in the database per query (default 500). */
+  batch?: number;
+}
+
+export interface BlobSweepReport {
+  dryRun: boolean;
+  graceMs: number;
+  /** Blobs written before this instant were candidates. */
+  cutoff: string;
+  /** Blobs listed in the store. */
+  scanned: number;
+  /** Of those, written within the grace period (not looked at further). */
+  recent: number;
+  /** Older ones that a `blobs` row names (kept). */
+  referenced: number;
+  /** Older ones that no row names. */
+  orphans: number;
+  orphanBytes: number;
+  /** Orphans removed (0 in a dry run; fewer than `orphans` when one was written again meanwhile). */
+  removed: number;
+  bytesFreed: number;
+  /** Temp files of writes a crash cut off, removed (file-system store only). */
+  tempFilesRemoved: number;
+  tempBytesFreed: number;
+}
+
+export class GraceTooShortError extends Error {
+  constructor(ms: number) {
+    super(`the grace period must be at least ${MIN_GRACE_MS / 1000} s (uploads on their way to their commit must not be swept), not ${ms / 1000} s`);
+    this.name = 'GraceTooShortError';
+  }
+}
+
+export async function sweepOrphanBlobs(db: SqlQueryable, blobs: BlobStore, opts: BlobSweepOptions = {}): Promise<BlobSweepReport> {
+  const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+  if (!Number.isFinite(graceMs) || graceMs < MIN_GRACE_MS) throw new GraceTooShortError(graceMs);
+  const dryRun = opts.dryRun ?? false;
+  const cutoff = (opts.now ?? Date.now()) - graceMs;
+  const batchSize = opts.batch ?? 500;
+  const r: BlobSweepReport = {
+    dryRun,
+    graceMs,
+    cutoff: new Date(cutoff).toISOString(),
+    scanned: 0,
+    recent: 0,
+    referenced: 0,
+    orphans: 0,
+    orphanBytes: 0,
+    removed: 0,
+    bytesFreed: 0,
+    tempFilesRemoved: 0,
+    tempBytesFreed: 0,
+  };
+
+  let batch = new Map<string, number>(); // sha → size
+  const settle = async () => {
+    if (batch.size === 0) return;
+    const shas = [...batch.keys()];
+    const named = new Set(
+      (await db.query<{ sha256: string }>('SELECT sha256 FROM blobs WHERE sha256 = ANY($1::text[])', [shas])).rows.map((row) => row.sha256),
+    );
+    for (const [sha, size] of batch) {
+      if (named.has(sha)) {
+        r.referenced++;
+        continue;
+      }
+      r.orphans++;
+      r.orphanBytes += size;
+      if (dryRun) continue;
+      const freed = await blobs.removeIfWrittenBefore(sha, cutoff);
+      if (freed > 0) {
+        r.removed++;
+        r.bytesFreed += freed;
+      }
+    }
+    batch = new Map();
+  };
+  for await (const b of blobs.list()) {
+    r.scanned++;
+    if (b.writtenAt >= cutoff) {
+      r.recent++;
+      continue;
+    }
+    batch.set(b.sha256, b.size);
+    if (batch.size >= batchSize) await settle();
+  }
+  await settle();
+  if (!dryRun) {
+    const t = await blobs.removeStaleTemp(cutoff);
+    r.tempFilesRemoved = t.files;
+    r.tempBytesFreed = t.bytes;
+  }
+  return r;
+}
+
+/** Parses a grace period: a whole number with s, m, h or d ("90m", "2h", "1d"). */
+export function parseDuration(text: string): number {
+  const m = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new Error(`a duration is a whole number with s, m, h or d (e.g. 90m, 2h, 1d), not '${text}'`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}

@@ -1,0 +1,130 @@
+// The orphan-blob sweep on the file-system blob store, with PGlite and with the PostgreSQL
+// server on this machine: what no `blobs` row names and is older than the grace period goes,
+// everything else stays; a blob written again meanwhile stays; stale temp files go.
+// (The S3 store's side is in s3.test.ts, against moto's S3 server.)
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { FsBlobStore, sha256Hex } from '../../src/store/blobs.ts';
+import { GraceTooShortError, parseDuration, sweepOrphanBlobs } from '../../src/store/blob-sweep.ts';
+import { migrate } from '../../src/store/migrations.ts';
+import { openPglite } from '../../src/store/pglite.ts';
+import { openPostgres } from '../../src/store/postgres.ts';
+import type { SqlClient } from '../../src/store/sql.ts';
+import { PG_URL, tempDir } from '../http/helpers.ts';
+
+const HOUR = 3_600_000;
+const schema = `t_sweep_${process.pid}_${randomBytes(3).toString('hex')}`;
+const backends: [string, () => Promise<SqlClient>][] = [
+  ['pglite', () => openPglite(undefined)],
+  ['postgres', () => openPostgres({ url: PG_URL, schema })],
+];
+const clients: SqlClient[] = [];
+
+after(async () => {
+  for (const c of clients) await c.close();
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+});
+
+/** Sets a file's times to `ms` before now. */
+function age(path: string, ms: number): void {
+  const t = new Date(Date.now() - ms);
+  utimesSync(path, t, t);
+}
+
+for (const [name, open] of backends) {
+  describe(`blob sweep, file system + ${name}`, () => {
+    test('removes old unnamed blobs and stale temp files, keeps named and recent ones', async () => {
+      const db = await open();
+      clients.push(db);
+      await migrate(db, []);
+      const root = tempDir();
+      const store = new FsBlobStore(root, { fsync: false });
+      const named = randomBytes(5000);
+      const orphan = randomBytes(7000);
+      const recentOrphan = randomBytes(3000);
+      const [shaNamed, shaOrphan, shaRecent] = [await store.put(named), await store.put(orphan), await store.put(recentOrphan)];
+      await db.query('INSERT INTO blobs (sha256, size) VALUES ($1, $2)', [shaNamed, named.length]);
+      age(store.filePath(shaNamed), 2 * HOUR);
+      age(store.filePath(shaOrphan), 2 * HOUR);
+      // A write a crash cut off, and one in progress.
+      const staleTmp = join(root, 'tmp', `${sha256Hex(Buffer.from('x'))}.aaaaaaaaaaaa`);
+      const liveTmp = join(root, 'tmp', `${sha256Hex(Buffer.from('y'))}.bbbbbbbbbbbb`);
+      writeFileSync(staleTmp, Buffer.alloc(1234));
+      writeFileSync(liveTmp, Buffer.alloc(99));
+      age(staleTmp, 2 * HOUR);
+      // Not blobs: left alone whatever their age.
+      writeFileSync(join(root, 'README'), 'not a blob');
+      age(join(root, 'README'), 2 * HOUR);
+
+      const dry = await sweepOrphanBlobs(db, store, { dryRun: true });
+      assert.deepEqual(
+        { scanned: dry.scanned, recent: dry.recent, referenced: dry.referenced, orphans: dry.orphans, orphanBytes: dry.orphanBytes, removed: dry.removed, tempFilesRemoved: dry.tempFilesRemoved },
+        { scanned: 3, recent: 1, referenced: 1, orphans: 1, orphanBytes: 7000, removed: 0, tempFilesRemoved: 0 },
+      );
+      assert.equal(existsSync(store.filePath(shaOrphan)), true, 'a dry run removes nothing');
+      assert.equal(existsSync(staleTmp), true);
+
+      const r = await sweepOrphanBlobs(db, store, { batch: 1 });
+      assert.deepEqual(
+        { orphans: r.orphans, removed: r.removed, bytesFreed: r.bytesFreed, tempFilesRemoved: r.tempFilesRemoved, tempBytesFreed: r.tempBytesFreed, dryRun: r.dryRun, graceMs: r.graceMs },
+        { orphans: 1, removed: 1, bytesFreed: 7000, tempFilesRemoved: 1, tempBytesFreed: 1234, dryRun: false, graceMs: HOUR },
+      );
+      assert.equal(existsSync(store.filePath(shaOrphan)), false);
+      assert.deepEqual(await store.get(shaNamed), named);
+      assert.deepEqual(await store.get(shaRecent), recentOrphan);
+      assert.equal(existsSync(staleTmp), false);
+      assert.equal(existsSync(liveTmp), true);
+      assert.equal(existsSync(join(root, 'README')), true);
+      assert.deepEqual(readdirSync(join(root, 'tmp')).sort(), [liveTmp.split('/').pop()], 'nothing of the sweep left in tmp');
+
+      // Two hours on, the recent orphan is old enough too; the named blob stays whatever its age.
+      const later = await sweepOrphanBlobs(db, store, { now: Date.now() + 2 * HOUR });
+      assert.equal(later.removed, 1);
+      assert.equal(existsSync(store.filePath(shaRecent)), false);
+      assert.deepEqual(await store.get(shaNamed), named);
+      const again = await sweepOrphanBlobs(db, store, { now: Date.now() + 2 * HOUR });
+      assert.deepEqual({ scanned: again.scanned, orphans: again.orphans, removed: again.removed }, { scanned: 1, orphans: 0, removed: 0 });
+    });
+  });
+}
+
+test('a blob written again after it was listed is kept (the upload of the same bytes wins)', async () => {
+  const store = new FsBlobStore(tempDir(), { fsync: false });
+  const bytes = randomBytes(4096);
+  const sha = await store.put(bytes);
+  age(store.filePath(sha), 2 * HOUR);
+  const cutoff = Date.now() - HOUR;
+  const listed = [];
+  for await (const b of store.list()) listed.push(b);
+  assert.deepEqual(listed.map((b) => [b.sha256, b.size, b.writtenAt < cutoff]), [[sha, 4096, true]], 'listed as old');
+  await store.put(bytes); // a new upload of the same photo, between the listing and the removal
+  assert.equal(await store.removeIfWrittenBefore(sha, cutoff), 0);
+  assert.deepEqual(await store.get(sha), bytes);
+  assert.deepEqual(readdirSync(join(store.root, 'tmp')), [], 'the file moved aside went back');
+  // Once old again, it goes; a second removal finds nothing.
+  age(store.filePath(sha), 2 * HOUR);
+  assert.equal(await store.removeIfWrittenBefore(sha, cutoff), 4096);
+  assert.equal(await store.removeIfWrittenBefore(sha, cutoff), 0);
+  assert.equal(await store.has(sha), false);
+});
+
+test('the grace period has a floor, and durations are parsed strictly', async () => {
+  const store = new FsBlobStore(tempDir(), { fsync: false });
+  const db = await openPglite(undefined);
+  clients.push(db);
+  await assert.rejects(sweepOrphanBlobs(db, store, { graceMs: 59_000 }), GraceTooShortError);
+  await assert.rejects(sweepOrphanBlobs(db, store, { graceMs: Number.NaN }), GraceTooShortError);
+  assert.equal(parseDuration('90m'), 90 * 60_000);
+  assert.equal(parseDuration('2h'), 2 * HOUR);
+  assert.equal(parseDuration('1d'), 24 * HOUR);
+  assert.equal(parseDuration('75s'), 75_000);
+  for (const bad of ['', '1', '1.5h', '-1h', '1w', 'h', '2 h x']) assert.throws(() => parseDuration(bad), /a duration is a whole number/, bad);
+});
