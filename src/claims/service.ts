@@ -11,6 +11,7 @@ import type { AnalysisPool } from '../jobs/pool.ts';
 import { enqueue, type Job } from '../jobs/queue.ts';
 import type { JobHandler } from '../jobs/runner.ts';
 import type { Store } from '../store/index.ts';
+import { SWEEP_TASK, scheduleNextSweep, sweepOrphanBlobs, type BlobSweepReport } from '../store/blob-sweep.ts';
 import type { SqlQueryable } from '../store/sql.ts';
 import { appendAudit, auditParams, buildAuditEntry, rowToEntry, type AuditEntry } from './audit.ts';
 import { ServiceError, conflict, forbidden, invalid, notFound } from './errors.ts';
@@ -41,6 +42,8 @@ export const PDQ_SAME_PHOTO = 31;
 
 export interface ServiceOptions {
   policy?: Policy;
+  /** Told the outcome of each scheduled orphan-blob sweep (`serve` logs it). */
+  onBlobSweep?: (r: BlobSweepReport) => void;
   pool?: AnalysisPool;
   /** Called after a commit that queued jobs, so an in-process runner looks at once. */
   onJobsQueued?: () => void;
@@ -657,7 +660,16 @@ export class ClaimsService {
       },
       fire_deadline: (job) => this.fireDeadline(job),
       deliver_webhook: (job) => this.deliverWebhookJob(job),
+      [SWEEP_TASK]: (job) => this.sweepBlobsJob(job),
     };
+  }
+
+  /** A scheduled orphan-blob sweep (src/store/blob-sweep.ts); queues the next one first. */
+  private async sweepBlobsJob(job: Job): Promise<void> {
+    const { intervalMs } = job.payload as { intervalMs: number };
+    if (Number.isFinite(intervalMs) && intervalMs > 0) await scheduleNextSweep(this.db, intervalMs);
+    const r = await sweepOrphanBlobs(this.db, this.store.blobs);
+    this.opts.onBlobSweep?.(r);
   }
 
   private async runAnalysis(job: Job): Promise<void> {

@@ -11,6 +11,7 @@ import { startRuntime } from '../http/runtime.ts';
 import { warmUpFromEnv } from '../http/warm-up.ts';
 import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
+import { sweepIntervalFromEnv } from '../store/blob-sweep.ts';
 import type { Command } from './main.ts';
 
 const HELP = `Usage: claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N]
@@ -67,6 +68,12 @@ export const command: Command = {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    let blobSweepIntervalMs: number;
+    try {
+      blobSweepIntervalMs = sweepIntervalFromEnv();
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const settings = settingsFromEnv(values.data);
     const policyFile = values.policy ?? process.env.CLAIMLENS_POLICY;
     if (policyFile && !existsSync(policyFile)) throw new UsageError(`policy file not found: ${policyFile}`);
@@ -91,7 +98,16 @@ export const command: Command = {
     let rt;
     const adminToken = newAdminToken();
     try {
-      rt = await startRuntime({ ...settings, policyFile, poolSize: workers, adminToken, uploadValidation, warmUp });
+      rt = await startRuntime({
+        ...settings,
+        policyFile,
+        poolSize: workers,
+        adminToken,
+        uploadValidation,
+        warmUp,
+        blobSweepIntervalMs,
+        service: { onBlobSweep: (r) => process.stdout.write(`blob sweep: ${r.orphans} orphans, ${r.removed} removed (${r.bytesFreed} bytes), ${r.tempFilesRemoved} stale temp files removed; ${r.referenced} named blobs kept\n`) },
+      });
     } catch (e) {
       release();
       if (e instanceof PolicyError) {
@@ -114,6 +130,7 @@ export const command: Command = {
       `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,
       `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
       `  warm-up:    ${rt.warmUpReport ? `${rt.warmUpReport.ms} ms, ${rt.warmUpReport.requests} submissions and ${rt.warmUpReport.groups} rolled-back group writes before listening${rt.warmUpReport.error ? ` (stopped early: ${rt.warmUpReport.error})` : ''}` : 'off (CLAIMLENS_WARMUP_MS=0)'}`,
+      `  blob sweep: ${rt.nextBlobSweep ? `orphan uploads older than 1 h removed every ${blobSweepIntervalMs / 3_600_000} h, next at ${rt.nextBlobSweep.toISOString()} (CLAIMLENS_BLOB_SWEEP_HOURS)` : 'not scheduled (CLAIMLENS_BLOB_SWEEP_HOURS=0; `claimlens blobs sweep` by hand)'}`,
       `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}; ${oldSpaceFloor()}`,
     ];
     if (demoKeys) {

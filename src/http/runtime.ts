@@ -13,6 +13,7 @@ import { validateStructure, type UploadValidation } from '../forensics/structure
 import { sniffFormat } from '../forensics/intake.ts';
 import { JobRunner, type RunnerOptions } from '../jobs/runner.ts';
 import { openStore, type Store, type StoreSettings } from '../store/index.ts';
+import { scheduleNextSweep } from '../store/blob-sweep.ts';
 import { FsBlobStore } from '../store/blobs.ts';
 import { buildApp } from './app.ts';
 import type { RateLimitOptions } from './rate-limit.ts';
@@ -38,6 +39,11 @@ export interface RuntimeOptions extends StoreSettings {
   deferAnalysis?: boolean;
   /** Start the job runner in this process (default true). */
   runJobs?: boolean;
+  /**
+   * Hours between scheduled orphan-blob sweeps, in ms (src/store/blob-sweep.ts; 0 or unset: none
+   * scheduled by this runtime). `claimlens serve` passes CLAIMLENS_BLOB_SWEEP_HOURS (default 24).
+   */
+  blobSweepIntervalMs?: number;
   runner?: RunnerOptions;
   adminToken?: string;
   logger?: boolean;
@@ -83,6 +89,8 @@ export interface Runtime {
   /** Warms up first when RuntimeOptions.warmUp asks for it (its report in `warmUpReport`). */
   listen(port: number, host?: string): Promise<string>;
   warmUpReport?: WarmUpReport;
+  /** When the scheduled orphan-blob sweep runs next (RuntimeOptions.blobSweepIntervalMs). */
+  nextBlobSweep?: Date;
   close(): Promise<void>;
 }
 
@@ -93,6 +101,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   const store = await openStore({ ...o, pgliteThread: o.pgliteThread ?? process.env.CLAIMLENS_PGLITE_THREAD !== '0' });
   const pool = o.poolSize === 0 ? undefined : new AnalysisPool(o.poolSize);
   let runner: JobRunner | undefined;
+  let nextBlobSweep: Date | undefined;
   const { options: reuse, close: closeReuse } = await loadReuse(store, o.reuseSearchThreads ?? envInt('CLAIMLENS_REUSE_SEARCH_THREADS', 0));
   const service = new ClaimsService(store, {
     policy,
@@ -111,6 +120,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
       ...o.runner,
     });
     runner.start();
+    if (o.blobSweepIntervalMs && o.blobSweepIntervalMs > 0) nextBlobSweep = await scheduleNextSweep(store.db, o.blobSweepIntervalMs);
   }
   const uploadValidation = o.uploadValidation ?? uploadValidationFromEnv();
   const inlineStructural = process.env.CLAIMLENS_INTAKE_INLINE === '1';
@@ -152,6 +162,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     app,
     runner,
     pool,
+    nextBlobSweep,
     async listen(port, host = '127.0.0.1') {
       if (o.warmUp && !rt.warmUpReport) rt.warmUpReport = await warmUpSubmissions(app, service, store, o.warmUp === true ? {} : o.warmUp);
       return app.listen({ port, host });

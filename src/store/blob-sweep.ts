@@ -14,6 +14,7 @@
 // its write and its commit for longer than the grace period. The file-system store also moves
 // a candidate aside before it looks at it once more (FsBlobStore.removeIfWrittenBefore).
 
+import { enqueue } from '../jobs/queue.ts';
 import type { BlobStore } from './blobs.ts';
 import type { SqlQueryable } from './sql.ts';
 
@@ -128,4 +129,28 @@ export function parseDuration(text: string): number {
   const m = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());
   if (!m) throw new Error(`a duration is a whole number with s, m, h or d (e.g. 90m, 2h, 1d), not '${text}'`);
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** The background task that sweeps on a schedule (`claimlens serve`; CLAIMLENS_BLOB_SWEEP_HOURS). */
+export const SWEEP_TASK = 'sweep_blobs';
+export const DEFAULT_SWEEP_INTERVAL_HOURS = 24;
+
+/**
+ * Queues the sweep of the next slot of the schedule: slots are whole multiples of the interval
+ * since the epoch, and a slot's job is queued once (its dedupe key), however many processes
+ * start or finish a sweep. Returns when it will run.
+ */
+export async function scheduleNextSweep(db: SqlQueryable, intervalMs: number, now = Date.now()): Promise<Date> {
+  const slot = Math.floor(now / intervalMs) + 1;
+  const runAt = new Date(slot * intervalMs);
+  await enqueue(db, SWEEP_TASK, { slot, intervalMs }, { runAt, dedupeKey: `${SWEEP_TASK}:${intervalMs}:${slot}`, maxAttempts: 3 });
+  return runAt;
+}
+
+/** Reads CLAIMLENS_BLOB_SWEEP_HOURS: hours between scheduled sweeps, 0 for none (default 24). */
+export function sweepIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.CLAIMLENS_BLOB_SWEEP_HOURS;
+  if (v === undefined || v === '') return DEFAULT_SWEEP_INTERVAL_HOURS * 3_600_000;
+  if (!/^\d{1,5}$/.test(v)) throw new Error(`CLAIMLENS_BLOB_SWEEP_HOURS must be a whole number of hours (0: no scheduled sweep), not '${v}'`);
+  return Number(v) * 3_600_000;
 }

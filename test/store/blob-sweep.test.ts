@@ -10,12 +10,13 @@ import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { FsBlobStore, sha256Hex } from '../../src/store/blobs.ts';
-import { GraceTooShortError, parseDuration, sweepOrphanBlobs } from '../../src/store/blob-sweep.ts';
+import { GraceTooShortError, SWEEP_TASK, parseDuration, scheduleNextSweep, sweepIntervalFromEnv, sweepOrphanBlobs, type BlobSweepReport } from '../../src/store/blob-sweep.ts';
+import { enqueue } from '../../src/jobs/queue.ts';
 import { migrate } from '../../src/store/migrations.ts';
 import { openPglite } from '../../src/store/pglite.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import type { SqlClient } from '../../src/store/sql.ts';
-import { PG_URL, tempDir } from '../http/helpers.ts';
+import { PG_URL, startTestServer, tempDir } from '../http/helpers.ts';
 
 const HOUR = 3_600_000;
 const schema = `t_sweep_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -127,4 +128,50 @@ test('the grace period has a floor, and durations are parsed strictly', async ()
   assert.equal(parseDuration('1d'), 24 * HOUR);
   assert.equal(parseDuration('75s'), 75_000);
   for (const bad of ['', '1', '1.5h', '-1h', '1w', 'h', '2 h x']) assert.throws(() => parseDuration(bad), /a duration is a whole number/, bad);
+});
+
+test('the scheduled sweep: a named background job per slot, queued once, which sweeps and queues the next', async () => {
+  const reports: BlobSweepReport[] = [];
+  const s = await startTestServer({ blobSweepIntervalMs: HOUR, service: { onBlobSweep: (r) => reports.push(r) } });
+  try {
+    const db = s.rt.store.db;
+    const slotJobs = async () =>
+      (await db.query<{ dedupe_key: string; run_at: Date | string; state: string }>(`SELECT dedupe_key, run_at, state FROM jobs WHERE task = $1 ORDER BY run_at`, [SWEEP_TASK])).rows;
+    // The start queued the next slot: the next whole hour.
+    const first = await slotJobs();
+    assert.equal(first.length, 1);
+    const next = Math.floor(Date.now() / HOUR + 1) * HOUR;
+    assert.equal(new Date(first[0]!.run_at).getTime(), next);
+    assert.equal(s.rt.nextBlobSweep?.getTime(), next);
+    // Another process starting (or a sweep finishing) queues the same slot: still one job.
+    await scheduleNextSweep(db, HOUR);
+    assert.equal((await slotJobs()).length, 1);
+
+    // An old orphan and an old named blob; then the job of a slot that is due now.
+    const blobs = s.rt.store.blobs as FsBlobStore;
+    const orphan = await blobs.put(randomBytes(2048));
+    const named = await blobs.put(randomBytes(1024));
+    await db.query('INSERT INTO blobs (sha256, size) VALUES ($1, 1024)', [named]);
+    age(blobs.filePath(orphan), 2 * HOUR);
+    age(blobs.filePath(named), 2 * HOUR);
+    await enqueue(db, SWEEP_TASK, { slot: 0, intervalMs: HOUR }, { dedupeKey: `${SWEEP_TASK}:test-now` });
+    s.rt.runner!.wake();
+    const t0 = Date.now();
+    while (reports.length === 0 && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(reports.length, 1, 'the due job ran');
+    assert.deepEqual([reports[0]!.orphans, reports[0]!.removed, reports[0]!.bytesFreed], [1, 1, 2048]);
+    assert.equal(await blobs.has(orphan), false);
+    assert.equal(await blobs.has(named), true);
+    const after = await slotJobs();
+    assert.deepEqual(after.map((j) => j.state).sort(), ['done', 'queued'], 'the due job done, the next slot still queued once');
+  } finally {
+    await s.close();
+  }
+});
+
+test('CLAIMLENS_BLOB_SWEEP_HOURS: 24 by default, 0 for none, refused otherwise', () => {
+  assert.equal(sweepIntervalFromEnv({}), 24 * HOUR);
+  assert.equal(sweepIntervalFromEnv({ CLAIMLENS_BLOB_SWEEP_HOURS: '6' }), 6 * HOUR);
+  assert.equal(sweepIntervalFromEnv({ CLAIMLENS_BLOB_SWEEP_HOURS: '0' }), 0);
+  for (const bad of ['-1', '1.5', 'daily']) assert.throws(() => sweepIntervalFromEnv({ CLAIMLENS_BLOB_SWEEP_HOURS: bad }), /CLAIMLENS_BLOB_SWEEP_HOURS must be a whole number of hours/);
 });
