@@ -6,24 +6,19 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../helpers/shared.ts';
+import { cli, startServeProcess } from '../helpers/cli-process.ts';
 import { api, form, photos, tempDir } from '../http/helpers.ts';
 
 const dataDir = tempDir();
-const BIN = join(REPO_ROOT, 'bin', 'claimlens.mjs');
 let server: ChildProcess | undefined;
 after(() => {
   server?.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
-}
 
 /** Every blob file under the data folder's blob store. */
 function blobFiles(): string[] {
@@ -40,13 +35,10 @@ function ageAll(files: string[], ms: number): void {
 }
 
 test('blobs sweep: a refused claim leaves an orphan, which goes once old; named blobs stay', async () => {
-  server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dataDir, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  server.stderr!.on('data', (d) => (out += d));
-  const t0 = Date.now();
-  while (!/Try: curl/.test(out) && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100));
-  const url = /running at (http:\/\/\S+)/.exec(out)?.[1];
+  const started = await startServeProcess(dataDir, ['--workers', '1']);
+  server = started.proc;
+  const out = started.out();
+  const url = started.url;
   assert.ok(url, out);
   const platformKey = /platform\s+(clk_\S+)/.exec(out)![1]!;
   assert.match(out, /blob sweep: orphan uploads older than 1 h removed every 24 h, next at \d{4}-\d\d-\d\dT00:00:00\.000Z \(CLAIMLENS_BLOB_SWEEP_HOURS\)/);

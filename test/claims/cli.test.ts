@@ -4,23 +4,18 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../helpers/shared.ts';
+import { BIN, cli, startServeProcess } from '../helpers/cli-process.ts';
 import { api, tempDir } from '../http/helpers.ts';
 
 const dataDir = tempDir();
-const BIN = join(REPO_ROOT, 'bin', 'claimlens.mjs');
 let server: ChildProcess | undefined;
 after(() => {
   server?.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
-}
 
 test('serve refuses an unknown --upload-validation before it starts anything', () => {
   const r = cli('serve', '--port', '0', '--data', join(dataDir, 'never2'), '--upload-validation', 'none');
@@ -47,13 +42,10 @@ test('a bad policy file stops serve with a clear error', () => {
 });
 
 test('serve with demo data; keys create and audit verify while it runs and after', async () => {
-  server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dataDir, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  server.stdout!.on('data', (d) => (out += d));
-  server.stderr!.on('data', (d) => (out += d));
-  const t0 = Date.now();
-  while (!/Try: curl/.test(out) && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 100));
-  const url = /running at (http:\/\/\S+)/.exec(out)?.[1];
+  const started = await startServeProcess(dataDir, ['--workers', '1']);
+  server = started.proc;
+  const out = started.out();
+  const url = started.url;
   assert.ok(url, out);
   // serve warms the submission path before listening (src/http/warm-up.ts), leaving nothing behind (audit verify below)
   const warm = /warm-up:\s+(\d+) ms, (\d+) submissions and (\d+) rolled-back group writes before listening(.*)/.exec(out);
