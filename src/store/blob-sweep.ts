@@ -53,6 +53,8 @@ export interface BlobSweepReport {
   /** Temp files of writes a crash cut off, removed (file-system store only). */
   tempFilesRemoved: number;
   tempBytesFreed: number;
+  /** Blobs an earlier sweep had set aside when a crash cut it off, put back (file system only). */
+  restored: number;
 }
 
 export class GraceTooShortError extends Error {
@@ -81,8 +83,12 @@ export async function sweepOrphanBlobs(db: SqlQueryable, blobs: BlobStore, opts:
     bytesFreed: 0,
     tempFilesRemoved: 0,
     tempBytesFreed: 0,
+    restored: 0,
   };
 
+  // What an earlier sweep set aside when a crash cut it off goes back first (it may be an
+  // upload's); it is then listed like any other blob.
+  r.restored = await blobs.restoreSetAside();
   let batch = new Map<string, number>(); // sha → size
   const settle = async () => {
     if (batch.size === 0) return;

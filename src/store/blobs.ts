@@ -50,6 +50,11 @@ export interface BlobStore {
   removeIfWrittenBefore(sha256: string, writtenBefore: number): Promise<number>;
   /** Removes temp files (writes a crash cut off) last written before `writtenBefore`. */
   removeStaleTemp(writtenBefore: number): Promise<{ files: number; bytes: number }>;
+  /**
+   * Puts back what a sweep set aside and a crash kept it from removing or restoring (see
+   * FsBlobStore.removeIfWrittenBefore); resolves to how many were put back.
+   */
+  restoreSetAside(): Promise<number>;
 }
 
 /** A stored blob as list() gives it. */
@@ -199,14 +204,18 @@ export class FsBlobStore implements BlobStore {
     // that moment either lands after the move (and stays) or is the file moved, which is then
     // new and goes back. Nothing a write just made is ever unlinked.
     const dest = this.path(sha);
-    const aside = join(this.tmp, `sweep-${sha}.${randomBytes(6).toString('hex')}`);
+    const aside = join(this.tmp, `${SET_ASIDE}${sha}.${randomBytes(6).toString('hex')}`);
     try {
       await fsRename(dest, aside);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw e;
     }
-    const st = await stat(aside);
+    const st = await stat(aside).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined; // another sweep's restoreSetAside put it back
+      throw e;
+    });
+    if (!st) return 0;
     if (st.mtimeMs >= writtenBefore) {
       await fsRename(aside, dest); // the same bytes, whichever copy ends up under the name
       return 0;
@@ -215,10 +224,26 @@ export class FsBlobStore implements BlobStore {
     return st.size;
   }
 
+  async restoreSetAside(): Promise<number> {
+    // A crash between the move aside and the removal (or the move back) leaves the file here;
+    // it may be a new upload's, so it goes back under its name (the same bytes, if one is there).
+    let restored = 0;
+    for (const name of await readdirOrEmpty(this.tmp)) {
+      const m = SET_ASIDE_RE.exec(name);
+      if (!m) continue;
+      const dest = this.path(m[1]!);
+      await this.ensureDir(dirname(dest));
+      await fsRename(join(this.tmp, name), dest);
+      restored++;
+    }
+    return restored;
+  }
+
   async removeStaleTemp(writtenBefore: number): Promise<{ files: number; bytes: number }> {
     let files = 0;
     let bytes = 0;
     for (const name of await readdirOrEmpty(this.tmp)) {
+      if (SET_ASIDE_RE.test(name)) continue; // restoreSetAside's, never removed here
       const path = join(this.tmp, name);
       const st = await stat(path).catch(() => undefined);
       if (!st?.isFile() || st.mtimeMs >= writtenBefore) continue;
@@ -231,6 +256,9 @@ export class FsBlobStore implements BlobStore {
 }
 
 const FANOUT_RE = /^[0-9a-f]{2}$/;
+/** A blob the sweep moved into tmp/ to look at once more: `sweep-<sha>.<random>`. */
+const SET_ASIDE = 'sweep-';
+const SET_ASIDE_RE = /^sweep-([0-9a-f]{64})\.[0-9a-f]+$/;
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
@@ -445,5 +473,10 @@ export class S3BlobStore implements BlobStore {
   /** An object is written whole or not at all (PutObject): there are no temp objects. */
   async removeStaleTemp(): Promise<{ files: number; bytes: number }> {
     return { files: 0, bytes: 0 };
+  }
+
+  /** Nothing is set aside in S3 (removeIfWrittenBefore). */
+  async restoreSetAside(): Promise<number> {
+    return 0;
   }
 }

@@ -117,6 +117,24 @@ test('a blob written again after it was listed is kept (the upload of the same b
   assert.equal(await store.has(sha), false);
 });
 
+test('a blob a crashed sweep left set aside goes back under its name, and is then judged like any other', async () => {
+  const db = await openPglite(undefined);
+  clients.push(db);
+  await migrate(db, []);
+  const store = new FsBlobStore(tempDir(), { fsync: false });
+  const named = randomBytes(3000);
+  const sha = sha256Hex(named);
+  await db.query('INSERT INTO blobs (sha256, size) VALUES ($1, $2)', [sha, named.length]);
+  // As if a sweep had moved the file aside and the process died before it looked again.
+  const aside = join(store.root, 'tmp', `sweep-${sha}.0123456789ab`);
+  writeFileSync(aside, named);
+  age(aside, 3 * HOUR);
+  const r = await sweepOrphanBlobs(db, store);
+  assert.deepEqual([r.restored, r.scanned, r.referenced, r.orphans, r.tempFilesRemoved], [1, 1, 1, 0, 0]);
+  assert.deepEqual(await store.get(sha), named);
+  assert.equal(existsSync(aside), false);
+});
+
 test('the grace period has a floor, and durations are parsed strictly', async () => {
   const store = new FsBlobStore(tempDir(), { fsync: false });
   const db = await openPglite(undefined);
