@@ -42,6 +42,8 @@ export const PDQ_SAME_PHOTO = 31;
 
 export interface ServiceOptions {
   policy?: Policy;
+  /** Time between scheduled orphan-blob sweeps, ms (0 or unset: the schedule ends here). */
+  blobSweepIntervalMs?: number;
   /** Told the outcome of each scheduled orphan-blob sweep (`serve` logs it). */
   onBlobSweep?: (r: BlobSweepReport) => void;
   pool?: AnalysisPool;
@@ -664,10 +666,15 @@ export class ClaimsService {
     };
   }
 
-  /** A scheduled orphan-blob sweep (src/store/blob-sweep.ts); queues the next one first. */
-  private async sweepBlobsJob(job: Job): Promise<void> {
-    const { intervalMs } = job.payload as { intervalMs: number };
-    if (Number.isFinite(intervalMs) && intervalMs > 0) await scheduleNextSweep(this.db, intervalMs);
+  /**
+   * A scheduled orphan-blob sweep (src/store/blob-sweep.ts). It queues the next one first, at
+   * this process's interval rather than the one it was queued with: a changed
+   * CLAIMLENS_BLOB_SWEEP_HOURS replaces the old schedule instead of running beside it, and 0
+   * ends it.
+   */
+  private async sweepBlobsJob(_job: Job): Promise<void> {
+    const interval = this.opts.blobSweepIntervalMs ?? 0;
+    if (interval > 0) await scheduleNextSweep(this.db, interval);
     const r = await sweepOrphanBlobs(this.db, this.store.blobs);
     this.opts.onBlobSweep?.(r);
   }

@@ -40,7 +40,7 @@ export interface RuntimeOptions extends StoreSettings {
   /** Start the job runner in this process (default true). */
   runJobs?: boolean;
   /**
-   * Hours between scheduled orphan-blob sweeps, in ms (src/store/blob-sweep.ts; 0 or unset: none
+   * Time between scheduled orphan-blob sweeps, ms (src/store/blob-sweep.ts; 0 or unset: none
    * scheduled by this runtime). `claimlens serve` passes CLAIMLENS_BLOB_SWEEP_HOURS (default 24).
    */
   blobSweepIntervalMs?: number;
@@ -108,6 +108,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     webhookAllowPrivate: process.env.CLAIMLENS_WEBHOOK_ALLOW_PRIVATE === '1',
     pool,
     onJobsQueued: () => runner?.wake(),
+    blobSweepIntervalMs: o.blobSweepIntervalMs,
     ...reuse,
     ...o.service,
   });

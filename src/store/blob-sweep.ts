@@ -142,13 +142,20 @@ export const SWEEP_TASK = 'sweep_blobs';
 export const DEFAULT_SWEEP_INTERVAL_HOURS = 24;
 
 /**
- * Queues the sweep of the next slot of the schedule: slots are whole multiples of the interval
- * since the epoch, and a slot's job is queued once (its dedupe key), however many processes
+ * Where the schedule's slots fall: 20:00 UTC, 04:00 in China (UTC+8), a quiet hour for the
+ * platforms this serves, for the daily default; the same instant modulo a shorter interval.
+ */
+const SWEEP_PHASE_MS = 20 * 3_600_000;
+
+/**
+ * Queues the sweep of the schedule's next slot: slots are whole multiples of the interval (from
+ * SWEEP_PHASE_MS), and a slot's job is queued once (its dedupe key), however many processes
  * start or finish a sweep. Returns when it will run.
  */
 export async function scheduleNextSweep(db: SqlQueryable, intervalMs: number, now = Date.now()): Promise<Date> {
-  const slot = Math.floor(now / intervalMs) + 1;
-  const runAt = new Date(slot * intervalMs);
+  const phase = SWEEP_PHASE_MS % intervalMs;
+  const slot = Math.floor((now - phase) / intervalMs) + 1;
+  const runAt = new Date(slot * intervalMs + phase);
   await enqueue(db, SWEEP_TASK, { slot, intervalMs }, { runAt, dedupeKey: `${SWEEP_TASK}:${intervalMs}:${slot}`, maxAttempts: 3 });
   return runAt;
 }

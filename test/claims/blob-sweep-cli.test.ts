@@ -41,7 +41,7 @@ test('blobs sweep: a refused claim leaves an orphan, which goes once old; named 
   const url = started.url;
   assert.ok(url, out);
   const platformKey = /platform\s+(clk_\S+)/.exec(out)![1]!;
-  assert.match(out, /blob sweep: orphan uploads older than 1 h removed every 24 h, next at \d{4}-\d\d-\d\dT00:00:00\.000Z \(CLAIMLENS_BLOB_SWEEP_HOURS\)/);
+  assert.match(out, /blob sweep: orphan uploads older than 1 h removed every 24 h, next at \d{4}-\d\d-\d\dT20:00:00\.000Z \(CLAIMLENS_BLOB_SWEEP_HOURS\)/);
   const demoBlobs = blobFiles();
   assert.ok(demoBlobs.length >= 3, 'the demo stored its photos');
 

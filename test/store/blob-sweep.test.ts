@@ -187,6 +187,30 @@ test('the scheduled sweep: a named background job per slot, queued once, which s
   }
 });
 
+test('a process whose schedule is off runs a due sweep job but queues no next one; the daily slot is 20:00 UTC', async () => {
+  const reports: BlobSweepReport[] = [];
+  const s = await startTestServer({ service: { onBlobSweep: (r) => reports.push(r) } });
+  try {
+    const db = s.rt.store.db;
+    // Queued by a process that had a daily schedule; run by this one, which has none.
+    await enqueue(db, SWEEP_TASK, { slot: 1, intervalMs: 24 * HOUR }, { dedupeKey: `${SWEEP_TASK}:old-schedule` });
+    s.rt.runner!.wake();
+    const t0 = Date.now();
+    while (reports.length === 0 && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(reports.length, 1);
+    const rows = (await db.query<{ state: string }>('SELECT state FROM jobs WHERE task = $1', [SWEEP_TASK])).rows;
+    assert.deepEqual(rows.map((r) => r.state), ['done'], 'the schedule ended');
+    // The daily slot: 20:00 UTC (04:00 in China), the next one after `now`.
+    const at = await scheduleNextSweep(db, 24 * HOUR, Date.parse('2026-12-05T20:00:00.000Z'));
+    assert.equal(at.toISOString(), '2026-12-06T20:00:00.000Z');
+    const at2 = await scheduleNextSweep(db, 24 * HOUR, Date.parse('2026-12-05T19:59:59.000Z'));
+    assert.equal(at2.toISOString(), '2026-12-05T20:00:00.000Z');
+    assert.equal((await scheduleNextSweep(db, 6 * HOUR, Date.parse('2026-12-05T03:00:00.000Z'))).toISOString(), '2026-12-05T08:00:00.000Z');
+  } finally {
+    await s.close();
+  }
+});
+
 test('CLAIMLENS_BLOB_SWEEP_HOURS: 24 by default, 0 for none, refused otherwise', () => {
   assert.equal(sweepIntervalFromEnv({}), 24 * HOUR);
   assert.equal(sweepIntervalFromEnv({ CLAIMLENS_BLOB_SWEEP_HOURS: '6' }), 6 * HOUR);
