@@ -115,7 +115,7 @@ export function rowToEntry(r: any): AuditEntry {
 
 export interface AuditProblem {
   seq: number;
-  problem: 'altered' | 'missing' | 'broken_link' | 'head_mismatch';
+  problem: 'altered' | 'missing' | 'broken_link' | 'head_mismatch' | 'anchor_mismatch';
   message: string;
 }
 
@@ -124,10 +124,53 @@ export interface AuditVerification {
   entries: number;
   headSeq: number;
   problems: AuditProblem[];
+  /** Anchors checked against the chain (verifyAudit's `anchors`). */
+  anchors?: number;
 }
 
-/** Walks the whole chain in order and reports every break. */
-export async function verifyAudit(db: SqlQueryable, pageSize = 5000): Promise<AuditVerification> {
+/**
+ * The chain's head at a moment, to be kept outside the database (`claimlens audit anchor`,
+ * appended to a log elsewhere). Whoever can write the database can rewrite the whole chain and
+ * its head consistently; they cannot change an anchor kept elsewhere, and verifyAudit given the
+ * anchors finds any entry at or before one that is gone or no longer hashes the same.
+ */
+export interface AuditAnchor {
+  seq: number;
+  hash: string;
+  at: string;
+}
+
+export async function auditAnchor(db: SqlQueryable): Promise<AuditAnchor> {
+  const head = (await db.query<{ seq: number | string; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0];
+  return { seq: Number(head?.seq ?? 0), hash: head?.hash ?? GENESIS_HASH, at: new Date().toISOString() };
+}
+
+/** Parses anchors, one JSON object a line (blank lines skipped); throws on a malformed line. */
+export function parseAnchors(text: string): AuditAnchor[] {
+  const out: AuditAnchor[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let a: any;
+    try {
+      a = JSON.parse(line);
+    } catch {
+      throw new Error(`anchor line ${i + 1} is not JSON`);
+    }
+    if (!a || !Number.isSafeInteger(a.seq) || a.seq < 0 || typeof a.hash !== 'string' || !/^[0-9a-f]{64}$/.test(a.hash)) {
+      throw new Error(`anchor line ${i + 1} needs a whole "seq" ≥ 0 and a 64-hex "hash"`);
+    }
+    out.push({ seq: a.seq, hash: a.hash, at: typeof a.at === 'string' ? a.at : '' });
+  });
+  return out;
+}
+
+/**
+ * Walks the whole chain in order and reports every break; with `anchors`, also every anchored
+ * entry that is gone or hashes differently now (the chain was rewritten since it was anchored).
+ */
+export async function verifyAudit(db: SqlQueryable, pageSize = 5000, anchors: AuditAnchor[] = []): Promise<AuditVerification> {
+  const anchored = new Map<number, string>(); // seq → hash in the chain now, for anchored seqs
+  const wanted = new Set(anchors.map((a) => a.seq));
   const problems: AuditProblem[] = [];
   const head = (await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0];
   let expectedSeq = 1;
@@ -150,10 +193,18 @@ export async function verifyAudit(db: SqlQueryable, pageSize = 5000): Promise<Au
       if (entryHash(rest) !== hash) {
         problems.push({ seq: e.seq, problem: 'altered', message: `entry ${e.seq} was changed after it was written` });
       }
+      if (wanted.has(e.seq)) anchored.set(e.seq, hash);
       prevHash = hash;
       expectedSeq = e.seq + 1;
       after = e.seq;
     }
+  }
+  for (const a of anchors) {
+    if (a.seq === 0) continue; // the empty chain: nothing to lose
+    const now = anchored.get(a.seq);
+    const when = a.at ? ` anchored at ${a.at}` : ' anchored';
+    if (now === undefined) problems.push({ seq: a.seq, problem: 'anchor_mismatch', message: `entry ${a.seq},${when}, is gone` });
+    else if (now !== a.hash) problems.push({ seq: a.seq, problem: 'anchor_mismatch', message: `entry ${a.seq} no longer has the hash it was${when} with: the chain was rewritten` });
   }
   const headSeq = head ? Number(head.seq) : 0;
   if (!head || headSeq !== expectedSeq - 1 || head.hash !== prevHash) {
@@ -163,5 +214,5 @@ export async function verifyAudit(db: SqlQueryable, pageSize = 5000): Promise<Au
       message: `the chain head names entry ${headSeq} but the log ends at entry ${expectedSeq - 1}`,
     });
   }
-  return { ok: problems.length === 0, entries: count, headSeq, problems };
+  return { ok: problems.length === 0, entries: count, headSeq, problems, ...(anchors.length ? { anchors: anchors.length } : {}) };
 }

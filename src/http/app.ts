@@ -13,7 +13,7 @@ import { IntakeError } from '../forensics/errors.ts';
 import type { IntakeLimits } from '../forensics/intake.ts';
 import { validateUpload, type UploadValidation } from '../forensics/structure.ts';
 import type { IntakeSummary } from '../jobs/intake-pool.ts';
-import { canonicalJson, verifyAudit } from '../claims/audit.ts';
+import { auditAnchor, canonicalJson, verifyAudit, type AuditAnchor } from '../claims/audit.ts';
 import { ServiceError, forbidden, invalid } from '../claims/errors.ts';
 import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal, type Role } from '../claims/model.ts';
 import type { ClaimsService, MutationResult } from '../claims/service.ts';
@@ -655,6 +655,32 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     app.get('/admin/audit/verify', { schema: { hide: true } as any }, async (req) => {
       checkAdmin(req);
       return verifyAudit(service.db);
+    });
+    app.post<{ Body: { anchors: AuditAnchor[] } }>(
+      '/admin/audit/verify',
+      {
+        schema: {
+          hide: true,
+          body: {
+            type: 'object',
+            required: ['anchors'],
+            properties: {
+              anchors: {
+                type: 'array',
+                items: { type: 'object', required: ['seq', 'hash'], properties: { seq: { type: 'integer', minimum: 0 }, hash: { type: 'string', pattern: '^[0-9a-f]{64}$' }, at: { type: 'string' } } },
+              },
+            },
+          },
+        } as any,
+      },
+      async (req) => {
+        checkAdmin(req);
+        return verifyAudit(service.db, undefined, req.body.anchors.map((a) => ({ seq: a.seq, hash: a.hash, at: a.at ?? '' })));
+      },
+    );
+    app.get('/admin/audit/head', { schema: { hide: true } as any }, async (req) => {
+      checkAdmin(req);
+      return auditAnchor(service.db);
     });
     app.post<{ Body: { graceMs?: number; dryRun?: boolean } }>(
       '/admin/blobs/sweep',
