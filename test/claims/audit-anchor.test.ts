@@ -3,29 +3,20 @@
 // and is caught by the anchors; on PGlite and on the PostgreSQL server here, through the
 // library, the CLI on a data folder, and the running server's admin routes.
 
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { appendAudit, auditAnchor, entryHash, GENESIS_HASH, parseAnchors, rowToEntry, verifyAudit } from '../../src/claims/audit.ts';
 import { migrate } from '../../src/store/migrations.ts';
 import { openPglite } from '../../src/store/pglite.ts';
-import { openPostgres } from '../../src/store/postgres.ts';
 import type { SqlClient, SqlQueryable } from '../../src/store/sql.ts';
+import { testDatabases } from '../helpers/databases.ts';
 import { cli } from '../helpers/cli-process.ts';
-import { PG_URL, startTestServer, tempDir } from '../http/helpers.ts';
+import { startTestServer, tempDir } from '../http/helpers.ts';
 
-const schema = `t_anchor_${process.pid}_${randomBytes(3).toString('hex')}`;
-const clients: SqlClient[] = [];
-after(async () => {
-  for (const c of clients) await c.close();
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await c.end();
-});
+const backends = testDatabases('anchor');
 
 /**
  * What someone with write access to the database can do: change entry `seq`'s data (or, with
@@ -55,15 +46,10 @@ async function append(db: SqlClient, n: number): Promise<void> {
   });
 }
 
-const backends: [string, () => Promise<SqlClient>][] = [
-  ['pglite', () => openPglite(undefined)],
-  ['postgres', () => openPostgres({ url: PG_URL, schema })],
-];
 for (const [name, open] of backends) {
   describe(`audit anchors on ${name}`, () => {
     test('a consistent rewrite passes the plain check and is caught by an anchor; so is a consistent truncation', async () => {
       const db = await open();
-      clients.push(db);
       await migrate(db, []);
       await db.query(`INSERT INTO tenants (id, name) VALUES ('tx', 'tx') ON CONFLICT DO NOTHING`);
       const empty = await auditAnchor(db);

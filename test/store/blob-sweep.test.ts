@@ -3,36 +3,20 @@
 // everything else stays; a blob written again meanwhile stays; stale temp files go.
 // (The S3 store's side is in s3.test.ts, against moto's S3 server.)
 
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { FsBlobStore, sha256Hex } from '../../src/store/blobs.ts';
 import { GraceTooShortError, SWEEP_TASK, parseDuration, scheduleNextSweep, sweepIntervalFromEnv, sweepOrphanBlobs, type BlobSweepReport } from '../../src/store/blob-sweep.ts';
 import { enqueue } from '../../src/jobs/queue.ts';
 import { migrate } from '../../src/store/migrations.ts';
-import { openPglite } from '../../src/store/pglite.ts';
-import { openPostgres } from '../../src/store/postgres.ts';
-import type { SqlClient } from '../../src/store/sql.ts';
-import { PG_URL, startTestServer, tempDir } from '../http/helpers.ts';
+import { startTestServer, tempDir } from '../http/helpers.ts';
+import { testDatabases } from '../helpers/databases.ts';
 
 const HOUR = 3_600_000;
-const schema = `t_sweep_${process.pid}_${randomBytes(3).toString('hex')}`;
-const backends: [string, () => Promise<SqlClient>][] = [
-  ['pglite', () => openPglite(undefined)],
-  ['postgres', () => openPostgres({ url: PG_URL, schema })],
-];
-const clients: SqlClient[] = [];
-
-after(async () => {
-  for (const c of clients) await c.close();
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await c.end();
-});
+const backends = testDatabases('sweep');
 
 /** Sets a file's times to `ms` before now. */
 function age(path: string, ms: number): void {
@@ -44,7 +28,6 @@ for (const [name, open] of backends) {
   describe(`blob sweep, file system + ${name}`, () => {
     test('removes old unnamed blobs and stale temp files, keeps named and recent ones', async () => {
       const db = await open();
-      clients.push(db);
       await migrate(db, []);
       const root = tempDir();
       const store = new FsBlobStore(root, { fsync: false });
@@ -118,8 +101,7 @@ test('a blob written again after it was listed is kept (the upload of the same b
 });
 
 test('a blob a crashed sweep left set aside goes back under its name, and is then judged like any other', async () => {
-  const db = await openPglite(undefined);
-  clients.push(db);
+  const db = await backends[0]![1]();
   await migrate(db, []);
   const store = new FsBlobStore(tempDir(), { fsync: false });
   const named = randomBytes(3000);
@@ -137,8 +119,7 @@ test('a blob a crashed sweep left set aside goes back under its name, and is the
 
 test('the grace period has a floor, and durations are parsed strictly', async () => {
   const store = new FsBlobStore(tempDir(), { fsync: false });
-  const db = await openPglite(undefined);
-  clients.push(db);
+  const db = await backends[0]![1]();
   await assert.rejects(sweepOrphanBlobs(db, store, { graceMs: 59_000 }), GraceTooShortError);
   await assert.rejects(sweepOrphanBlobs(db, store, { graceMs: Number.NaN }), GraceTooShortError);
   assert.equal(parseDuration('90m'), 90 * 60_000);
