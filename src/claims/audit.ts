@@ -140,8 +140,13 @@ export interface AuditAnchor {
   at: string;
 }
 
+/** The chain's head row (last seq and hash), if there is one. */
+async function readHead(db: SqlQueryable): Promise<{ seq: number | string; hash: string } | undefined> {
+  return (await db.query<{ seq: number | string; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0];
+}
+
 export async function auditAnchor(db: SqlQueryable): Promise<AuditAnchor> {
-  const head = (await db.query<{ seq: number | string; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0];
+  const head = await readHead(db);
   return { seq: Number(head?.seq ?? 0), hash: head?.hash ?? GENESIS_HASH, at: new Date().toISOString() };
 }
 
@@ -172,7 +177,7 @@ export async function verifyAudit(db: SqlQueryable, pageSize = 5000, anchors: Au
   const anchored = new Map<number, string>(); // seq → hash in the chain now, for anchored seqs
   const wanted = new Set(anchors.map((a) => a.seq));
   const problems: AuditProblem[] = [];
-  const head = (await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0];
+  const head = await readHead(db);
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let count = 0;

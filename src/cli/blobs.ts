@@ -36,7 +36,7 @@ export const command: Command = {
       } catch (e) {
         throw new UsageError(`--grace: ${(e as Error).message}`);
       }
-      if (graceMs < MIN_GRACE_MS) throw new UsageError(`--grace must be at least 1m: an upload on its way to its commit must not be swept`);
+      if (graceMs < MIN_GRACE_MS) throw new UsageError(`--grace must be at least ${MIN_GRACE_MS / 60_000}m: an upload on its way to its commit must not be swept`);
     }
     const opts = { graceMs, dryRun: values['dry-run'] ?? false };
     const settings = settingsFromEnv(values.data);

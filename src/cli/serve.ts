@@ -11,7 +11,7 @@ import { startRuntime } from '../http/runtime.ts';
 import { warmUpFromEnv } from '../http/warm-up.ts';
 import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
-import { sweepIntervalFromEnv } from '../store/blob-sweep.ts';
+import { DEFAULT_GRACE_MS, sweepIntervalFromEnv } from '../store/blob-sweep.ts';
 import type { Command } from './main.ts';
 
 const HELP = `Usage: claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N]
@@ -130,7 +130,7 @@ export const command: Command = {
       `  storage:    ${settings.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(settings.dataDir, 'pgdata')}`}; blobs ${rt.store.blobs.kind === 's3' ? 'in S3' : `in ${join(settings.dataDir, 'blobs')}`}`,
       `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
       `  warm-up:    ${rt.warmUpReport ? `${rt.warmUpReport.ms} ms, ${rt.warmUpReport.requests} submissions and ${rt.warmUpReport.groups} rolled-back group writes before listening${rt.warmUpReport.error ? ` (stopped early: ${rt.warmUpReport.error})` : ''}` : 'off (CLAIMLENS_WARMUP_MS=0)'}`,
-      `  blob sweep: ${rt.nextBlobSweep ? `orphan uploads older than 1 h removed every ${blobSweepIntervalMs / 3_600_000} h, next at ${rt.nextBlobSweep.toISOString()} (CLAIMLENS_BLOB_SWEEP_HOURS)` : 'not scheduled (CLAIMLENS_BLOB_SWEEP_HOURS=0; `claimlens blobs sweep` by hand)'}`,
+      `  blob sweep: ${rt.nextBlobSweep ? `orphan uploads older than ${DEFAULT_GRACE_MS / 3_600_000} h removed every ${blobSweepIntervalMs / 3_600_000} h, next at ${rt.nextBlobSweep.toISOString()} (CLAIMLENS_BLOB_SWEEP_HOURS)` : 'not scheduled (CLAIMLENS_BLOB_SWEEP_HOURS=0; `claimlens blobs sweep` by hand)'}`,
       `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}; ${oldSpaceFloor()}`,
     ];
     if (demoKeys) {

@@ -258,7 +258,7 @@ export class FsBlobStore implements BlobStore {
 const FANOUT_RE = /^[0-9a-f]{2}$/;
 /** A blob the sweep moved into tmp/ to look at once more: `sweep-<sha>.<random>`. */
 const SET_ASIDE = 'sweep-';
-const SET_ASIDE_RE = /^sweep-([0-9a-f]{64})\.[0-9a-f]+$/;
+const SET_ASIDE_RE = new RegExp(`^${SET_ASIDE}([0-9a-f]{64})\\.[0-9a-f]+$`);
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
@@ -424,14 +424,18 @@ export class S3BlobStore implements BlobStore {
     }
   }
   async has(sha: string): Promise<boolean> {
+    return (await this.head(sha)) !== undefined;
+  }
+
+  /** The object's HEAD (size, last write), or undefined when there is none. */
+  private async head(sha: string): Promise<{ LastModified?: Date; ContentLength?: number } | undefined> {
     const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.clientP;
     try {
-      await client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
-      return true;
+      return await client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
     } catch (e) {
       const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return false;
+      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return undefined;
       throw e;
     }
   }
@@ -455,17 +459,10 @@ export class S3BlobStore implements BlobStore {
     // S3 has no rename to move the object aside first, so the check and the delete are two
     // requests: an upload of the same bytes between the two (milliseconds) would lose its
     // object. docs/service.md (Storage) says what that costs.
-    const { HeadObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    const head = await this.head(sha);
+    if (!head?.LastModified || head.LastModified.getTime() >= writtenBefore) return 0;
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.clientP;
-    let head: { LastModified?: Date; ContentLength?: number };
-    try {
-      head = await client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
-    } catch (e) {
-      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return 0;
-      throw e;
-    }
-    if (!head.LastModified || head.LastModified.getTime() >= writtenBefore) return 0;
     await client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(sha) }));
     return Number(head.ContentLength ?? 0);
   }
