@@ -32,6 +32,7 @@ import { deliverWebhook } from './webhooks.ts';
 
 export { newId } from './ids.ts';
 import { newId } from './ids.ts';
+import { TIMESTAMP_YEARS, parseTimestamp } from './input-checks.ts';
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
@@ -300,8 +301,8 @@ export class ClaimsService {
 
   async createOrder(tx: SqlQueryable, p: Principal, o: OrderInput, files: AcceptedFile[]): Promise<MutationResult> {
     const merchantId = this.merchantFor(p, o.merchantId);
-    const deliveredAt = o.deliveredAt ? new Date(o.deliveredAt) : null;
-    if (deliveredAt && Number.isNaN(deliveredAt.getTime())) throw invalid('deliveredAt is not a date');
+    const deliveredAt = o.deliveredAt ? parseTimestamp(o.deliveredAt) : null;
+    if (deliveredAt === undefined) throw invalid(`deliveredAt must be an ISO 8601 date or date-time (such as 2026-12-05T08:00:00+08:00) in the years ${TIMESTAMP_YEARS.min}–${TIMESTAMP_YEARS.max}`);
     const r = await tx.query(
       `INSERT INTO orders (tenant_id, id, buyer_id, merchant_id, sku, amount, currency, delivered_at, shipping)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id`,
@@ -939,7 +940,7 @@ function encodeCursor(t: unknown, id: string): string {
 function decodeCursor(s: string): { t: string; id: string } {
   try {
     const [t, id] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
-    if (typeof t !== 'string' || typeof id !== 'string' || Number.isNaN(new Date(t).getTime())) throw new Error('bad');
+    if (typeof t !== 'string' || typeof id !== 'string' || parseTimestamp(t) === undefined || id.includes('\u0000')) throw new Error('bad');
     return { t, id };
   } catch {
     throw invalid('bad cursor');

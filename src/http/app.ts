@@ -15,12 +15,13 @@ import { validateUpload, type UploadValidation } from '../forensics/structure.ts
 import type { IntakeSummary } from '../jobs/intake-pool.ts';
 import { auditAnchor, canonicalJson, verifyAudit, type AuditAnchor } from '../claims/audit.ts';
 import { ServiceError, forbidden, invalid } from '../claims/errors.ts';
+import { checkInputValue } from '../claims/input-checks.ts';
 import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal, type Role } from '../claims/model.ts';
 import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
-import { INTAKE_STATUS, boundaryOf, checkFileFields, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
+import { INTAKE_STATUS, boundaryOf, checkFileFields, checkUploadText, duplicatePart, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
 import { MIN_GRACE_MS, sweepOrphanBlobs } from '../store/blob-sweep.ts';
 import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
@@ -212,7 +213,16 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, err.statusCode, 'invalid_request', err.message);
     }
+    // A value the database refused as data (SQLSTATE class 22: NUL in text, a date out of
+    // range, …; both database clients' errors carry the code) that no check above caught: the
+    // client's input, not our failure.
+    if (typeof err.code === 'string' && /^22[0-9A-Z]{3}$/.test(err.code)) {
+      return sendError(reply, 400, 'invalid_request', `a value cannot be stored: ${err.message}`);
+    }
+    // The client learns nothing of the cause; the operator must (the server runs without
+    // Fastify's request logger, so req.log alone would write nothing).
     req.log.error(err);
+    if (!opts.logger) console.error(`${new Date().toISOString()} 500 ${req.method} ${req.routeOptions?.url ?? req.url.split('?')[0]} (request ${req.id}):`, err);
     return sendError(reply, 500, 'internal', 'internal error');
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
@@ -221,6 +231,14 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
   app.get('/healthz', { schema: { summary: 'Liveness and database check', tags: ['ops'] } }, async () => {
     await service.db.query('SELECT 1');
     return { ok: true, engine: ENGINE_VERSION, database: service.db.kind };
+  });
+
+  // Path, query and JSON body values must be storable and of sane depth (claims/input-checks.ts);
+  // multipart bodies are checked where they are taken apart (upload-parts.ts).
+  app.addHook('preHandler', async (req) => {
+    checkInputValue(req.params, 'the path');
+    checkInputValue(req.query, 'the query');
+    if (typeof req.body === 'object' && req.body !== null && !Buffer.isBuffer(req.body)) checkInputValue(req.body, 'the body');
   });
 
   // Authentication for /v1.
@@ -296,6 +314,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           // The same answers as parseMultipart gives the claims route: a cut value is too large,
           // and a part sent as application/json (which the plugin parses) is its text.
           if (part.valueTruncated) throw tooLarge(`the '${part.fieldname}' part is over ${multipartLimits.fieldSize} bytes`);
+          if (Object.hasOwn(fields, part.fieldname)) throw duplicatePart(part.fieldname);
           fields[part.fieldname] = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
         }
       }
@@ -305,6 +324,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       throw e;
     }
     // The text parts are checked before any file is looked at or written.
+    checkUploadText(fields, raw);
     checkFields?.(fields);
     const files = await acceptFiles(raw);
     return { fields, files, fileHashes: files.map((f) => f.sha256) };

@@ -13,6 +13,7 @@
 import { ServiceError, invalid } from '../claims/errors.ts';
 import { CLAIM_TYPES } from '../claims/model.ts';
 import type { IntakeError } from '../forensics/errors.ts';
+import { checkInputValue, checkText } from '../claims/input-checks.ts';
 
 /** Limits on a multipart body's parts (busboy's names; the app's values are in app.ts). */
 export interface MultipartLimits {
@@ -95,10 +96,36 @@ export async function parseMultipart(body: Buffer, contentType: string | undefin
       if (fieldCount++ === limits.fields) throw tooLarge(`a request may carry at most ${limits.fields} text parts`);
       if (part.name in Object.prototype) throw invalid(`a part may not be named '${part.name}'`);
       if (data.length > limits.fieldSize) throw tooLarge(`the '${part.name}' part is over ${limits.fieldSize} bytes`);
+      if (Object.hasOwn(fields, part.name)) throw duplicatePart(part.name);
       fields[part.name] = decodeText(data, part.charset);
     }
   }
+  checkUploadText(fields, files);
   return { fields, files };
+}
+
+/** A text part sent twice: which one was meant is unknown, so neither is taken. */
+export const duplicatePart = (name: string) => invalid(`the '${name}' part appears more than once`);
+
+/** Longest file name kept with an upload, in characters (common file systems' limit). */
+export const MAX_FILENAME_CHARS = 255;
+
+/**
+ * The text of a multipart body that is stored as given (part names, text values, file names,
+ * declared content types) must be storable: no NUL character; file names of at most
+ * MAX_FILENAME_CHARS.
+ */
+export function checkUploadText(fields: Record<string, string>, files: readonly { field: string; filename: string; mimetype: string }[]): void {
+  for (const [name, value] of Object.entries(fields)) {
+    checkText(name, 'a part name');
+    checkText(value, `the '${name}' part`);
+  }
+  for (const f of files) {
+    checkText(f.field, 'a part name');
+    checkText(f.filename, `the file name of a '${f.field}' part`);
+    checkText(f.mimetype, `the content type of a '${f.field}' part`);
+    if (f.filename.length > MAX_FILENAME_CHARS) throw invalid(`the file name of a '${f.field}' part is longer than ${MAX_FILENAME_CHARS} characters`);
+  }
 }
 
 /** busboy's limit on one part's header block. */
@@ -336,11 +363,14 @@ export function checkObject(v: unknown, schema: { required: readonly string[]; p
 export function jsonField(fields: Record<string, string>, name: string): unknown {
   const v = fields[name];
   if (v === undefined) throw invalid(`the '${name}' part (JSON) is required`);
+  let value: unknown;
   try {
-    return JSON.parse(v);
+    value = JSON.parse(v);
   } catch {
     throw invalid(`the '${name}' part is not valid JSON`);
   }
+  checkInputValue(value, name);
+  return value;
 }
 
 /** The `claim` part of a claim submission, parsed and checked. */

@@ -58,6 +58,16 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Sql
     for (const p of pending.values()) p.reject(dead);
     pending.clear();
   };
+  // A reply that cannot be unpacked on this thread (a jsonb value nested thousands deep runs
+  // structured clone out of stack here, though it packed on the database thread) arrives as
+  // this event, which does not say which call it answers. Every call in flight is failed
+  // rather than one left waiting forever: an interactive transaction's caller then rolls it
+  // back, where it would have stayed open and held up every later statement.
+  worker.on('messageerror', (e) => {
+    const error = new Error(`a reply of the database thread could not be read: ${e.message}`);
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  });
   worker.on('error', (e) => fail(new Error(`database thread failed: ${e.message}`)));
   worker.on('exit', (code) => fail(new Error(`database thread exited (${code})`)));
   await ready;

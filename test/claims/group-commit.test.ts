@@ -1,7 +1,8 @@
 // Group commit of claim submissions (src/claims/submit-batch.ts), on PGlite (in-process and
 // on its own thread, where the group's transaction script runs) and on the PostgreSQL server: concurrent submissions are written in fewer transactions than claims,
 // each answered only after its commit; refused claims are left out with their typed error;
-// a failed transaction stores nothing of its group; the audit chain stays intact.
+// a failed transaction stores nothing of its group, whose claims are then written one by one
+// (only the one at fault fails); the audit chain stays intact.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,29 +71,38 @@ async function scenario(store: Store): Promise<void> {
   const audit = await verifyAudit(store.db);
   assert.ok(audit.ok, JSON.stringify(audit.problems));
 
-  // A transaction that fails inside the database stores nothing of its group, and the next
-  // group works. The failure is real: a trigger refuses one claim's row while the group's write
-  // is under way, after the head was locked and other rows of the group were inserted.
-  const headBefore = (await store.db.query('SELECT seq FROM audit_head')).rows[0].seq;
+  // A transaction that fails inside the database stores nothing of its group; each claim of it
+  // is then written on its own, so only the one at fault fails (it may be another client's).
+  // The failure is real: a trigger refuses one claim's row while the group's write is under
+  // way, after the head was locked and other rows of the group were inserted.
+  const headBefore = Number((await store.db.query('SELECT seq FROM audit_head')).rows[0].seq);
   await store.db.exec(`CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $f$
     BEGIN IF NEW.reason = 'boom' THEN RAISE EXCEPTION 'disk full (injected)' USING ERRCODE = '53100'; END IF; RETURN NEW; END $f$;
     CREATE TRIGGER refuse_boom BEFORE INSERT ON claims FOR EACH ROW EXECUTE FUNCTION refuse_boom()`);
   const b2 = new SubmitBatcher(store.db);
   const failed = await Promise.allSettled([1, 2, 3].map((i) => b2.submit(p, { ...claim('o1'), reason: i === 3 ? 'boom' : 'broken' }, [file(500 + i)])));
-  assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
-  assert.equal(b2.stats.batches, 0, 'the three were one group, and it did not commit');
-  const err = (failed[0] as PromiseRejectedResult).reason as { message: string; code?: string };
+  assert.deepEqual(failed.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
+  assert.equal(b2.stats.retriedGroups, 1, 'the three were one group, and it did not commit');
+  assert.equal(b2.stats.batches, 2, 'then each was written alone: two commits');
+  const err = (failed[2] as PromiseRejectedResult).reason as { message: string; code?: string };
   assert.match(err.message, /disk full \(injected\)/);
   assert.equal(err.code, '53100', "the database's error code reaches the caller");
-  assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 28);
-  assert.equal(await count(store.db, `SELECT count(*)::int n FROM media WHERE owner_type = 'claim'`), 56);
-  assert.equal(await count(store.db, `SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim'`), 28);
-  assert.equal((await store.db.query('SELECT seq FROM audit_head')).rows[0].seq, headBefore);
+  const kept = failed.slice(0, 2).map((r) => (r as PromiseFulfilledResult<any>).value.body.id as string);
+  assert.equal((await store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [kept])).rows[0].n, 2);
+  assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 30);
+  assert.equal(await count(store.db, `SELECT count(*)::int n FROM claims WHERE reason = 'boom'`), 0);
+  assert.equal(await count(store.db, `SELECT count(*)::int n FROM media WHERE owner_type = 'claim'`), 58);
+  assert.equal(await count(store.db, `SELECT count(*)::int n FROM jobs WHERE task = 'analyze_claim'`), 30);
+  assert.equal(Number((await store.db.query('SELECT seq FROM audit_head')).rows[0].seq), headBefore + 2);
+  // A group where every claim fails alone too: all get the error, nothing is stored.
+  const allBad = await Promise.allSettled([1, 2].map((i) => b2.submit(p, { ...claim('o1'), reason: 'boom' }, [file(700 + i)])));
+  assert.deepEqual(allBad.map((r) => r.status), ['rejected', 'rejected']);
+  assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 30);
   await store.db.exec('DROP TRIGGER refuse_boom ON claims');
   const ok = await b2.submit(p, claim('o1'), [file(600)]);
-  assert.equal(b2.stats.batches, 1);
+  assert.equal(b2.stats.batches, 3);
   assert.equal(ok.status, 202);
-  assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 29);
+  assert.equal(await count(store.db, 'SELECT count(*)::int n FROM claims'), 31);
   assert.ok((await verifyAudit(store.db)).ok);
 }
 

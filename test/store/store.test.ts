@@ -252,6 +252,27 @@ describe('PGlite on its own thread', () => {
     await assert.rejects(db.query('SELECT 1'), /exited|closed/);
   });
 
+  test('a reply the serving thread cannot unpack fails the calls in flight instead of hanging them', async () => {
+    const db = await openPgliteThread(undefined);
+    try {
+      // jsonb nested 3000 deep: packed on the database thread, too deep to unpack on this one
+      const deep = '{"a":'.repeat(3000) + '1' + '}'.repeat(3000);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.query('CREATE TABLE deep (j jsonb)');
+          await tx.query('INSERT INTO deep VALUES ($1::jsonb)', [deep]);
+          return tx.query('SELECT j FROM deep');
+        }),
+        /could not be read/,
+      );
+      // the transaction was rolled back, not left open: the next statements run
+      assert.deepEqual((await db.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+      await assert.rejects(db.query('SELECT j FROM deep'), /does not exist/);
+    } finally {
+      await db.close();
+    }
+  });
+
   test('a data folder opened on the thread keeps its data for the next open', async () => {
     const dir = tempDir('claimlens-pglite-thread-');
     try {
