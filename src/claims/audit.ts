@@ -115,7 +115,7 @@ export function rowToEntry(r: any): AuditEntry {
 
 export interface AuditProblem {
   seq: number;
-  problem: 'altered' | 'missing' | 'broken_link' | 'head_mismatch' | 'anchor_mismatch';
+  problem: 'altered' | 'missing' | 'broken_link' | 'head_mismatch' | 'anchor_mismatch' | 'outside_chain';
   message: string;
 }
 
@@ -181,13 +181,20 @@ export async function verifyAudit(db: SqlQueryable, pageSize = 5000, anchors: Au
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let count = 0;
-  let after = 0;
+  // Every row is read, from the lowest seq up: a row slipped in below the chain's first entry
+  // (seq 0 or less) is not reachable from the chain but shows in a claim's history.
+  let after: number | null = null;
   for (;;) {
-    const rows = (await db.query('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [after, pageSize])).rows;
+    const rows = (await db.query('SELECT * FROM audit_log WHERE $1::bigint IS NULL OR seq > $1 ORDER BY seq LIMIT $2', [after, pageSize])).rows;
     if (rows.length === 0) break;
     for (const r of rows) {
       const e = rowToEntry(r);
       count++;
+      after = e.seq;
+      if (e.seq < expectedSeq) {
+        problems.push({ seq: e.seq, problem: 'outside_chain', message: `entry ${e.seq} is not part of the chain (its entries are numbered from 1)` });
+        continue;
+      }
       if (e.seq !== expectedSeq) {
         problems.push({ seq: expectedSeq, problem: 'missing', message: `entries ${expectedSeq}…${e.seq - 1} are missing` });
       }
@@ -201,7 +208,6 @@ export async function verifyAudit(db: SqlQueryable, pageSize = 5000, anchors: Au
       if (wanted.has(e.seq)) anchored.set(e.seq, hash);
       prevHash = hash;
       expectedSeq = e.seq + 1;
-      after = e.seq;
     }
   }
   for (const a of anchors) {

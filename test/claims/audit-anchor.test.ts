@@ -48,6 +48,31 @@ async function append(db: SqlClient, n: number): Promise<void> {
 
 for (const [name, open] of backends) {
   describe(`audit anchors on ${name}`, () => {
+    test('entries slipped in below the chain (seq 0 or less) are reported, though no link leads to them', async () => {
+      const db = await open();
+      await migrate(db, []);
+      await db.query(`INSERT INTO tenants (id, name) VALUES ('tx', 'tx') ON CONFLICT DO NOTHING`);
+      await db.query('DELETE FROM audit_log');
+      await db.query('UPDATE audit_head SET seq = 0, hash = $1 WHERE id = 1', [GENESIS_HASH]);
+      await append(db, 4);
+      assert.equal((await verifyAudit(db, 2)).ok, true);
+      // a forged decision entry, as it would show first in a claim's history
+      for (const seq of [0, -1]) {
+        await db.query(
+          `INSERT INTO audit_log (seq, tenant_id, claim_id, at, actor, action, from_state, to_state, data, prev_hash, hash)
+           SELECT $1, tenant_id, claim_id, at, actor, 'decision.approve', from_state, to_state, data, prev_hash, hash FROM audit_log WHERE seq = 1`,
+          [seq],
+        );
+      }
+      const v = await verifyAudit(db, 2);
+      assert.equal(v.ok, false);
+      assert.deepEqual(v.problems.map((p) => [p.seq, p.problem]), [[-1, 'outside_chain'], [0, 'outside_chain']]);
+      assert.equal(v.entries, 6);
+      // the next test starts from an empty chain (on PostgreSQL the schema is shared)
+      await db.query('DELETE FROM audit_log');
+      await db.query('UPDATE audit_head SET seq = 0, hash = $1 WHERE id = 1', [GENESIS_HASH]);
+    });
+
     test('a consistent rewrite passes the plain check and is caught by an anchor; so is a consistent truncation', async () => {
       const db = await open();
       await migrate(db, []);
