@@ -87,7 +87,9 @@ export function validatePolicy(raw: unknown, source = 'policy'): Policy {
       maxRejectedClaims: int(br, 'buyerRecord.maxRejectedClaims', DEFAULT_POLICY.buyerRecord.maxRejectedClaims, problems),
       maxFlaggedClaims: int(br, 'buyerRecord.maxFlaggedClaims', DEFAULT_POLICY.buyerRecord.maxFlaggedClaims, problems),
       maxClaimsInWindow: int(br, 'buyerRecord.maxClaimsInWindow', DEFAULT_POLICY.buyerRecord.maxClaimsInWindow, problems, 1),
-      windowDays: num(br, 'buyerRecord.windowDays', DEFAULT_POLICY.buyerRecord.windowDays, problems, 0),
+      // at most 100 years: the window is subtracted from the current date in SQL, and a huge one
+      // ran out of the timestamp range there, failing every returning buyer's analysis
+      windowDays: num(br, 'buyerRecord.windowDays', DEFAULT_POLICY.buyerRecord.windowDays, problems, 0, 36_500),
     },
     merchantResponseWindowHours: num(raw, 'merchantResponseWindowHours', DEFAULT_POLICY.merchantResponseWindowHours, problems, 0, 24 * 365),
     blockingVerdicts: list(raw, 'blockingVerdicts', DEFAULT_POLICY.blockingVerdicts, VERDICTS, problems),
@@ -122,12 +124,16 @@ export function loadPolicyFile(path: string): Policy {
 function isObj(v: unknown): v is Record<string, any> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
-function section(o: Record<string, any>, k: string, problems: string[]): Record<string, any> {
+function section(o: Record<string, any>, k: keyof Policy, problems: string[]): Record<string, any> {
   if (o[k] === undefined) return {};
   if (!isObj(o[k])) {
     problems.push(`${k} must be an object`);
     return {};
   }
+  // A misspelt limit must not be ignored in favour of the default (autoApprove.maxAmout would
+  // leave the default maxAmount in force, and claims the platform meant to hold back approved).
+  const known = Object.keys(DEFAULT_POLICY[k] as object);
+  for (const f of Object.keys(o[k])) if (!known.includes(f) && f !== '$comment') problems.push(`unknown field '${k}.${f}'`);
   return o[k];
 }
 function leaf(path: string): string {

@@ -48,6 +48,12 @@ test('the rules file is validated with messages naming each bad field', () => {
   assert.throws(() => validatePolicy({ autoApprove: { allowedVerdicts: ['clean', 'tampered'] } }), /must not contain a verdict listed in blockingVerdicts/);
   assert.throws(() => validatePolicy({ moreEvidence: { codeLength: 2.5 } }), PolicyError);
   assert.throws(() => validatePolicy([]), /must be a JSON object/);
+  // a misspelt field inside a section is refused, not left to the default (QA, session 15)
+  assert.throws(() => validatePolicy({ autoApprove: { maxAmout: 100 } }), /unknown field 'autoApprove\.maxAmout'/);
+  assert.throws(() => validatePolicy({ buyerRecord: { windowDay: 30 }, moreEvidence: { hours: 1 } }), /unknown field 'buyerRecord\.windowDay'; unknown field 'moreEvidence\.hours'/);
+  assert.equal(validatePolicy({ autoApprove: { $comment: 'why 300', maxAmount: 300 } }).autoApprove.maxAmount, 300);
+  // a window the database's date arithmetic cannot take is refused at start
+  assert.throws(() => validatePolicy({ buyerRecord: { windowDays: 10_000_000 } }), /buyerRecord\.windowDays must be a number ≥ 0 and ≤ 36500/);
   const dir = mkdtempSync(join(tmpdir(), 'policy-'));
   try {
     writeFileSync(join(dir, 'p.json'), '{ "autoApprove": ');
