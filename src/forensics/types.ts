@@ -62,6 +62,17 @@ export interface Signal {
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'heif' | 'avif' | 'gif' | 'tiff';
 
+/** The media type of each image format, as stored and served (never the one a client declared). */
+export const IMAGE_CONTENT_TYPES: Record<ImageFormat, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  heif: 'image/heif',
+  avif: 'image/avif',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+};
+
 /** Raw interleaved 8-bit pixels, oriented as a viewer sees them. */
 export interface RawPixels {
   data: Uint8Array;

@@ -20,6 +20,7 @@ import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal
 import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
+import { IMAGE_CONTENT_TYPES, type ImageFormat } from '../forensics/types.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { INTAKE_STATUS, boundaryOf, checkFileFields, checkUploadText, duplicatePart, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
 import { MIN_GRACE_MS, sweepOrphanBlobs } from '../store/blob-sweep.ts';
@@ -365,7 +366,9 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           size,
           sha256: image.sha256,
           filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
-          contentType: 'contentType' in image ? image.contentType : contentType,
+          // what the bytes are, not what the client declared (a declared text/html was stored
+          // and served back as such)
+          contentType: 'contentType' in image ? image.contentType : (IMAGE_CONTENT_TYPES[image.format as ImageFormat] ?? contentType),
           width: image.width,
           height: image.height,
           format: image.format,
@@ -608,7 +611,14 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
     { schema: { summary: 'The bytes of a stored photo', tags: ['claims'], security, params: idParams } },
     async (req, reply) => {
       const m = await service.getMedia(who(req), req.params.id);
-      return reply.header('content-type', m.contentType).header('cache-control', 'private, max-age=86400, immutable').send(m.bytes);
+      // Served as what the bytes are, never sniffed into something else, and inert if opened
+      // on its own: uploads are attacker-chosen bytes on the console's origin.
+      return reply
+        .header('content-type', m.contentType)
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header('cache-control', 'private, max-age=86400, immutable')
+        .send(m.bytes);
     },
   );
 

@@ -37,7 +37,7 @@ function rawMultipart(parts: { headers: string; body: string | Buffer }[]): { bo
   return { body: Buffer.concat(chunks), type: `multipart/form-data; boundary=${b}` };
 }
 async function postRaw(path: string, m: { body: Buffer; type: string }) {
-  const res = await fetch(s.url + path, { method: 'POST', headers: { authorization: `Bearer ${s.keys.platform}`, 'content-type': m.type }, body: m.body });
+  const res = await fetch(s.url + path, { method: 'POST', headers: { authorization: `Bearer ${s.keys.platform}`, 'content-type': m.type }, body: new Uint8Array(m.body) });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -132,7 +132,7 @@ test('a text part sent twice, or a file name over 255 characters, is refused wit
   const fd = new FormData();
   fd.append('kind', 'listing');
   fd.append('kind', 'packing');
-  fd.append('file', new Blob([jpeg], { type: 'image/jpeg' }), 'r.jpg');
+  fd.append('file', new Blob([new Uint8Array(jpeg)], { type: 'image/jpeg' }), 'r.jpg');
   const refTwice = await api(s.url, s.keys.merchant, 'POST', '/v1/skus/S1/references', fd);
   assert.equal(refTwice.status, 400, JSON.stringify(refTwice.body));
   const longName = await api(s.url, s.keys.platform, 'POST', '/v1/claims', claimForm({}, `${'n'.repeat(300)}.jpg`));
@@ -140,4 +140,21 @@ test('a text part sent twice, or a file name over 255 characters, is refused wit
   assert.match(longName.body.error.message, /longer than 255 characters/);
   assert.deepEqual(await counts(), before, 'nothing stored');
   assert.ok((await verifyAudit(s.rt.store.db)).ok);
+});
+
+test('an upload declared as text/html is stored and served as the image it is, inert if opened on its own', async () => {
+  const r = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: 'o-in', type: 'refund_only', reason: 'broken', amount: 10 } }, [{ field: 'evidence', name: 'x.html', bytes: jpeg, type: 'text/html' }]));
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  const claim = (await api(s.url, s.keys.platform, 'GET', `/v1/claims/${r.body.id}`)).body;
+  const media = await fetch(s.url + claim.evidence[0].url, { headers: { authorization: `Bearer ${s.keys.platform}` } });
+  assert.equal(media.status, 200);
+  assert.equal(media.headers.get('content-type'), 'image/jpeg');
+  assert.equal(media.headers.get('x-content-type-options'), 'nosniff');
+  assert.match(media.headers.get('content-security-policy') ?? '', /sandbox/);
+  assert.deepEqual(Buffer.from(await media.arrayBuffer()), jpeg);
+  // a row written before the fix, with the declared type stored, is served as its format too
+  await s.rt.store.db.query("UPDATE media SET content_type = 'text/html' WHERE id = $1", [claim.evidence[0].id]);
+  const old = await fetch(s.url + claim.evidence[0].url, { headers: { authorization: `Bearer ${s.keys.platform}` } });
+  assert.equal(old.headers.get('content-type'), 'image/jpeg');
+  await old.arrayBuffer();
 });
