@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { IntakeError } from './errors.ts';
 import { readMetadata } from './metadata.ts';
 import type { DecodedImage, ImageFormat, ParsedMetadata, RawPixels } from './types.ts';
+import { heifDataBeyondEnd } from './heif-container.ts';
 
 export interface IntakeLimits {
   /** Largest accepted file, bytes. */
@@ -133,6 +134,11 @@ export async function intakeImage(input: Uint8Array, opts: IntakeOptions = {}): 
   }
   if (!ACCEPTED.has(format)) {
     throw new IntakeError('unsupported_format', `${format.toUpperCase()} images are not accepted; send JPEG, PNG, WebP or HEIC.`);
+  }
+  if (format === 'heif' || format === 'avif') {
+    // libheif paints a cut file's missing tiles green instead of failing (heif-container.ts)
+    const beyond = heifDataBeyondEnd(bytes);
+    if (beyond) throw new IntakeError('truncated', `The image data ends early: the file is truncated (${beyond}).`);
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const decoded = format === 'heif' ? await decodeHeif(bytes, limits) : await decodeWithSharp(bytes, format, limits);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { intakeImage, sniffFormat } from '../../src/forensics/intake.ts';
 import { IntakeError } from '../../src/forensics/errors.ts';
+import { heifDataBeyondEnd } from '../../src/forensics/heif-container.ts';
 import { fixtureManifest, readShared } from '../helpers/shared.ts';
 
 async function rejects(bytes: Uint8Array, code: string, opts: Parameters<typeof intakeImage>[1] = {}) {
@@ -80,6 +81,23 @@ test('HEIC from an iPhone decodes to pixels', async () => {
   let sum = 0;
   for (let i = 0; i < px.data.length; i += 997) sum += px.data[i]!;
   assert.ok(sum > 0, 'pixels are not all black');
+});
+
+test('a HEIC cut short is refused as truncated, not decoded with its missing tiles painted green', async () => {
+  for (const name of ['iphone7.heic', 'iphone11promax.heic', 'samplefilehub.heif']) {
+    const whole = readShared(`fixtures/heic/${name}`);
+    assert.equal(heifDataBeyondEnd(whole), undefined, `${name} whole`);
+    for (const frac of [0.5, 0.99]) {
+      const cut = whole.subarray(0, Math.floor(whole.length * frac));
+      await assert.rejects(intakeImage(cut, { name }), (e: unknown) => e instanceof IntakeError && e.code === 'truncated', `${name} cut at ${frac}`);
+    }
+  }
+  // With the data box declared "to the end of the file", the item locations still tell.
+  const bytes = Buffer.from(readShared('fixtures/heic/iphone7.heic'));
+  const mdat = bytes.indexOf('mdat') - 4;
+  bytes.writeUInt32BE(0, mdat);
+  assert.equal(heifDataBeyondEnd(bytes), undefined, 'whole, with an open-ended mdat');
+  assert.match(heifDataBeyondEnd(bytes.subarray(0, bytes.length >> 1)) ?? '', /item \d+'s data ends at byte \d+, but the file has \d+ bytes/);
 });
 
 test('EXIF orientation is applied: orient_1..8 all show the same picture', async () => {
