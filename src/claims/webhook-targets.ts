@@ -88,7 +88,8 @@ export function webhookUrlProblem(url: string, allowPrivate: boolean): UrlProble
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return invalid('url must be http or https');
   if (u.username || u.password) return invalid('url must not carry credentials (the signature authenticates us)');
   if (allowPrivate) return undefined;
-  const host = u.hostname.replace(/^\[|\]$/g, '');
+  // "localhost." (the fully qualified form) names the same host
+  const host = u.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   const hint = 'set CLAIMLENS_WEBHOOK_ALLOW_PRIVATE=1 to allow receivers on private networks';
   if (isIP(host) && !isPublicAddress(host)) return { code: 'webhook_target_not_allowed', message: `url points at a non-public address (${host}); ${hint}` };
   if (host === 'localhost' || host.endsWith('.localhost')) return { code: 'webhook_target_not_allowed', message: `url points at localhost; ${hint}` };

@@ -96,7 +96,7 @@ const orderJsonSchema = {
     merchantId: { type: 'string', minLength: 1, maxLength: 200 },
     sku: { type: 'string', minLength: 1, maxLength: 200 },
     amount: { type: 'number', minimum: 0 },
-    currency: { type: 'string', minLength: 3, maxLength: 3 },
+    currency: { type: 'string', minLength: 3, maxLength: 3, pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, such as CNY' },
     deliveredAt: { type: ['string', 'null'], format: 'date-time' },
     shipping: { type: ['object', 'null'] },
   },

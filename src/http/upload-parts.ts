@@ -347,13 +347,14 @@ export function checkObject(v: unknown, schema: { required: readonly string[]; p
   const o = v as Record<string, unknown>;
   for (const k of schema.required) if (o[k] === undefined) throw invalid(`${what}.${k} is required`);
   for (const [k, val] of Object.entries(o)) {
-    const s = schema.properties[k];
+    const s = Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined; // not __proto__'s
     if (!s) throw invalid(`${what}.${k} is not a known field`);
     const types: string[] = Array.isArray(s.type) ? s.type : [s.type];
     const t = val === null ? 'null' : Array.isArray(val) ? 'array' : typeof val;
     if (!types.includes(t === 'number' && types.includes('integer') ? 'integer' : t)) throw invalid(`${what}.${k} must be ${types.join(' or ')}`);
     if (s.enum && !s.enum.includes(val)) throw invalid(`${what}.${k} must be one of ${s.enum.join(', ')}`);
     if (typeof val === 'string' && ((s.minLength && val.length < s.minLength) || (s.maxLength && val.length > s.maxLength))) throw invalid(`${what}.${k} has a bad length`);
+    if (typeof val === 'string' && s.pattern && !new RegExp(s.pattern).test(val)) throw invalid(`${what}.${k} must match ${s.pattern}`);
     if (typeof val === 'number' && (!Number.isFinite(val) || (s.exclusiveMinimum !== undefined && val <= s.exclusiveMinimum) || (s.minimum !== undefined && val < s.minimum))) throw invalid(`${what}.${k} is out of range`);
     if (s.format === 'date-time' && typeof val === 'string' && Number.isNaN(new Date(val).getTime())) throw invalid(`${what}.${k} must be a date-time`);
   }

@@ -158,3 +158,16 @@ test('an upload declared as text/html is stored and served as the image it is, i
   assert.equal(old.headers.get('content-type'), 'image/jpeg');
   await old.arrayBuffer();
 });
+
+test('a currency is an upper-case ISO 4217 code; a key named __proto__ is refused by name', async () => {
+  for (const currency of ['xyz', '€€€', 'cn1']) {
+    const r = await api(s.url, s.keys.platform, 'POST', '/v1/orders', { id: `o-cur-${currency}`, buyerId: 'b1', merchantId: 'm1', sku: 'S1', amount: 5, currency });
+    assert.equal(r.status, 400, `${currency}: ${JSON.stringify(r.body)}`);
+    const fd = new FormData();
+    fd.append('order', JSON.stringify({ id: `o-cur-${currency}`, buyerId: 'b1', merchantId: 'm1', sku: 'S1', amount: 5, currency }));
+    assert.equal((await api(s.url, s.keys.platform, 'POST', '/v1/orders', fd)).status, 400, `multipart ${currency}`);
+  }
+  const proto = await api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: '{"orderId":"o-in","type":"refund_only","reason":"r","amount":1,"__proto__":{"x":1}}' }, [{ field: 'evidence', name: 'p.jpg', bytes: jpeg }]));
+  assert.equal(proto.status, 400, JSON.stringify(proto.body));
+  assert.equal(proto.body.error.message, 'claim.__proto__ is not a known field');
+});

@@ -117,6 +117,8 @@ test('webhook targets: only public addresses unless allowed, checked at registra
   assert.equal(webhookUrlProblem('http://[::1]/x', false)?.code, 'webhook_target_not_allowed');
   assert.equal(webhookUrlProblem('http://169.254.169.254/latest/meta-data', false)?.code, 'webhook_target_not_allowed');
   assert.equal(webhookUrlProblem('http://localhost:9/x', false)?.code, 'webhook_target_not_allowed');
+  assert.equal(webhookUrlProblem('http://localhost.:9/x', false)?.code, 'webhook_target_not_allowed');
+  assert.equal(webhookUrlProblem('http://a.localhost./x', false)?.code, 'webhook_target_not_allowed');
   assert.equal(webhookUrlProblem('http://user:pw@hooks.example.com/x', false)?.code, 'invalid_request');
   assert.equal(webhookUrlProblem('ftp://hooks.example.com/x', true)?.code, 'invalid_request');
   assert.equal(webhookUrlProblem('https://hooks.example.com/x', false), undefined);
