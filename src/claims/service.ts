@@ -499,7 +499,10 @@ export class ClaimsService {
 
   async reviewQueue(p: Principal, f: ListFilter): Promise<Page<unknown>> {
     if (p.role === 'merchant') throw forbidden('the review queue is for reviewers and the platform');
-    const states = f.state ? [f.state] : ['in_review', 'escalated', 'awaiting_merchant'];
+    const queued = ['in_review', 'escalated', 'awaiting_merchant'];
+    // a filter within the queue, not a way around it (GET /v1/claims lists every state)
+    if (f.state && !queued.includes(f.state)) throw invalid(`the review queue holds ${queued.join(', ')} claims; GET /v1/claims lists the others`);
+    const states = f.state ? [f.state] : queued;
     const page = await this.listClaims(p, { ...f, state: undefined }, states);
     return page;
   }

@@ -171,3 +171,10 @@ test('a currency is an upper-case ISO 4217 code; a key named __proto__ is refuse
   assert.equal(proto.status, 400, JSON.stringify(proto.body));
   assert.equal(proto.body.error.message, 'claim.__proto__ is not a known field');
 });
+
+test('the review queue filters within its states only', async () => {
+  const r = await api(s.url, s.keys.reviewer, 'GET', '/v1/review-queue?state=approved');
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.match(r.body.error.message, /review queue holds in_review, escalated, awaiting_merchant/);
+  assert.equal((await api(s.url, s.keys.reviewer, 'GET', '/v1/review-queue?state=in_review')).status, 200);
+});
