@@ -502,6 +502,8 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
         if (!Buffer.isBuffer(req.body)) throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
         const body = req.body;
         const parts = await parseMultipart(body, req.headers['content-type'], multipartLimits);
+        if (parts.repeated.length > 0) throw duplicatePart(parts.repeated[0]!);
+        checkUploadText(parts.fields, parts.files);
         checkFileFields(parts.files, ['evidence']);
         const total = parts.files.reduce((n, f) => n + f.bytes.length, 0);
         if (total > maxRequestBytes) throw filesOverCap();

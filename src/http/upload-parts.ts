@@ -49,7 +49,7 @@ export const malformed = (why: string) => invalid(`the multipart body is malform
  * lose their path, header values are UTF-8 — and a test compares the two on generated and
  * mutated bodies (test/http/upload-parts.test.ts).
  */
-export async function parseMultipart(body: Buffer, contentType: string | undefined, limits: MultipartLimits): Promise<{ fields: Record<string, string>; files: UploadPart[] }> {
+export async function parseMultipart(body: Buffer, contentType: string | undefined, limits: MultipartLimits): Promise<{ fields: Record<string, string>; files: UploadPart[]; repeated: string[] }> {
   if (!contentType || !/^multipart\/form-data\b/i.test(contentType)) {
     throw new ServiceError(415, 'unsupported_media_type', 'this route takes multipart/form-data');
   }
@@ -57,7 +57,9 @@ export async function parseMultipart(body: Buffer, contentType: string | undefin
   if (!boundary) throw new ServiceError(415, 'unsupported_media_type', 'not a usable multipart content type: no boundary');
   const fields: Record<string, string> = {};
   const files: UploadPart[] = [];
-  if (body.length === 0) return { fields, files };
+  /** Text parts sent more than once (busboy, and so this parser, keeps the last). */
+  const repeated: string[] = [];
+  if (body.length === 0) return { fields, files, repeated };
   const dash = Buffer.from(`--${boundary}`);
   const delimiter = Buffer.from(`\r\n--${boundary}`);
   // The first boundary opens the body or follows a preamble's line break.
@@ -96,12 +98,11 @@ export async function parseMultipart(body: Buffer, contentType: string | undefin
       if (fieldCount++ === limits.fields) throw tooLarge(`a request may carry at most ${limits.fields} text parts`);
       if (part.name in Object.prototype) throw invalid(`a part may not be named '${part.name}'`);
       if (data.length > limits.fieldSize) throw tooLarge(`the '${part.name}' part is over ${limits.fieldSize} bytes`);
-      if (Object.hasOwn(fields, part.name)) throw duplicatePart(part.name);
+      if (Object.hasOwn(fields, part.name)) repeated.push(part.name);
       fields[part.name] = decodeText(data, part.charset);
     }
   }
-  checkUploadText(fields, files);
-  return { fields, files };
+  return { fields, files, repeated };
 }
 
 /** A text part sent twice: which one was meant is unknown, so neither is taken. */
