@@ -80,19 +80,19 @@ export const command: Command = {
 
     let release = () => {};
     if (!settings.databaseUrl) {
-      const running = findServer(settings.dataDir);
+      const { server: running, stalePid } = await findServer(settings.dataDir);
       if (running) {
         process.stderr.write(`claimlens serve: a server already runs on ${settings.dataDir} (pid ${running.pid}, ${running.url})\n`);
         return 1;
       }
       try {
-        release = lockDataDir(settings.dataDir);
+        release = lockDataDir(settings.dataDir, { create: true, stalePid });
       } catch (e) {
         if (e instanceof DataDirBusyError) {
           process.stderr.write(`claimlens serve: ${e.message}\n`);
           return 1;
         }
-        throw e;
+        throw e; // DataDirUnusableError: src/cli/main.ts, exit code 2
       }
     }
     let rt;

@@ -1,4 +1,7 @@
-// The commands against data folders and settings that are wrong, as real processes.
+// The commands against data folders and settings that are wrong, as real processes: a folder
+// that holds no claimlens data (a typo in --data) is refused by the commands that only read
+// one, before anything is created; a file, a dangling link or an empty --data is a clear
+// one-line error.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,6 +39,62 @@ function assertOneLine(stderr: string, what: string): void {
   assert.equal(stderr.trim().split('\n').length, 1, `${what}: ${stderr}`);
   assert.doesNotMatch(stderr, /\n\s+at /, what);
 }
+
+test('commands that only read a data folder refuse one without claimlens data, and create nothing', async () => {
+  const missing = join(root, 'typo');
+  const empty = join(root, 'empty');
+  mkdirSync(empty);
+  const cases = [['audit', 'verify'], ['audit', 'anchor'], ['blobs', 'sweep'], ['keys', 'list'], ['keys', 'revoke', 'key_x']];
+  const runs = [...cases.map((c) => [c, missing] as const), [cases[0]!, empty] as const];
+  const results = await Promise.all(runs.map(([c, dir]) => run([...c, '--data', dir]).then((r) => ({ c, dir, r }))));
+  for (const { c, dir, r } of results) {
+    assert.equal(r.status, 2, `${c.join(' ')} ${dir}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`no claimlens data in ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.doesNotMatch(r.stdout, /intact/);
+    assertOneLine(r.stderr, c.join(' '));
+  }
+  assert.equal(existsSync(missing), false, 'no folder made');
+  assert.deepEqual(readdirSync(empty), [], 'nothing made in the empty folder');
+});
+
+test('a file, a dangling link or an empty --data is a clear error (exit 2)', async () => {
+  const file = join(root, 'a-file');
+  writeFileSync(file, 'x');
+  const dangling = join(root, 'dangling');
+  symlinkSync(join(root, 'gone'), dangling);
+  const [a, b, c, d, e] = await Promise.all([
+    run(['audit', 'verify', '--data', file]),
+    run(['keys', 'create', '--data', file, '--tenant', 't', '--role', 'platform']),
+    run(['keys', 'create', '--data', dangling, '--tenant', 't', '--role', 'platform']),
+    run(['keys', 'create', '--data', join(file, 'sub'), '--tenant', 't', '--role', 'platform']),
+    run(['audit', 'verify', '--data', '']),
+  ]);
+  for (const r of [a, b, c, d, e]) {
+    assert.equal(r.status, 2, r.stderr);
+    assertOneLine(r.stderr, r.stderr);
+  }
+  assert.match(a.stderr, /the data folder \S+a-file is not a folder/);
+  assert.match(b.stderr, /the data folder \S+a-file is not a folder/);
+  assert.match(c.stderr, /the data folder \S+dangling is a symbolic link to something that does not exist/);
+  assert.match(d.stderr, /a-file\/sub cannot exist: a file is in its path/);
+  assert.match(e.stderr, /--data must name a folder/);
+  assert.equal(existsSync(join(root, 'gone')), false);
+});
+
+test('a read-only data folder is a clear error (exit 2)', { skip: process.getuid?.() === 0 ? 'root may write anywhere' : false }, async () => {
+  const ro = join(root, 'read-only');
+  mkdirSync(join(ro, 'pgdata'), { recursive: true });
+  writeFileSync(join(ro, 'pgdata', 'PG_VERSION'), '17\n');
+  const { chmodSync } = await import('node:fs');
+  chmodSync(ro, 0o555);
+  try {
+    const r = await run(['audit', 'verify', '--data', ro]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /cannot lock the data folder \S+read-only .*permission denied/);
+  } finally {
+    chmodSync(ro, 0o755);
+  }
+});
 
 test('blobs sweep refuses a grace period past 10 years (exit 2) before it opens anything', async () => {
   const r = await run(['blobs', 'sweep', '--data', join(root, 'never-sweep'), '--grace', '999999999d']);
