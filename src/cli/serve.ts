@@ -5,12 +5,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedDemo } from '../claims/demo.ts';
-import { PolicyError } from '../claims/policy.ts';
+import { loadPolicyFile, PolicyError, type Policy } from '../claims/policy.ts';
 import { DataDirBusyError, findServer, lockDataDir, newAdminToken, publishServer } from '../http/admin.ts';
-import { startRuntime } from '../http/runtime.ts';
+import { runtimeSettingsFromEnv, startRuntime } from '../http/runtime.ts';
 import { warmUpFromEnv } from '../http/warm-up.ts';
-import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
+import { dataSettings } from './local-store.ts';
 import { DEFAULT_GRACE_MS, sweepIntervalFromEnv } from '../store/blob-sweep.ts';
 import type { Command } from './main.ts';
 
@@ -53,8 +53,7 @@ export const command: Command = {
       process.stdout.write(HELP + '\n');
       return 0;
     }
-    const port = values.port === undefined ? Number(process.env.PORT ?? 8080) : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, not '${values.port}'`);
+    const port = parsePort(values.port);
     const workers = values.workers === undefined ? undefined : Number(values.workers);
     if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) throw new UsageError('--workers must be a whole number ≥ 1');
     const uploadValidation = values['upload-validation'] as string | undefined;
@@ -74,9 +73,25 @@ export const command: Command = {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    const settings = settingsFromEnv(values.data);
+    // Every setting is checked here, before the data folder is made or locked: a bad one is
+    // refused with exit code 2 and leaves nothing behind.
+    let envSettings: ReturnType<typeof runtimeSettingsFromEnv>;
+    try {
+      envSettings = runtimeSettingsFromEnv(process.env, { uploadValidation });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const settings = dataSettings(values.data);
     const policyFile = values.policy ?? process.env.CLAIMLENS_POLICY;
     if (policyFile && !existsSync(policyFile)) throw new UsageError(`policy file not found: ${policyFile}`);
+    let policy: Policy | undefined;
+    try {
+      policy = policyFile ? loadPolicyFile(policyFile) : undefined;
+    } catch (e) {
+      if (!(e instanceof PolicyError)) throw e;
+      process.stderr.write(`claimlens serve: bad policy: ${e.message}\n`);
+      return 2;
+    }
 
     let release = () => {};
     if (!settings.databaseUrl) {
@@ -100,20 +115,16 @@ export const command: Command = {
     try {
       rt = await startRuntime({
         ...settings,
-        policyFile,
+        policy,
         poolSize: workers,
         adminToken,
-        uploadValidation,
+        ...envSettings,
         warmUp,
         blobSweepIntervalMs,
         service: { onBlobSweep: (r) => process.stdout.write(`blob sweep: ${r.orphans} orphans, ${r.removed} removed (${r.bytesFreed} bytes), ${r.tempFilesRemoved} stale temp files removed; ${r.referenced} named blobs kept\n`) },
       });
     } catch (e) {
       release();
-      if (e instanceof PolicyError) {
-        process.stderr.write(`claimlens serve: bad policy: ${e.message}\n`);
-        return 2;
-      }
       throw e;
     }
     const url = await rt.listen(port, host);
@@ -158,6 +169,14 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --port N, else PORT, else 8080: digits only (an empty --port is not 'any port'; that is 0). */
+function parsePort(flag: string | undefined): number {
+  const [name, text] = flag !== undefined ? ['--port', flag] : ['PORT', process.env.PORT || '8080'];
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`${name} must be a port number (0–65535; 0 = any free port), not '${text}'`);
+  return port;
+}
 
 /** The banner's words for the old-generation floor this node was started with (gc-relaunch.mjs). */
 function oldSpaceFloor(): string {

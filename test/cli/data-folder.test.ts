@@ -1,7 +1,8 @@
 // The commands against data folders and settings that are wrong, as real processes: a folder
 // that holds no claimlens data (a typo in --data) is refused by the commands that only read
 // one, before anything is created; a file, a dangling link or an empty --data is a clear
-// one-line error.
+// one-line error; bad environment settings, --port and policy stop `serve` before the folder
+// is made.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,6 +95,37 @@ test('a read-only data folder is a clear error (exit 2)', { skip: process.getuid
   } finally {
     chmodSync(ro, 0o755);
   }
+});
+
+test('serve refuses bad settings before it creates anything (exit 2, naming the setting and its value)', async () => {
+  const bad = join(root, 'bad-policy.json');
+  writeFileSync(bad, JSON.stringify({ surprise: 1 }));
+  const cases: Array<[Record<string, string>, string[], RegExp]> = [
+    [{ CLAIMLENS_RATE_LIMIT: 'abc' }, ['--port', '0'], /CLAIMLENS_RATE_LIMIT must be a whole number ≥ 0, not 'abc'/],
+    [{ CLAIMLENS_RATE_LIMIT: '-5' }, ['--port', '0'], /CLAIMLENS_RATE_LIMIT must be a whole number ≥ 0, not '-5'/],
+    [{ CLAIMLENS_INTAKE_THREADS: '1.5' }, ['--port', '0'], /CLAIMLENS_INTAKE_THREADS must be a whole number ≥ 0, not '1\.5'/],
+    [{ CLAIMLENS_INTAKE_THREADS: '100000' }, ['--port', '0'], /CLAIMLENS_INTAKE_THREADS must be at most 64, not '100000'/],
+    [{ CLAIMLENS_REUSE_SEARCH_THREADS: 'x' }, ['--port', '0'], /CLAIMLENS_REUSE_SEARCH_THREADS must be a whole number ≥ 0, not 'x'/],
+    [{ CLAIMLENS_UPLOAD_VALIDATION: 'bogus' }, ['--port', '0'], /CLAIMLENS_UPLOAD_VALIDATION must be 'full' or 'structural', not 'bogus'/],
+    [{ PORT: 'abc' }, [], /PORT must be a port number \(0–65535; 0 = any free port\), not 'abc'/],
+    [{}, ['--port', ''], /--port must be a port number .*, not ''/],
+    [{}, ['--port', '0', '--policy', bad], /bad policy: .*unknown field 'surprise'/],
+  ];
+  const t0 = Date.now();
+  const results = await Promise.all(
+    cases.map(([env, args], i) => {
+      const dir = join(root, `never-${i}`);
+      // (CLAIMLENS_GC_RELAUNCHED: the refusal is the same without serve's start of a second node)
+      return run(['serve', '--data', dir, '--no-demo', ...args], { ...env, CLAIMLENS_GC_RELAUNCHED: '1' }).then((r) => ({ r, dir }));
+    }),
+  );
+  results.forEach(({ r, dir }, i) => {
+    assert.equal(r.status, 2, `case ${i}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, cases[i]![2]);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `case ${i}: no stack`);
+    assert.equal(existsSync(dir), false, `case ${i}: no data folder was created`);
+  });
+  assert.ok(Date.now() - t0 < 30_000, 'refused at once, not after the runtime started');
 });
 
 test('blobs sweep refuses a grace period past 10 years (exit 2) before it opens anything', async () => {
