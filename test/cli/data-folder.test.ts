@@ -2,7 +2,10 @@
 // that holds no claimlens data (a typo in --data) is refused by the commands that only read
 // one, before anything is created; a file, a dangling link or an empty --data is a clear
 // one-line error; bad environment settings, --port and policy stop `serve` before the folder
-// is made.
+// is made. Then one data folder through serve's life: a revoked demo key stays revoked across
+// restarts, a stale server.json whose pid now belongs to another live process (pid reuse after
+// a reboot) is set aside, a port in use is a clear error that leaves no lock behind, and
+// "not found" is a message, not a stack.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -134,3 +137,77 @@ test('blobs sweep refuses a grace period past 10 years (exit 2) before it opens 
   assert.match(r.stderr, /--grace: a duration must be at most 3650d \(10 years\), not '999999999d'/);
   assert.equal(existsSync(join(root, 'never-sweep')), false);
 });
+
+test('one folder through serve: revoked demo key stays revoked, stale server.json, port in use, not found', async () => {
+  const data = join(root, 'data');
+  // 1. A fresh folder with the demo. Through its server: revoke the demo platform key; an
+  // unknown key id is a message, exit 1.
+  let s = await startServeProcess(data, ['--workers', '1']);
+  children.push(s.proc);
+  assert.ok(s.url, s.out());
+  const platformKey = /platform\s+(clk_\S+)/.exec(s.out())![1]!;
+  const reviewerKey = /reviewer\s+(clk_\S+)/.exec(s.out())![1]!;
+  const listed = JSON.parse(cli('keys', 'list', '--data', data, '--tenant', 'demo', '--json').stdout).items as Array<{ id: string; role: string }>;
+  assert.equal(listed.length, 3);
+  assert.equal(cli('keys', 'revoke', '--data', data, listed.find((k) => k.role === 'platform')!.id).status, 0);
+  const nf = cli('keys', 'revoke', '--data', data, 'key_nonexistent');
+  assert.equal(nf.status, 1, nf.stderr);
+  assert.match(nf.stderr, /^claimlens keys: key not found/);
+  assertOneLine(nf.stderr, 'keys revoke, through the server');
+  await stop(s.proc);
+  const demoKeysFile = readFileSync(join(data, 'demo-keys.json'), 'utf8');
+
+  // 2. The same on the folder itself.
+  const nf2 = cli('keys', 'revoke', '--data', data, 'key_nonexistent');
+  assert.equal(nf2.status, 1, nf2.stderr);
+  assert.match(nf2.stderr, /^claimlens keys: key not found/);
+  assertOneLine(nf2.stderr, 'keys revoke, local');
+
+  // 3. The port taken: a clear error, the runtime closed, no lock or server.json left.
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const port = (blocker.address() as AddressInfo).port;
+  const busy = await run(['serve', '--data', data, '--port', String(port), '--no-demo', '--workers', '1']);
+  await new Promise((r) => blocker.close(r));
+  assert.equal(busy.status, 1, busy.stdout + busy.stderr);
+  assert.match(busy.stderr, new RegExp(`port ${port} is already in use`));
+  assertOneLine(busy.stderr, 'port in use');
+  for (const f of ['lock', 'server.json', 'admin.token']) assert.equal(existsSync(join(data, f)), false, `${f} removed`);
+
+  // 4. server.json, admin.token and lock left by a server killed before a reboot, their pid now
+  // some other live process; the URL answers no more. audit verify works on the folder.
+  const other = spawn('sleep', ['300'], { stdio: 'ignore' });
+  children.push(other);
+  const stale = () => {
+    writeFileSync(join(data, 'server.json'), JSON.stringify({ pid: other.pid, url: `http://127.0.0.1:${port}`, startedAt: new Date().toISOString() }));
+    writeFileSync(join(data, 'admin.token'), 'old-token');
+    writeFileSync(join(data, 'lock'), String(other.pid));
+  };
+  stale();
+  const v = cli('audit', 'verify', '--data', data);
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /audit chain intact: \d+ entries/);
+  assert.equal(existsSync(join(data, 'server.json')), false, 'the stale record was removed');
+
+  // 5. serve starts over the same stale record; the demo is not seeded again and the revoked
+  // demo key stays revoked (shown as such); the other demo keys still work.
+  stale();
+  s = await startServeProcess(data, ['--workers', '1']);
+  children.push(s.proc);
+  assert.ok(s.url, s.out());
+  assert.doesNotMatch(s.out(), /already|Error/);
+  assert.match(s.out(), /platform\s+revoked/);
+  assert.equal(readFileSync(join(data, 'demo-keys.json'), 'utf8'), demoKeysFile, 'no new demo keys written');
+  assert.equal((await api(s.url!, platformKey, 'GET', '/v1/me')).status, 401);
+  assert.equal((await api(s.url!, reviewerKey, 'GET', '/v1/claims')).body.items.length, 3, 'the three demo claims, not seeded twice');
+  const through = JSON.parse(cli('keys', 'list', '--data', data, '--tenant', 'demo', '--json').stdout).items as Array<{ revokedAt: string | null }>;
+  assert.deepEqual(through.map((k) => k.revokedAt !== null).sort(), [false, false, true], 'no new demo keys in the database');
+  await stop(s.proc);
+  for (const f of ['lock', 'server.json', 'admin.token']) assert.equal(existsSync(join(data, f)), false, `${f} removed at shutdown`);
+});
+
+async function stop(proc: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
