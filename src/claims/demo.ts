@@ -87,17 +87,43 @@ async function accept(bytes: Buffer, filename: string): Promise<AcceptedFile> {
   return { bytes, size: bytes.length, sha256: im.sha256, filename, width: im.width, height: im.height, format: im.format };
 }
 
+/** What seedDemo found or made. */
+export interface DemoSeed {
+  /** The demo keys from DATA/demo-keys.json (undefined: the demo data is there, its keys file gone). */
+  keys?: DemoKeys;
+  created: boolean;
+  /** Demo keys that no longer authenticate (revoked with `claimlens keys revoke`): shown as such. */
+  revoked: Array<keyof DemoKeys>;
+}
+
 /**
  * Creates the demo tenant, keys and claims once per data folder. The demo keys are kept in
  * DATA/demo-keys.json (mode 0600) so they can be printed at every start: demo only; real
  * keys are only ever shown once, when made.
+ *
+ * Once the demo's data is in the database (its first order), it is never seeded again: a demo
+ * key an operator revoked stays revoked (making new ones would silently give the access back,
+ * and seeding again would fail on the orders that exist). A stored platform key that does not
+ * authenticate while the demo's orders are absent is a keys file left from another database
+ * (a new pgdata/, another DATABASE_URL): then the demo is seeded afresh.
  */
-export async function seedDemo(service: ClaimsService, dataDir: string): Promise<{ keys: DemoKeys; created: boolean }> {
+export async function seedDemo(service: ClaimsService, dataDir: string): Promise<DemoSeed> {
   const keysPath = join(dataDir, 'demo-keys.json');
+  let stored: DemoKeys | undefined;
   if (existsSync(keysPath)) {
-    const keys = JSON.parse(readFileSync(keysPath, 'utf8')) as DemoKeys;
-    if (await service.authenticate(keys.platform)) return { keys, created: false };
+    try {
+      stored = JSON.parse(readFileSync(keysPath, 'utf8')) as DemoKeys;
+    } catch {
+      stored = undefined; // unreadable or cut short: as if absent
+    }
   }
+  const seeded = (await service.db.query('SELECT 1 FROM orders WHERE tenant_id = $1 AND id = $2', [DEMO_TENANT, 'demo-order-1'])).rows.length > 0;
+  if (stored && (seeded || (await service.authenticate(stored.platform)))) {
+    const revoked: Array<keyof DemoKeys> = [];
+    for (const role of ['platform', 'merchant', 'reviewer'] as const) if (!(await service.authenticate(stored[role]))) revoked.push(role);
+    return { keys: stored, created: false, revoked };
+  }
+  if (seeded) return { keys: undefined, created: false, revoked: [] };
   await service.ensureTenant(DEMO_TENANT, 'Demo platform');
   const keys: DemoKeys = {
     platform: (await service.createApiKey(DEMO_TENANT, 'platform', null, 'demo')).key,
@@ -125,5 +151,5 @@ export async function seedDemo(service: ClaimsService, dataDir: string): Promise
     await service.db.transaction((tx) => service.submitClaim(tx, platform, { orderId, type: 'refund_only', reason, amount: claimAmount }, [photo]));
   }
   service.opts.onJobsQueued?.();
-  return { keys, created: true };
+  return { keys, created: true, revoked: [] };
 }

@@ -6,9 +6,8 @@
 
 import { readFileSync } from 'node:fs';
 import { auditAnchor, parseAnchors, verifyAudit, type AuditAnchor, type AuditVerification } from '../claims/audit.ts';
-import { adminCall, findServer } from '../http/admin.ts';
-import { withLocalStore } from './local-store.ts';
-import { settingsFromEnv } from '../store/index.ts';
+import { adminCall } from '../http/admin.ts';
+import { dataSettings, onDataFolder } from './local-store.ts';
 import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
@@ -34,9 +33,11 @@ export const command: Command = {
     if (sub !== 'verify' && sub !== 'anchor') throw new UsageError(`unknown subcommand '${sub}' (expected: verify or anchor)`);
     if (sub === 'anchor') {
       const { values } = parse(rest, { data: { type: 'string' } }, false);
-      const settings = settingsFromEnv(values.data);
-      const server = settings.databaseUrl ? undefined : findServer(settings.dataDir);
-      const a: AuditAnchor = server ? await adminCall(server, 'GET', '/admin/audit/head') : await withLocalStore(settings, (store) => auditAnchor(store.db));
+      const a: AuditAnchor = await onDataFolder(
+        dataSettings(values.data),
+        (server) => adminCall(server, 'GET', '/admin/audit/head'),
+        (store) => auditAnchor(store.db),
+      );
       process.stdout.write(JSON.stringify(a) + '\n');
       return 0;
     }
@@ -55,14 +56,11 @@ export const command: Command = {
         throw new UsageError(`--anchors: ${(e as Error).message}`);
       }
     }
-    const settings = settingsFromEnv(values.data);
-    let v: AuditVerification;
-    const server = settings.databaseUrl ? undefined : findServer(settings.dataDir);
-    if (server) {
-      v = anchors.length ? await adminCall(server, 'POST', '/admin/audit/verify', { anchors }) : await adminCall(server, 'GET', '/admin/audit/verify');
-    } else {
-      v = await withLocalStore(settings, (store) => verifyAudit(store.db, undefined, anchors));
-    }
+    const v: AuditVerification = await onDataFolder(
+      dataSettings(values.data),
+      (server) => (anchors.length ? adminCall(server, 'POST', '/admin/audit/verify', { anchors }) : adminCall(server, 'GET', '/admin/audit/verify')),
+      (store) => verifyAudit(store.db, undefined, anchors),
+    );
     if (values.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
     else if (v.ok) process.stdout.write(`audit chain intact: ${v.entries} entries${anchors.length ? `; ${anchors.length} anchors match` : ''}\n`);
     else {

@@ -4,11 +4,10 @@
 // While `claimlens serve` holds a PGlite data folder, the sweep runs in that server
 // (/admin/blobs/sweep); otherwise here, on the folder, or on DATABASE_URL and the S3 settings.
 
-import { adminCall, findServer } from '../http/admin.ts';
+import { adminCall } from '../http/admin.ts';
 import { DEFAULT_GRACE_MS, MIN_GRACE_MS, parseDuration, sweepOrphanBlobs, type BlobSweepReport } from '../store/blob-sweep.ts';
-import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
-import { withLocalStore } from './local-store.ts';
+import { dataSettings, onDataFolder } from './local-store.ts';
 import type { Command } from './main.ts';
 
 const HELP = `Usage: claimlens blobs sweep [--data DIR] [--grace DURATION] [--dry-run] [--json]
@@ -39,11 +38,11 @@ export const command: Command = {
       if (graceMs < MIN_GRACE_MS) throw new UsageError(`--grace must be at least ${MIN_GRACE_MS / 60_000}m: an upload on its way to its commit must not be swept`);
     }
     const opts = { graceMs, dryRun: values['dry-run'] ?? false };
-    const settings = settingsFromEnv(values.data);
-    const server = settings.databaseUrl ? undefined : findServer(settings.dataDir);
-    const r: BlobSweepReport = server
-      ? await adminCall(server, 'POST', '/admin/blobs/sweep', opts)
-      : await withLocalStore(settings, (store) => sweepOrphanBlobs(store.db, store.blobs, opts));
+    const r: BlobSweepReport = await onDataFolder(
+      dataSettings(values.data),
+      (server) => adminCall(server, 'POST', '/admin/blobs/sweep', opts),
+      (store) => sweepOrphanBlobs(store.db, store.blobs, opts),
+    );
     if (values.json) {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return 0;

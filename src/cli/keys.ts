@@ -3,10 +3,9 @@
 // and `keys revoke [--data DIR] KEY_ID`. All work whether or not the server runs on the data
 // folder (through its loopback admin route when it does).
 
-import { adminCall, findServer } from '../http/admin.ts';
-import { withLocalStore } from './local-store.ts';
+import { adminCall, type RunningServer } from '../http/admin.ts';
+import { dataSettings, onDataFolder } from './local-store.ts';
 import { ClaimsService } from '../claims/service.ts';
-import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
@@ -37,27 +36,28 @@ export const command: Command = {
     if (role !== 'platform' && role !== 'merchant' && role !== 'reviewer') throw new UsageError('--role must be platform, merchant or reviewer');
     if (role === 'merchant' && !values.merchant) throw new UsageError('--merchant is required for a merchant key');
     if (role !== 'merchant' && values.merchant) throw new UsageError('--merchant goes with --role merchant only');
-    const settings = settingsFromEnv(values.data);
-
-    let key: { id: string; key: string };
-    const server = settings.databaseUrl ? undefined : findServer(settings.dataDir);
-    if (server) {
-      key = await adminCall(server, 'POST', '/admin/keys', { tenant: values.tenant, role, merchant: values.merchant });
-      process.stdout.write(`(through the running server, pid ${server.pid})\n`);
-    } else {
-      key = await withLocalStore(settings, (store) => new ClaimsService(store).createApiKey(tenant, role, values.merchant));
-    }
+    // The one command besides serve that may start a new data folder (a fresh install's first key).
+    const key: { id: string; key: string } = await onStore(
+      values.data,
+      async (server) => {
+        const k = await adminCall(server, 'POST', '/admin/keys', { tenant: values.tenant, role, merchant: values.merchant });
+        process.stdout.write(`(through the running server, pid ${server.pid})\n`);
+        return k;
+      },
+      (service) => service.createApiKey(tenant, role, values.merchant),
+      true,
+    );
     process.stdout.write(`created ${role} key ${key.id} for tenant ${values.tenant}${values.merchant ? `, merchant ${values.merchant}` : ''}\n${key.key}\n`);
     return 0;
   },
 };
 
-/** Runs `local` on the data folder, or `remote` through the running server's admin route. */
-async function onStore<T>(data: string | undefined, remote: (server: { url: string; token: string; pid: number }) => Promise<T>, local: (service: ClaimsService) => Promise<T>): Promise<T> {
-  const settings = settingsFromEnv(data);
-  const server = settings.databaseUrl ? undefined : findServer(settings.dataDir);
-  if (server) return remote(server);
-  return withLocalStore(settings, (store) => local(new ClaimsService(store)));
+/**
+ * Runs `local` on the data folder, or `remote` through the running server's admin route. Only
+ * `create` makes a data folder that is not there (src/cli/local-store.ts).
+ */
+async function onStore<T>(data: string | undefined, remote: (server: RunningServer) => Promise<T>, local: (service: ClaimsService) => Promise<T>, create = false): Promise<T> {
+  return onDataFolder(dataSettings(data), remote, (store) => local(new ClaimsService(store)), { create });
 }
 
 async function list(args: string[]): Promise<number> {

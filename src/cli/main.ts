@@ -3,7 +3,8 @@
 // returning the process exit code.
 
 import { UsageError } from './args.ts';
-import { DataDirBusyError } from '../http/admin.ts';
+import { AdminUnreachableError, DataDirBusyError, DataDirUnusableError } from '../http/admin.ts';
+import { ServiceError } from '../claims/errors.ts';
 
 export interface Command {
   summary: string;
@@ -52,8 +53,28 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`claimlens ${name}: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof DataDirBusyError) {
-      // The data folder is held by another process that is not a server we can talk to.
+    if (e instanceof DataDirUnusableError) {
+      // A file where the folder should be, no permission, no claimlens data: the --data given
+      // (or CLAIMLENS_DATA) is wrong, a configuration error; nothing was created.
+      process.stderr.write(`claimlens ${name}: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof DataDirBusyError || e instanceof AdminUnreachableError) {
+      // The data folder is held by another process that is not a server we can talk to, or
+      // its server stopped answering mid-command.
+      process.stderr.write(`claimlens ${name}: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof ServiceError) {
+      // The service's own refusal, the same whether it came through the running server's admin
+      // route or from the folder opened here: input it refuses (400) is a usage error, exit 2;
+      // anything else (a key that is not there: not_found, 404) exit 1.
+      process.stderr.write(`claimlens ${name}: ${e.message}${e.code && e.status !== 400 ? ` (${e.code})` : ''}\n`);
+      return e.status === 400 ? 2 : 1;
+    }
+    if (e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string') {
+      // A file-system or network refusal (a file that cannot be read, a disk full): the
+      // system's one line says it; a stack would only hide it.
       process.stderr.write(`claimlens ${name}: ${e.message}\n`);
       return 1;
     }

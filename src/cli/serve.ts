@@ -5,12 +5,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedDemo } from '../claims/demo.ts';
-import { PolicyError } from '../claims/policy.ts';
+import { loadPolicyFile, PolicyError, type Policy } from '../claims/policy.ts';
 import { DataDirBusyError, findServer, lockDataDir, newAdminToken, publishServer } from '../http/admin.ts';
-import { startRuntime } from '../http/runtime.ts';
+import { runtimeSettingsFromEnv, startRuntime, type Runtime } from '../http/runtime.ts';
 import { warmUpFromEnv } from '../http/warm-up.ts';
-import { settingsFromEnv } from '../store/index.ts';
 import { parse, UsageError } from './args.ts';
+import { dataSettings } from './local-store.ts';
 import { DEFAULT_GRACE_MS, sweepIntervalFromEnv } from '../store/blob-sweep.ts';
 import type { Command } from './main.ts';
 
@@ -53,8 +53,7 @@ export const command: Command = {
       process.stdout.write(HELP + '\n');
       return 0;
     }
-    const port = values.port === undefined ? Number(process.env.PORT ?? 8080) : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, not '${values.port}'`);
+    const port = parsePort(values.port);
     const workers = values.workers === undefined ? undefined : Number(values.workers);
     if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) throw new UsageError('--workers must be a whole number ≥ 1');
     const uploadValidation = values['upload-validation'] as string | undefined;
@@ -74,53 +73,87 @@ export const command: Command = {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    const settings = settingsFromEnv(values.data);
+    // Every setting is checked here, before the data folder is made or locked: a bad one is
+    // refused with exit code 2 and leaves nothing behind.
+    let envSettings: ReturnType<typeof runtimeSettingsFromEnv>;
+    try {
+      envSettings = runtimeSettingsFromEnv(process.env, { uploadValidation });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const settings = dataSettings(values.data);
     const policyFile = values.policy ?? process.env.CLAIMLENS_POLICY;
     if (policyFile && !existsSync(policyFile)) throw new UsageError(`policy file not found: ${policyFile}`);
+    let policy: Policy | undefined;
+    try {
+      policy = policyFile ? loadPolicyFile(policyFile) : undefined;
+    } catch (e) {
+      if (!(e instanceof PolicyError)) throw e;
+      process.stderr.write(`claimlens serve: bad policy: ${e.message}\n`);
+      return 2;
+    }
 
     let release = () => {};
     if (!settings.databaseUrl) {
-      const running = findServer(settings.dataDir);
+      const { server: running, stalePid } = await findServer(settings.dataDir);
       if (running) {
         process.stderr.write(`claimlens serve: a server already runs on ${settings.dataDir} (pid ${running.pid}, ${running.url})\n`);
         return 1;
       }
       try {
-        release = lockDataDir(settings.dataDir);
+        release = lockDataDir(settings.dataDir, { create: true, stalePid });
       } catch (e) {
         if (e instanceof DataDirBusyError) {
           process.stderr.write(`claimlens serve: ${e.message}\n`);
           return 1;
         }
-        throw e;
+        throw e; // DataDirUnusableError: src/cli/main.ts, exit code 2
       }
     }
-    let rt;
+    let rt: Runtime;
     const adminToken = newAdminToken();
     try {
       rt = await startRuntime({
         ...settings,
-        policyFile,
+        policy,
         poolSize: workers,
         adminToken,
-        uploadValidation,
+        ...envSettings,
         warmUp,
         blobSweepIntervalMs,
         service: { onBlobSweep: (r) => process.stdout.write(`blob sweep: ${r.orphans} orphans, ${r.removed} removed (${r.bytesFreed} bytes), ${r.tempFilesRemoved} stale temp files removed; ${r.referenced} named blobs kept\n`) },
       });
     } catch (e) {
       release();
-      if (e instanceof PolicyError) {
-        process.stderr.write(`claimlens serve: bad policy: ${e.message}\n`);
-        return 2;
-      }
       throw e;
     }
-    const url = await rt.listen(port, host);
-    const adminBase = url.replace(/\/\/[^:/]+(:\d+)/, '//127.0.0.1$1');
-    const pub = publishServer(settings.dataDir, adminBase, adminToken);
-    let demoKeys;
-    if (!values['no-demo']) demoKeys = (await seedDemo(rt.service, settings.dataDir)).keys;
+    // From here on the runtime holds threads and the database, and server.json may be out:
+    // whatever fails before the banner (the port taken, the demo) closes them all again, so
+    // no lock or server.json is left behind to mislead the next command.
+    let pub: { unpublish: () => void } | undefined;
+    let url: string;
+    let demo: Awaited<ReturnType<typeof seedDemo>> | undefined;
+    try {
+      try {
+        url = await rt.listen(port, host);
+      } catch (e) {
+        const why = listenError(e, port, host);
+        if (!why) throw e;
+        process.stderr.write(`claimlens serve: ${why}\n`);
+        await rt.close();
+        release();
+        return 1;
+      }
+      const adminBase = url.replace(/\/\/[^:/]+(:\d+)/, '//127.0.0.1$1');
+      pub = publishServer(settings.dataDir, adminBase, adminToken);
+      if (!values['no-demo']) demo = await seedDemo(rt.service, settings.dataDir);
+    } catch (e) {
+      pub?.unpublish();
+      await rt.close().catch(() => {});
+      release();
+      throw e;
+    }
+    const demoKeys = demo?.keys;
 
     const lines = [
       `claimlens is running at ${url}`,
@@ -133,16 +166,20 @@ export const command: Command = {
       `  blob sweep: ${rt.nextBlobSweep ? `orphan uploads older than ${DEFAULT_GRACE_MS / 3_600_000} h removed every ${blobSweepIntervalMs / 3_600_000} h, next at ${rt.nextBlobSweep.toISOString()} (CLAIMLENS_BLOB_SWEEP_HOURS)` : 'not scheduled (CLAIMLENS_BLOB_SWEEP_HOURS=0; `claimlens blobs sweep` by hand)'}`,
       `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}; ${oldSpaceFloor()}`,
     ];
-    if (demoKeys) {
+    if (demoKeys && demo) {
+      // A demo key revoked with `keys revoke` stays revoked: it is shown as such, not replaced.
+      const show = (role: 'platform' | 'merchant' | 'reviewer') => (demo.revoked.includes(role) ? 'revoked (`claimlens keys create --tenant demo …` for a new key)' : demoKeys[role]);
       lines.push(
         '',
         'Demo keys (tenant "demo"; stored in the data folder, demo only):',
-        `  platform  ${demoKeys.platform}`,
-        `  merchant  ${demoKeys.merchant}   (merchant "demo-merchant")`,
-        `  reviewer  ${demoKeys.reviewer}`,
+        `  platform  ${show('platform')}`,
+        `  merchant  ${show('merchant')}${demo.revoked.includes('merchant') ? '' : '   (merchant "demo-merchant")'}`,
+        `  reviewer  ${show('reviewer')}`,
         '',
-        `Try: curl -H "Authorization: Bearer ${demoKeys.reviewer}" ${url}/v1/review-queue`,
+        demo.revoked.includes('reviewer') ? 'Try: the demo reviewer key is revoked; make one with `claimlens keys create --tenant demo --role reviewer`' : `Try: curl -H "Authorization: Bearer ${demoKeys.reviewer}" ${url}/v1/review-queue`,
       );
+    } else if (demo) {
+      lines.push('', `Demo: the demo data is there but its keys file ${join(settings.dataDir, 'demo-keys.json')} is gone; \`claimlens keys create --tenant demo …\` makes keys`);
     }
     process.stdout.write(lines.join('\n') + '\n');
 
@@ -158,6 +195,23 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --port N, else PORT, else 8080: digits only (an empty --port is not 'any port'; that is 0). */
+function parsePort(flag: string | undefined): number {
+  const [name, text] = flag !== undefined ? ['--port', flag] : ['PORT', process.env.PORT || '8080'];
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`${name} must be a port number (0–65535; 0 = any free port), not '${text}'`);
+  return port;
+}
+
+/** The words for a listen() failure a user can cause (a port in use, a host not of this machine), else undefined. */
+function listenError(e: unknown, port: number, host: string): string | undefined {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return `port ${port} is already in use (on ${host}); choose another with --port, or 0 for any free port`;
+  if (code === 'EACCES') return `no permission to listen on port ${port} (${host}): ports below 1024 need privileges`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot listen on ${host}: not an address of this machine (${code})`;
+  return undefined;
+}
 
 /** The banner's words for the old-generation floor this node was started with (gc-relaunch.mjs). */
 function oldSpaceFloor(): string {

@@ -98,11 +98,14 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   tuneGarbageCollector();
   // The policy is validated before anything else starts: a bad rules file stops the start.
   const policy = o.policy ?? (o.policyFile ? loadPolicyFile(o.policyFile) : DEFAULT_POLICY);
+  // So are the environment's settings (RuntimeSettingError), before the store is opened: a
+  // typo there must not first create and migrate a database, then fail seconds later.
+  const env = runtimeSettingsFromEnv(process.env, o);
   const store = await openStore({ ...o, pgliteThread: o.pgliteThread ?? process.env.CLAIMLENS_PGLITE_THREAD !== '0' });
   const pool = o.poolSize === 0 ? undefined : new AnalysisPool(o.poolSize);
   let runner: JobRunner | undefined;
   let nextBlobSweep: Date | undefined;
-  const { options: reuse, close: closeReuse } = await loadReuse(store, o.reuseSearchThreads ?? envInt('CLAIMLENS_REUSE_SEARCH_THREADS', 0));
+  const { options: reuse, close: closeReuse } = await loadReuse(store, env.reuseSearchThreads);
   const service = new ClaimsService(store, {
     policy,
     webhookAllowPrivate: process.env.CLAIMLENS_WEBHOOK_ALLOW_PRIVATE === '1',
@@ -123,9 +126,9 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     runner.start();
     if (o.blobSweepIntervalMs && o.blobSweepIntervalMs > 0) nextBlobSweep = await scheduleNextSweep(store.db, o.blobSweepIntervalMs);
   }
-  const uploadValidation = o.uploadValidation ?? uploadValidationFromEnv();
+  const uploadValidation = env.uploadValidation;
   const inlineStructural = process.env.CLAIMLENS_INTAKE_INLINE === '1';
-  const intakeThreads = o.intakeThreads ?? envInt('CLAIMLENS_INTAKE_THREADS', availableParallelism());
+  const intakeThreads = env.intakeThreads;
   const intakePool = intakeThreads === 0 ? undefined : new IntakePool(intakeThreads, uploadValidation);
   const fsBlobs = store.blobs instanceof FsBlobStore ? store.blobs : undefined;
   const directBlobs = process.env.CLAIMLENS_INTAKE_WRITES_BLOBS !== '0';
@@ -152,7 +155,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
     maxFileBytes: o.maxFileBytes,
     maxRequestBytes: o.maxRequestBytes,
     maxFiles: o.maxFiles,
-    rateLimit: o.rateLimit ?? { max: envInt('CLAIMLENS_RATE_LIMIT', 60_000), redisUrl: process.env.REDIS_URL || undefined },
+    rateLimit: env.rateLimit,
     uploadValidation,
     onUpload: deferAnalysis && runner ? () => { lastUploadAt = Date.now(); } : undefined,
   });
@@ -201,13 +204,6 @@ function tuneGarbageCollector(): void {
   v8.setFlagsFromString('--heap-growing-percent=100');
 }
 
-function uploadValidationFromEnv(): UploadValidation {
-  const v = process.env.CLAIMLENS_UPLOAD_VALIDATION;
-  if (v === undefined || v === '') return 'structural';
-  if (v === 'full' || v === 'structural') return v;
-  throw new Error(`CLAIMLENS_UPLOAD_VALIDATION must be 'full' or 'structural', not '${v}'`);
-}
-
 /**
  * Wires the photo-reuse index (src/forensics/reuse/store.ts): the engine gets a lookup
  * that sees the claim's tenant only (plus shared fraud lists), and every analysed photo and
@@ -228,10 +224,51 @@ async function loadReuse(store: Store, searchThreads: number): Promise<{ options
   return { options, close: () => index.close() };
 }
 
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
+/** A bad value in one of the environment settings read by startRuntime: a configuration error. */
+export class RuntimeSettingError extends Error {
+  override name = 'RuntimeSettingError';
+}
+
+/** Most intake threads CLAIMLENS_INTAKE_THREADS may ask for: each is a worker with its own heap; 100 000 hung the start. */
+export const MAX_INTAKE_THREADS = 64;
+/** Most reuse-search threads (the reuse index's own limit, src/forensics/reuse/store.ts). */
+export const MAX_REUSE_SEARCH_THREADS = 8;
+
+export interface RuntimeEnvSettings {
+  uploadValidation: UploadValidation;
+  intakeThreads: number;
+  reuseSearchThreads: number;
+  rateLimit: RateLimitOptions;
+}
+
+/**
+ * The runtime's settings from the environment (CLAIMLENS_UPLOAD_VALIDATION,
+ * CLAIMLENS_INTAKE_THREADS, CLAIMLENS_REUSE_SEARCH_THREADS, CLAIMLENS_RATE_LIMIT, REDIS_URL),
+ * each only where `given` does not set it. Throws RuntimeSettingError, naming the variable and
+ * the value, on the first bad one. `claimlens serve` calls it before it creates anything.
+ */
+export function runtimeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env, given: Partial<Pick<RuntimeOptions, 'uploadValidation' | 'intakeThreads' | 'reuseSearchThreads' | 'rateLimit'>> = {}): RuntimeEnvSettings {
+  return {
+    uploadValidation: given.uploadValidation ?? uploadValidationFromEnv(env),
+    intakeThreads: given.intakeThreads ?? envInt(env, 'CLAIMLENS_INTAKE_THREADS', availableParallelism(), MAX_INTAKE_THREADS),
+    reuseSearchThreads: given.reuseSearchThreads ?? envInt(env, 'CLAIMLENS_REUSE_SEARCH_THREADS', 0, MAX_REUSE_SEARCH_THREADS),
+    rateLimit: given.rateLimit ?? { max: envInt(env, 'CLAIMLENS_RATE_LIMIT', 60_000, Number.MAX_SAFE_INTEGER), redisUrl: env.REDIS_URL || undefined },
+  };
+}
+
+function uploadValidationFromEnv(env: NodeJS.ProcessEnv): UploadValidation {
+  const v = env.CLAIMLENS_UPLOAD_VALIDATION;
+  if (v === undefined || v === '') return 'structural';
+  if (v === 'full' || v === 'structural') return v;
+  throw new RuntimeSettingError(`CLAIMLENS_UPLOAD_VALIDATION must be 'full' or 'structural', not '${v}'`);
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const v = env[name];
   if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0, not '${v}'`);
+  // digits only: Number() would also take ' 5', '0x10', '1e3' and '' as numbers
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw new RuntimeSettingError(`${name} must be a whole number ≥ 0, not '${v}'`);
+  if (n > max) throw new RuntimeSettingError(`${name} must be at most ${max}, not '${v}'`);
   return n;
 }

@@ -130,11 +130,20 @@ export async function sweepOrphanBlobs(db: SqlQueryable, blobs: BlobStore, opts:
   return r;
 }
 
-/** Parses a grace period: a whole number with s, m, h or d ("90m", "2h", "1d"). */
+/**
+ * The longest duration parseDuration takes: 10 years (3650 d). Nine digits of days went past
+ * the range of a Date (the sweep's cutoff, now − grace, threw a RangeError: a 500); a grace
+ * period longer than the store has existed removes nothing anyway.
+ */
+export const MAX_DURATION_MS = 3650 * 86_400_000;
+
+/** Parses a grace period: a whole number with s, m, h or d ("90m", "2h", "1d"), at most MAX_DURATION_MS. */
 export function parseDuration(text: string): number {
-  const m = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());
+  const m = /^(\d{1,12})(s|m|h|d)$/.exec(text.trim());
   if (!m) throw new Error(`a duration is a whole number with s, m, h or d (e.g. 90m, 2h, 1d), not '${text}'`);
-  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (ms > MAX_DURATION_MS) throw new Error(`a duration must be at most ${MAX_DURATION_MS / 86_400_000}d (10 years), not '${text}'`);
+  return ms;
 }
 
 /** The background task that sweeps on a schedule (`claimlens serve`; CLAIMLENS_BLOB_SWEEP_HOURS). */
