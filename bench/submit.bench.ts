@@ -50,6 +50,13 @@ const GROUP_COMMIT = process.env.SUBMIT_BENCH_GROUP_COMMIT !== '0';
 const VALIDATION = process.env.SUBMIT_BENCH_VALIDATION as 'full' | 'structural' | undefined;
 /** Offered rate of the paced run (API only, PGlite); 0 skips it. */
 const PACED_RATE = Number(process.env.SUBMIT_BENCH_RATE ?? 250);
+/**
+ * Offered rate of the paced run on the `serve` configuration, right after its closed-loop burst
+ * (analysis backlog and all); 0 skips it. The default is the issue's throughput target: the
+ * latency a platform sees when it sends 500 claims a second, whatever a closed loop's
+ * connection count makes of the saturated p99.
+ */
+const SERVE_PACED_RATE = Number(process.env.SUBMIT_BENCH_SERVE_RATE ?? 500);
 /** Closed-loop client: our own by default (bodies renewed in place), or autocannon as in earlier runs. */
 const CLIENT = process.env.SUBMIT_BENCH_CLIENT === 'autocannon' ? 'autocannon' : 'own';
 /** Seconds of load before the measured window (not with autocannon, which has none). */
@@ -137,11 +144,14 @@ async function runAll(): Promise<Record<string, number>> {
     ...(pgMulti ? { submit_pg_processes_per_s: pgMulti.submit_per_s!, submit_pg_processes_p99_ms: pgMulti.submit_p99_ms!, submit_pg_cpu_ms_per_claim: pgMulti.submit_cpu_ms_per_claim! } : {}),
     submit_per_s: withWorkers.submit_per_s!,
     submit_p99_ms: withWorkers.submit_p99_ms!,
-    submit_lost: withWorkers.submit_lost! + apiOnly.submit_lost! + (apiFewer?.submit_lost ?? 0) + (apiOnly.submit_paced_lost ?? 0) + (pgOnly?.submit_lost ?? 0) + (pgMulti?.submit_lost ?? 0),
+    submit_lost: withWorkers.submit_lost! + (withWorkers.submit_serve_paced_lost ?? 0) + apiOnly.submit_lost! + (apiFewer?.submit_lost ?? 0) + (apiOnly.submit_paced_lost ?? 0) + (pgOnly?.submit_lost ?? 0) + (pgMulti?.submit_lost ?? 0),
     submit_errors: withWorkers.submit_errors! + apiOnly.submit_errors! + (pgOnly?.submit_errors ?? 0) + (pgMulti?.submit_errors ?? 0),
     submit_api_only_per_s: apiOnly.submit_per_s!,
     submit_api_only_p99_ms: apiOnly.submit_p99_ms!,
     ...(apiFewer ? { submit_api_only_fewer_connections: FEWER_CONNECTIONS, submit_api_only_fewer_per_s: apiFewer.submit_per_s!, submit_api_only_fewer_p99_ms: apiFewer.submit_p99_ms! } : {}),
+    ...(withWorkers.submit_serve_paced_rate
+      ? { submit_serve_paced_rate: withWorkers.submit_serve_paced_rate, submit_serve_paced_per_s: withWorkers.submit_serve_paced_per_s!, submit_serve_paced_p50_ms: withWorkers.submit_serve_paced_p50_ms!, submit_serve_paced_p99_ms: withWorkers.submit_serve_paced_p99_ms! }
+      : {}),
     ...(apiOnly.submit_paced_rate
       ? { submit_paced_rate: apiOnly.submit_paced_rate, submit_paced_per_s: apiOnly.submit_paced_per_s!, submit_paced_p50_ms: apiOnly.submit_paced_p50_ms!, submit_paced_p99_ms: apiOnly.submit_paced_p99_ms! }
       : {}),
@@ -298,6 +308,9 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
       );
     }
     if (load.warmup) console.log(`warm-up (first ${WARMUP_S} s, not counted above): ${load.warmup.requests} requests, p50 ${load.warmup.p50} ms, p99 ${load.warmup.p99} ms, max ${load.warmup.max} ms`);
+    // The `serve` run's paced run comes before the catch-up, so the catch-up covers its claims too.
+    const servePaced = workers && SERVE_PACED_RATE > 0 ? await pacedRun(rt, url, key, claim, photo, SERVE_PACED_RATE, 'submit_serve_paced') : undefined;
+    const toAnalyse = servePaced ? [...acceptedIds, ...servePaced.acceptedIds] : acceptedIds;
     let unanalysed = 0;
     let catchupS = 0;
     let analysedPerS = 0;
@@ -308,7 +321,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
       // rate (~10,000 claims at 880/s, against ~11 analysed per second on this machine), and a
       // fixed wait turned a faster intake into "unanalysed" claims that were only still queued.
       const t0 = performance.now();
-      const pending = async () => (await rt.store.db.query(`SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[]) AND state IN ('submitted', 'analysing')`, [acceptedIds])).rows[0].n as number;
+      const pending = async () => (await rt.store.db.query(`SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[]) AND state IN ('submitted', 'analysing')`, [toAnalyse])).rows[0].n as number;
       const atStart = (unanalysed = await pending());
       let progressAt = t0;
       while (unanalysed > 0 && performance.now() - t0 < CATCHUP_S * 1000 && performance.now() - progressAt < CATCHUP_STALL_S * 1000) {
@@ -320,7 +333,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
       catchupS = (performance.now() - t0) / 1000;
       analysedPerS = (atStart - unanalysed) / Math.max(0.001, catchupS);
       const why = unanalysed === 0 ? '' : performance.now() - progressAt >= CATCHUP_STALL_S * 1000 ? ` (none analysed in the last ${CATCHUP_STALL_S} s)` : ` (SUBMIT_BENCH_CATCHUP_S reached)`;
-      console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${accepted} accepted claims analysed` : `${unanalysed} of ${accepted} still not analysed${why}`} ${catchupS.toFixed(1)} s after the load stopped (${analysedPerS.toFixed(1)} claims analysed per second meanwhile)`);
+      console.log(`analysis after the burst: ${unanalysed === 0 ? `all ${toAnalyse.length} accepted claims analysed` : `${unanalysed} of ${toAnalyse.length} still not analysed${why}`} ${catchupS.toFixed(1)} s after the load stopped (${analysedPerS.toFixed(1)} claims analysed per second meanwhile)`);
     }
     console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (${CLIENT === 'autocannon' ? 'autocannon' : 'closed-loop client'}, its own process)`);
     console.log(`server main thread, event-loop delay during the load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
@@ -332,7 +345,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
     console.log(
       `CPU ms per accepted claim by thread (of it in the kernel; minor page faults): ${perClaim.filter((t) => t.ms >= 0.05).sort((a, b) => b.ms - a.ms).slice(0, 14).map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sysMs.toFixed(2)}; ${t.faults.toFixed(0)})`).join(', ')}`,
     );
-    const paced = mode === 'api' && connections === CONNECTIONS && PACED_RATE > 0 ? await pacedRun(rt, url, key, claim, photo) : undefined;
+    const paced = mode === 'api' && connections === CONNECTIONS && PACED_RATE > 0 ? (await pacedRun(rt, url, key, claim, photo, PACED_RATE, 'submit_paced')).keys : undefined;
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
     );
@@ -347,6 +360,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
       ...Object.fromEntries(Object.entries(load.phases ?? {}).map(([n, f]) => [`submit_phase_${n}_p99_ms`, f.p99])),
       ...(workers ? { submit_unanalysed: unanalysed, submit_catchup_s: Math.round(catchupS * 10) / 10, submit_analysed_per_s: Math.round(analysedPerS * 10) / 10 } : {}),
       ...(paced ?? {}),
+      ...(servePaced?.keys ?? {}),
       submit_intake_ms: Math.round(intakeMs * 10) / 10,
       submit_healthz_per_s: Math.round(health.requests.average),
       submit_per_healthz: Math.round((perS / health.requests.average) * 1000) / 1000,
@@ -361,23 +375,27 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
 /**
  * Latency at a given offered rate (open loop, as a platform's traffic arrives) rather than at
  * saturation: the closed-loop run's p99 is mostly the queue its own 16 connections build once
- * the server is saturated (Little's law: 16 connections at 400/s is 40 ms of queue on average).
+ * the server is saturated (Little's law: 16 connections at 800/s is 20 ms of queue on average,
+ * whatever the server does). Keys `${prefix}_rate`, `_per_s`, `_p50_ms`, `_p99_ms`, `_lost`.
  */
-async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: string, key: string, claim: unknown, photo: Buffer): Promise<Record<string, number>> {
+async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: string, key: string, claim: unknown, photo: Buffer, rate: number, prefix: string): Promise<{ keys: Record<string, number>; acceptedIds: string[] }> {
   const connections = Math.max(CONNECTIONS, 64);
   const durationS = Math.max(5, Math.round(DURATION_S * 0.8));
-  const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS, rate: PACED_RATE, warmupS: 2 });
+  const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS, rate, warmupS: 2 });
   const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [load.acceptedIds])).rows[0].n as number;
   const perS = (load.measuredAccepted ?? 0) / durationS;
   console.log(
-    `paced run (open loop, Poisson arrivals, latency from each request's scheduled time), ${PACED_RATE} claims/s offered for 2 s of warm-up + ${durationS} s measured, up to ${connections} connections: ${perS.toFixed(0)}/s accepted, p50 ${load.p50} ms, p90 ${load.p90} ms, p99 ${load.p99} ms, p99.9 ${load.p999} ms, max ${load.max} ms; other responses/errors ${load.other}; lost ${load.acceptedIds.length - found}`,
+    `${prefix}: paced run (open loop, Poisson arrivals, latency from each request's scheduled time), ${rate} claims/s offered for 2 s of warm-up + ${durationS} s measured, up to ${connections} connections: ${perS.toFixed(0)}/s accepted, p50 ${load.p50} ms, p90 ${load.p90} ms, p99 ${load.p99} ms, p99.9 ${load.p999} ms, max ${load.max} ms; other responses/errors ${load.other}; lost ${load.acceptedIds.length - found}`,
   );
   return {
-    submit_paced_rate: PACED_RATE,
-    submit_paced_per_s: Math.round(perS),
-    submit_paced_p99_ms: load.p99,
-    submit_paced_p50_ms: load.p50,
-    submit_paced_lost: load.acceptedIds.length - found,
+    acceptedIds: load.acceptedIds,
+    keys: {
+      [`${prefix}_rate`]: rate,
+      [`${prefix}_per_s`]: Math.round(perS),
+      [`${prefix}_p99_ms`]: load.p99,
+      [`${prefix}_p50_ms`]: load.p50,
+      [`${prefix}_lost`]: load.acceptedIds.length - found,
+    },
   };
 }
 
