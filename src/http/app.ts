@@ -23,7 +23,7 @@ import { ENGINE_VERSION } from '../forensics/engine.ts';
 import { IMAGE_CONTENT_TYPES, type ImageFormat } from '../forensics/types.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { INTAKE_STATUS, boundaryOf, checkFileFields, checkUploadText, duplicatePart, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
-import { MIN_GRACE_MS, sweepOrphanBlobs } from '../store/blob-sweep.ts';
+import { MAX_DURATION_MS, MIN_GRACE_MS, sweepOrphanBlobs } from '../store/blob-sweep.ts';
 import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
 declare module 'fastify' {
@@ -719,7 +719,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
       {
         schema: {
           hide: true,
-          body: { type: 'object', additionalProperties: false, properties: { graceMs: { type: 'integer', minimum: MIN_GRACE_MS }, dryRun: { type: 'boolean' } } },
+          body: { type: 'object', additionalProperties: false, properties: { graceMs: { type: 'integer', minimum: MIN_GRACE_MS, maximum: MAX_DURATION_MS }, dryRun: { type: 'boolean' } } },
         } as any,
       },
       async (req) => {

@@ -130,6 +130,9 @@ test('audit anchor and verify --anchors: on the data folder, and through the run
   const badBody = await fetch(`${s.url}/admin/audit/verify`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ anchors: [{ seq: 1, hash: 'x' }] }) });
   assert.equal(badBody.status, 400);
   assert.equal((await fetch(`${s.url}/admin/audit/head`, { headers: { 'x-admin-token': 'nope' } })).status, 401);
+  // (the blob sweep's admin route, on the same server: a grace past 10 years is the caller's error, not a 500)
+  const hugeGrace = await fetch(`${s.url}/admin/blobs/sweep`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ graceMs: 999_999_999 * 86_400_000, dryRun: true }) });
+  assert.equal(hugeGrace.status, 400, await hugeGrace.text());
   await s.close({ keepData: true });
 
   // Stopped: the commands open the folder themselves.
