@@ -272,6 +272,7 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   const url = new URL(spec.urls[0]!);
   const acceptedIds: string[] = [];
   const latencies: number[] = [];
+  const warmup: number[] = [];
   let other = 0;
   let measured = 0;
   // Bodies not being sent, reused (renewed) by later requests; more are made as needed.
@@ -282,7 +283,7 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
     if (record) {
       latencies.push(performance.now() - scheduled);
       timeline?.push([Math.round(scheduled - measureFrom), Math.round(performance.now() - scheduled)]);
-    }
+    } else warmup.push(performance.now() - scheduled);
     if (r.id) {
       acceptedIds.push(r.id);
       if (record) measured++;
@@ -312,7 +313,15 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   agent.destroy();
   const cpu = process.cpuUsage(cpu0);
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
-  return { acceptedIds, measuredAccepted: measured, ...percentiles(latencies), other, cpuMs: (cpu.user + cpu.system) / 1000 };
+  const w = percentiles(warmup);
+  return {
+    acceptedIds,
+    measuredAccepted: measured,
+    ...percentiles(latencies),
+    ...(warmup.length ? { warmup: { requests: warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
+    other,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
 }
 
 /** autocannon's closed loop (SUBMIT_BENCH_CLIENT=autocannon), for comparison with earlier figures. */

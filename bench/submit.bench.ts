@@ -57,6 +57,8 @@ const PACED_RATE = Number(process.env.SUBMIT_BENCH_RATE ?? 250);
  * connection count makes of the saturated p99.
  */
 const SERVE_PACED_RATE = Number(process.env.SUBMIT_BENCH_SERVE_RATE ?? 500);
+/** Seconds of the paced runs' warm-up at their rate (a fresh client process; not counted, its p99 printed). */
+const PACED_WARMUP_S = Number(process.env.SUBMIT_BENCH_PACED_WARMUP_S ?? 2);
 /** Closed-loop client: our own by default (bodies renewed in place), or autocannon as in earlier runs. */
 const CLIENT = process.env.SUBMIT_BENCH_CLIENT === 'autocannon' ? 'autocannon' : 'own';
 /** Seconds of load before the measured window (not with autocannon, which has none). */
@@ -381,11 +383,11 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
 async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: string, key: string, claim: unknown, photo: Buffer, rate: number, prefix: string): Promise<{ keys: Record<string, number>; acceptedIds: string[] }> {
   const connections = Math.max(CONNECTIONS, 64);
   const durationS = Math.max(5, Math.round(DURATION_S * 0.8));
-  const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS, rate, warmupS: 2 });
+  const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS, rate, warmupS: PACED_WARMUP_S });
   const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [load.acceptedIds])).rows[0].n as number;
   const perS = (load.measuredAccepted ?? 0) / durationS;
   console.log(
-    `${prefix}: paced run (open loop, Poisson arrivals, latency from each request's scheduled time), ${rate} claims/s offered for 2 s of warm-up + ${durationS} s measured, up to ${connections} connections: ${perS.toFixed(0)}/s accepted, p50 ${load.p50} ms, p90 ${load.p90} ms, p99 ${load.p99} ms, p99.9 ${load.p999} ms, max ${load.max} ms; other responses/errors ${load.other}; lost ${load.acceptedIds.length - found}`,
+    `${prefix}: paced run (open loop, Poisson arrivals, latency from each request's scheduled time), ${rate} claims/s offered for ${PACED_WARMUP_S} s of warm-up (p99 ${load.warmup?.p99 ?? '–'} ms, max ${load.warmup?.max ?? '–'} ms) + ${durationS} s measured, up to ${connections} connections: ${perS.toFixed(0)}/s accepted, p50 ${load.p50} ms, p90 ${load.p90} ms, p99 ${load.p99} ms, p99.9 ${load.p999} ms, max ${load.max} ms; other responses/errors ${load.other}; lost ${load.acceptedIds.length - found}`,
   );
   return {
     acceptedIds: load.acceptedIds,
