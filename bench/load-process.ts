@@ -233,15 +233,19 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
   };
   await Promise.all(Array.from({ length: spec.connections }, (_, i) => client(i)));
   agent.destroy();
-  const cpu = process.cpuUsage(cpu0);
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
+  return { ...loadResult(acceptedIds, measured, latencies, warmup, other, cpu0), ...(timed.length ? { phases: phaseFigures(timed) } : {}) };
+}
+
+/** A run's result from what it counted (both loops). */
+function loadResult(acceptedIds: string[], measured: number, latencies: number[], warmup: number[], other: number, cpu0: NodeJS.CpuUsage): LoadResult {
+  const cpu = process.cpuUsage(cpu0);
   const w = percentiles(warmup);
   return {
     acceptedIds,
     measuredAccepted: measured,
     ...percentiles(latencies),
     ...(warmup.length ? { warmup: { requests: warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
-    ...(timed.length ? { phases: phaseFigures(timed) } : {}),
     other,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };
@@ -311,17 +315,8 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   }
   await Promise.all(inflight);
   agent.destroy();
-  const cpu = process.cpuUsage(cpu0);
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
-  const w = percentiles(warmup);
-  return {
-    acceptedIds,
-    measuredAccepted: measured,
-    ...percentiles(latencies),
-    ...(warmup.length ? { warmup: { requests: warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
-    other,
-    cpuMs: (cpu.user + cpu.system) / 1000,
-  };
+  return loadResult(acceptedIds, measured, latencies, warmup, other, cpu0);
 }
 
 /** autocannon's closed loop (SUBMIT_BENCH_CLIENT=autocannon), for comparison with earlier figures. */
