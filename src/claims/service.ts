@@ -5,7 +5,7 @@
 
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { hammingDistance } from '../forensics/pdq/index.ts';
-import { IMAGE_CONTENT_TYPES, type ImageFormat, type ImageReport, type ReferenceMedia, type ReuseLookup } from '../forensics/types.ts';
+import type { ImageReport, ReferenceMedia, ReuseLookup } from '../forensics/types.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
 import type { AnalysisPool } from '../jobs/pool.ts';
 import { enqueue, type Job } from '../jobs/queue.ts';
@@ -26,7 +26,7 @@ import {
   type Role,
 } from './model.ts';
 import { DEFAULT_POLICY, evaluatePolicy, type Policy } from './policy.ts';
-import { VIDEO_CONTENT_TYPES, isVideoFormat, type VideoFormat } from '../forensics/video-intake.ts';
+import { isVideoFormat, mediaContentType } from '../forensics/video-intake.ts';
 import { webhookUrlProblem } from './webhook-targets.ts';
 import { deliverWebhook } from './webhooks.ts';
 
@@ -266,7 +266,7 @@ export class ClaimsService {
     if (!m || (p.role === 'merchant' && m.merchant_id !== p.merchantId)) throw notFound('media');
     // The type is the one the bytes were found to be, not one a client declared: rows written
     // before session 15 may hold a declared text/html, which a browser would render.
-    const contentType = IMAGE_CONTENT_TYPES[m.format as ImageFormat] ?? VIDEO_CONTENT_TYPES[m.format as VideoFormat] ?? 'application/octet-stream';
+    const contentType = mediaContentType(m.format) ?? 'application/octet-stream';
     return { bytes: await this.store.blobs.get(m.blob_sha256), contentType, filename: m.filename };
   }
 

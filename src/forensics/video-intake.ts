@@ -18,6 +18,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { IntakeError } from './errors.ts';
+import { IMAGE_CONTENT_TYPES, type ImageFormat } from './types.ts';
 
 export type VideoFormat = 'mp4' | 'mov' | '3gp' | 'webm' | 'mkv' | 'avi';
 
@@ -147,6 +148,14 @@ function looksLikePicture(b: Uint8Array): boolean {
     (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') ||
     (ascii(4, 8) === 'ftyp' && IMAGE_BRANDS.has(ascii(8, 12).trim()))
   );
+}
+
+/**
+ * The media type of a stored format, image or video (undefined for one we do not store): what
+ * an upload is stored and served as, never the type its client declared.
+ */
+export function mediaContentType(format: string): string | undefined {
+  return Object.hasOwn(IMAGE_CONTENT_TYPES, format) ? IMAGE_CONTENT_TYPES[format as ImageFormat] : Object.hasOwn(VIDEO_CONTENT_TYPES, format) ? VIDEO_CONTENT_TYPES[format as VideoFormat] : undefined;
 }
 
 /** Whether a stored media format is one of the video containers. */

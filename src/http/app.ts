@@ -20,11 +20,10 @@ import { CLAIM_STATES, CLAIM_TYPES, DECISIONS, type AcceptedFile, type Principal
 import type { ClaimsService, MutationResult } from '../claims/service.ts';
 import { SubmitBatcher } from '../claims/submit-batch.ts';
 import { ENGINE_VERSION } from '../forensics/engine.ts';
-import { IMAGE_CONTENT_TYPES, type ImageFormat } from '../forensics/types.ts';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { INTAKE_STATUS, boundaryOf, checkFileFields, checkUploadText, duplicatePart, checkObject, claimFromFields, claimJsonSchema, declaredType, intakeRefusal, jsonField, malformed, parseMultipart, tooLarge, type MultipartLimits } from './upload-parts.ts';
 import { MAX_DURATION_MS, MIN_GRACE_MS, sweepOrphanBlobs } from '../store/blob-sweep.ts';
-import { declaresVideo, intakeVideo, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
+import { declaresVideo, intakeVideo, mediaContentType, sniffVideo, type VideoSummary } from '../forensics/video-intake.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -368,7 +367,7 @@ export async function buildApp(service: ClaimsService, opts: AppOptions = {}): P
           filename: f.filename || `${image.sha256.slice(0, 12)}.${image.format}`,
           // what the bytes are, not what the client declared (a declared text/html was stored
           // and served back as such)
-          contentType: 'contentType' in image ? image.contentType : (IMAGE_CONTENT_TYPES[image.format as ImageFormat] ?? contentType),
+          contentType: mediaContentType(image.format) ?? contentType,
           width: image.width,
           height: image.height,
           format: image.format,

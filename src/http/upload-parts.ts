@@ -13,7 +13,7 @@
 import { ServiceError, invalid } from '../claims/errors.ts';
 import { CLAIM_TYPES } from '../claims/model.ts';
 import type { IntakeError } from '../forensics/errors.ts';
-import { checkInputValue, checkText } from '../claims/input-checks.ts';
+import { checkInputValue, checkText, parseTimestamp } from '../claims/input-checks.ts';
 
 /** Limits on a multipart body's parts (busboy's names; the app's values are in app.ts). */
 export interface MultipartLimits {
@@ -357,7 +357,7 @@ export function checkObject(v: unknown, schema: { required: readonly string[]; p
     if (typeof val === 'string' && ((s.minLength && val.length < s.minLength) || (s.maxLength && val.length > s.maxLength))) throw invalid(`${what}.${k} has a bad length`);
     if (typeof val === 'string' && s.pattern && !new RegExp(s.pattern).test(val)) throw invalid(`${what}.${k} must match ${s.pattern}`);
     if (typeof val === 'number' && (!Number.isFinite(val) || (s.exclusiveMinimum !== undefined && val <= s.exclusiveMinimum) || (s.minimum !== undefined && val < s.minimum))) throw invalid(`${what}.${k} is out of range`);
-    if (s.format === 'date-time' && typeof val === 'string' && Number.isNaN(new Date(val).getTime())) throw invalid(`${what}.${k} must be a date-time`);
+    if (s.format === 'date-time' && typeof val === 'string' && parseTimestamp(val) === undefined) throw invalid(`${what}.${k} must be a date-time`);
   }
 }
 
