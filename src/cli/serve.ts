@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedDemo } from '../claims/demo.ts';
 import { loadPolicyFile, PolicyError, type Policy } from '../claims/policy.ts';
-import { DataDirBusyError, findServer, lockDataDir, newAdminToken, publishServer } from '../http/admin.ts';
+import { findServer, lockDataDir, newAdminToken, publishServer } from '../http/admin.ts';
 import { runtimeSettingsFromEnv, startRuntime, type Runtime } from '../http/runtime.ts';
 import { warmUpFromEnv } from '../http/warm-up.ts';
 import { parse, UsageError } from './args.ts';
@@ -100,15 +100,8 @@ export const command: Command = {
         process.stderr.write(`claimlens serve: a server already runs on ${settings.dataDir} (pid ${running.pid}, ${running.url})\n`);
         return 1;
       }
-      try {
-        release = lockDataDir(settings.dataDir, { create: true, stalePid });
-      } catch (e) {
-        if (e instanceof DataDirBusyError) {
-          process.stderr.write(`claimlens serve: ${e.message}\n`);
-          return 1;
-        }
-        throw e; // DataDirUnusableError: src/cli/main.ts, exit code 2
-      }
+      // DataDirBusyError (exit 1) and DataDirUnusableError (exit 2) are reported by src/cli/main.ts.
+      release = lockDataDir(settings.dataDir, { create: true, stalePid });
     }
     let rt: Runtime;
     const adminToken = newAdminToken();

@@ -107,6 +107,9 @@ test('serve with demo data; keys create and audit verify while it runs and after
   const busy = cli('audit', 'verify', '--data', dataDir);
   assert.equal(busy.status, 1);
   assert.match(busy.stderr, /in use by process/);
+  const busyServe = cli('serve', '--port', '0', '--data', dataDir);
+  assert.equal(busyServe.status, 1);
+  assert.match(busyServe.stderr, /^claimlens serve: the data folder .* is in use by process/);
   rmSync(join(dataDir, 'lock'));
   const v2 = cli('audit', 'verify', '--data', dataDir);
   assert.equal(v2.status, 0, v2.stdout + v2.stderr);
