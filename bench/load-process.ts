@@ -67,6 +67,8 @@ export interface LoadResult {
   p90?: number;
   p999?: number;
   max?: number;
+  /** Open-loop runs: wall-clock time (ms since the epoch) when the client's clock started, to line up server-side records. */
+  startedAt?: number;
 }
 
 const BOUNDARY = 'claimlensbenchboundary7MA4YWxkTrZu0gW';
@@ -111,7 +113,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const specPath = join(dir, 'spec.json');
     writeFileSync(specPath, JSON.stringify({ ...spec, photo: photoPath }));
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+      const child = spawn(process.execPath, [...(process.env.CLAIMLENS_LOAD_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', new URL(import.meta.url).pathname], {
         env: { ...process.env, CLAIMLENS_LOAD_SPEC: specPath },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -270,7 +272,17 @@ function phaseFigures(timed: { latency: number; timing: Record<string, number> }
   return out;
 }
 
-/** The open-loop run (LoadSpec.rate). */
+/**
+ * The open-loop run (LoadSpec.rate). Arrivals are scheduled on the clock whatever the server
+ * does; each of `connections` senders owns one socket's worth of work (one body, renewed in
+ * place) and takes the oldest arrival not yet sent as soon as its last request is answered.
+ * An arrival that finds every sender busy waits in a queue of timestamps, and its latency
+ * still counts from its scheduled moment. The earlier version started a request, with a fresh
+ * 300 KB body, for every arrival and let the HTTP agent queue it: once the server fell behind,
+ * thousands of bodies piled up in the client, whose CPU rose to 3.5 ms a request (10× its
+ * steady cost), taken from the server on the same two cores, and a 100 ms hiccup grew into a
+ * backlog of 10 s that never drained (session 16).
+ */
 async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   const url = new URL(spec.urls[0]!);
@@ -279,29 +291,11 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   const warmup: number[] = [];
   let other = 0;
   let measured = 0;
-  // Bodies not being sent, reused (renewed) by later requests; more are made as needed.
-  const free: UniqueBody[] = [];
-  const send = async (scheduled: number, record: boolean) => {
-    const b = free.pop() ?? uniqueBody(spec.claim, photo);
-    const r = await post(agent, url, spec.key, b.body);
-    if (record) {
-      latencies.push(performance.now() - scheduled);
-      timeline?.push([Math.round(scheduled - measureFrom), Math.round(performance.now() - scheduled)]);
-    } else warmup.push(performance.now() - scheduled);
-    if (r.id) {
-      acceptedIds.push(r.id);
-      if (record) measured++;
-    } else other++;
-    if (!r.failed) {
-      b.renew();
-      free.push(b);
-    }
-  };
-  // Ready before the clock starts: the sockets open (one GET /healthz each, at once) and a body
-  // per socket built. Without this the first requests of a fresh process waited for both, and at
-  // 500/s the backlog that made outlived a 2 s warm-up (session 15).
-  for (let i = 0; i < spec.connections; i++) free.push(uniqueBody(spec.claim, photo));
-  await Promise.all(Array.from({ length: spec.connections }, () => new Promise<void>((resolve) => {
+  // Ready before the clock starts: a body per sender built and the sockets open (one
+  // GET /healthz each, at once). Without this the first requests of a fresh process waited
+  // for both, and at 500/s the backlog that made outlived a 2 s warm-up (session 15).
+  const bodies = Array.from({ length: spec.connections }, () => uniqueBody(spec.claim, photo));
+  await Promise.all(bodies.map(() => new Promise<void>((resolve) => {
     const req = request(new URL('/healthz', url), { agent }, (res) => {
       res.resume();
       res.on('end', resolve);
@@ -311,24 +305,60 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   })));
   const cpu0 = process.cpuUsage();
   const start = performance.now();
+  const startedAt = Date.now();
   const measureFrom = start + (spec.warmupS ?? 0) * 1000;
   const end = measureFrom + spec.durationS * 1000;
-  const timeline: [number, number][] | undefined = process.env.CLAIMLENS_LOAD_TIMELINE ? [] : undefined;
-  const inflight: Promise<void>[] = [];
+  const timeline: number[][] | undefined = process.env.CLAIMLENS_LOAD_TIMELINE ? [] : undefined;
+  // Scheduled moments not yet sent (a ring would do; shift() on a short array is cheap).
+  const due: number[] = [];
+  const idle: (() => void)[] = [];
+  let scheduling = true;
+  const sender = async (b: UniqueBody) => {
+    for (;;) {
+      const scheduled = due.shift();
+      if (scheduled === undefined) {
+        if (!scheduling) return;
+        await new Promise<void>((r) => idle.push(r));
+        continue;
+      }
+      const record = scheduled >= measureFrom;
+      const sentAt = performance.now();
+      const r = await post(agent, url, spec.key, b.body);
+      const latency = performance.now() - scheduled;
+      // [scheduled time relative to the measured window (negative in the warm-up), latency, sent late by, then the Server-Timing phases]
+      timeline?.push([Math.round(scheduled - measureFrom), Math.round(latency), Math.round(sentAt - scheduled), ...Object.values(r.timing ?? {}).map((d) => Math.round(d))]);
+      (record ? latencies : warmup).push(latency);
+      if (r.id) {
+        acceptedIds.push(r.id);
+        if (record) measured++;
+      } else other++;
+      if (r.failed) return; // a body whose send failed may still be referenced by its socket
+      b.renew();
+    }
+  };
+  const senders = bodies.map((b) => sender(b));
   let next = start;
   while (next < end) {
+    // Sleeps even when the next arrival is under 1 ms away (a timer may then fire up to ~1 ms
+    // late, which the latency from the scheduled moment includes): a loop that spun on the clock
+    // instead cost the client ~1.1 s of CPU in a 10 s run at 500/s, taken from the server.
     const wait = next - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    // Everything due by now goes out, each timed from its own scheduled moment.
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    // Everything due by now is queued, each with its own scheduled moment.
     while (next <= performance.now() && next < end) {
-      inflight.push(send(next, next >= measureFrom));
+      due.push(next);
+      idle.shift()?.();
       next += (-Math.log(1 - Math.random()) * 1000) / spec.rate!;
     }
   }
-  await Promise.all(inflight);
+  scheduling = false;
+  for (const wake of idle.splice(0)) wake();
+  await Promise.all(senders);
+  // Arrivals left unsent because every sender failed count as failures.
+  other += due.length;
   agent.destroy();
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
-  return loadResult(acceptedIds, measured, latencies, warmup, other, cpu0);
+  return { ...loadResult(acceptedIds, measured, latencies, warmup, other, cpu0), startedAt };
 }
 
 /** autocannon's closed loop (SUBMIT_BENCH_CLIENT=autocannon), for comparison with earlier figures. */

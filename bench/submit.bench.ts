@@ -26,6 +26,8 @@
 // rest, and their p99 is reported apart (submit_warmup_p99_ms).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -383,7 +385,20 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
 async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: string, key: string, claim: unknown, photo: Buffer, rate: number, prefix: string): Promise<{ keys: Record<string, number>; acceptedIds: string[] }> {
   const connections = Math.max(CONNECTIONS, 64);
   const durationS = Math.max(5, Math.round(DURATION_S * 0.8));
+  const stalls = process.env.SUBMIT_BENCH_STALLS ? watchStalls() : undefined;
+  const threads0 = threadCpu();
+  const groupStats = (rt.app as any).submitBatcher?.stats as { batches: number; claims: number; ms: number } | undefined;
+  const groups0 = groupStats ? { ...groupStats } : undefined;
   const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS, rate, warmupS: PACED_WARMUP_S });
+  if (groupStats && groups0) {
+    const b = groupStats.batches - groups0.batches;
+    console.log(`${prefix}: group commit ${((groupStats.claims - groups0.claims) / Math.max(1, b)).toFixed(2)} claims per transaction, ${((groupStats.ms - groups0.ms) / Math.max(1, b)).toFixed(2)} ms per transaction (wall, serving thread's view)`);
+  }
+  stalls?.(load.startedAt ?? 0);
+  if (stalls) {
+    const n = Math.max(1, load.acceptedIds.length);
+    console.log(`paced run, CPU ms per accepted claim by thread (kernel part): ${[...threadCpu()].map(([name, t]) => ({ name, ms: (t.total - (threads0.get(name)?.total ?? 0)) / n, sys: (t.sys - (threads0.get(name)?.sys ?? 0)) / n })).filter((t) => t.ms >= 0.05).sort((a, b) => b.ms - a.ms).map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sys.toFixed(2)})`).join(', ')}; client ${(load.cpuMs / n).toFixed(2)}`);
+  }
   const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [load.acceptedIds])).rows[0].n as number;
   const perS = (load.measuredAccepted ?? 0) / durationS;
   console.log(
@@ -398,6 +413,60 @@ async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: strin
       [`${prefix}_p50_ms`]: load.p50,
       [`${prefix}_lost`]: load.acceptedIds.length - found,
     },
+  };
+}
+
+/**
+ * SUBMIT_BENCH_STALLS=1, for finding where a paced run's tail comes from: the serving thread's
+ * GC pauses and event-loop stalls, and the CPU the machine and this process used in 100 ms
+ * slices, each printed with its time from the client's clock start (negative: before it); with
+ * it, the paced run also prints its CPU per claim by thread. Line them up with the client's
+ * CLAIMLENS_LOAD_TIMELINE (scheduled time, latency, sent late by, Server-Timing phases).
+ */
+function watchStalls(): (origin: number) => void {
+  const { PerformanceObserver } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+  const gcs: [number, number, number][] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push([performance.timeOrigin + e.startTime, e.duration, (e as any).detail?.kind ?? 0]);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const gaps: [number, number][] = [];
+  let last = performance.now();
+  // CPU use in 100 ms slices: the whole machine (/proc/stat, in cores) and this process (all threads).
+  const cpuSlices: [number, number, number][] = [];
+  const sysTicks = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return f[0]! + f[1]! + f[2]! + f[5]! + f[6]!; // user nice system irq softirq
+  };
+  const selfTicks = () => {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  let prevSys = sysTicks();
+  let prevSelf = selfTicks();
+  let prevAt = Date.now();
+  const sampler = setInterval(() => {
+    const a = sysTicks();
+    const b = selfTicks();
+    const now = Date.now();
+    const secs = (now - prevAt) / 1000;
+    cpuSlices.push([prevAt, (a - prevSys) / 100 / secs, (b - prevSelf) / 100 / secs]);
+    prevSys = a;
+    prevSelf = b;
+    prevAt = now;
+  }, 100);
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (now - last > 20) gaps.push([performance.timeOrigin + last, now - last]);
+    last = now;
+  }, 2);
+  return (origin) => {
+    clearInterval(timer);
+    clearInterval(sampler);
+    obs.disconnect();
+    console.log(`CPU in cores per 100 ms (ms from clock start: machine/server process): ${cpuSlices.map((c) => `${Math.round(c[0] - origin)}:${c[1].toFixed(1)}/${c[2].toFixed(1)}`).join(' ')}`);
+    console.log(`serving thread GCs ≥ 5 ms (ms from clock start: duration, kind): ${gcs.filter((g) => g[1] >= 5).map((g) => `${Math.round(g[0] - origin)}:${g[1].toFixed(0)}/${g[2]}`).join(' ')}`);
+    console.log(`serving thread event-loop gaps > 20 ms: ${gaps.map((g) => `${Math.round(g[0] - origin)}:${g[1].toFixed(0)}`).join(' ')}`);
   };
 }
 
