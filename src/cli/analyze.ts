@@ -26,7 +26,8 @@ Options:
   --lang en|zh         language of the human output (default from LANG)
   -h, --help           this help
 
-Exit code: 0 when every file was analysed, 1 when any could not be, 2 for bad usage.`;
+Exit code: 0 when every file was analysed, 1 when any could not be, 2 for bad usage
+(a --reference that does not exist, or references of which none could be used).`;
 
 /**
  * Colour only where a person looks at a terminal: stdout is a TTY (and not TERM=dumb),
@@ -91,6 +92,15 @@ export const command: Command = {
     }
     if (values.reference?.length) {
       const refs = await loadReferences(values.reference);
+      // A reference path that is not there is a mistyped argument: analysing without it would
+      // report "no sign of a derived photo" for a comparison that never ran. The same when
+      // nothing given could be used. One unusable file among usable ones is only a warning.
+      const missing = refs.problems.find((p) => p.named);
+      if (missing) throw new UsageError(`--reference ${missing.path}: ${missing.message}`);
+      if (refs.references.length === 0) {
+        const why = refs.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+        throw new UsageError(`--reference: no usable reference photo or video in ${values.reference.join(', ')}${why ? ` (${why})` : ''}`);
+      }
       for (const problem of refs.problems) process.stderr.write(pc.yellow(`warning: reference ${problem.path}: ${problem.message}\n`));
       context.references = refs.references;
     }

@@ -13,7 +13,11 @@ const IMAGE_EXT = /\.(jpe?g|jfif|png|webp|heic|heif|hif|avif)$/i;
 
 export interface LoadedReferences {
   references: ReferenceMedia[];
-  problems: { path: string; message: string }[];
+  /**
+   * What could not be used. `named` is set when the path given itself could not be opened
+   * (missing, unreadable), as opposed to one file of a folder or a file that did not decode.
+   */
+  problems: { path: string; message: string; named?: boolean }[];
 }
 
 /** Each path is a file or a folder (every image and video in it, not recursive). */
@@ -27,7 +31,7 @@ export async function loadReferences(paths: string[]): Promise<LoadedReferences>
         ? (await readdir(p)).filter((f) => IMAGE_EXT.test(f) || VIDEO_EXT.test(f)).sort().map((f) => join(p, f))
         : [p];
     } catch (e) {
-      out.problems.push({ path: p, message: (e as Error).message });
+      out.problems.push({ path: p, message: (e as Error).message, named: true });
       continue;
     }
     for (const f of files) {

@@ -80,3 +80,28 @@ test('a file that is not a video is reported as a reference problem, not a crash
   assert.equal(loaded.problems.length, 1);
   assert.match(loaded.problems[0]!.message, /video_failed/);
 });
+
+test('CLI: a --reference that does not exist, or holds nothing usable, is bad usage (exit 2), not a clean analysis', async () => {
+  const claim = join(dir, 'usage-claim.jpg');
+  writeFileSync(claim, await sharp(milk.listing).jpeg({ quality: 85 }).toBuffer());
+  const missing = join(dir, 'no-such-folder');
+  let r = analyze(['--reference', missing, claim]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.json, undefined, 'nothing is reported');
+  assert.match(r.stderr, /--reference .*no-such-folder: ENOENT/);
+
+  const empty = join(dir, 'empty-refs');
+  mkdirSync(empty);
+  writeFileSync(join(empty, 'broken.jpg'), 'not a photo');
+  r = analyze(['--reference', empty, claim]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /no usable reference/);
+  assert.match(r.stderr, /broken\.jpg/);
+
+  // One usable reference beside a broken one: analysed, with a warning for the broken one.
+  copyFileSync(milk.listing, join(empty, 'milk.jpg'));
+  r = analyze(['--reference', empty, claim]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: reference .*broken\.jpg/);
+  assert.equal(r.json.images.length, 1);
+});
