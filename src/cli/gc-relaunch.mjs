@@ -13,6 +13,16 @@
 // analysis drained no slower (docs/service.md, session 7). Not measured on larger machines,
 // where parallel marking keeps pauses short: there the default stays.
 //
+// Why not `--single-threaded-gc` itself, which sessions 7–15 used: it also turns off concurrent
+// sweeping (of pages and of ArrayBuffers), so a mark-compact frees every dead object inside its
+// pause. The database thread's old generation grows to ~100 MB between its mark-compacts, and
+// its pause was then 138–184 ms (five runs with --trace-gc), the mid-run stall of the paced
+// submission benchmark; with sweeping left to a helper thread the same collection (99 → 18 MB)
+// paused 24 ms (docs/service.md, session 16). Marking, scavenging and compaction stay on the
+// thread that collects, which is where the CPU saving measured in session 7 came from.
+// (`--no-cppheap-concurrent-marking` goes with `--no-concurrent-marking`: without it V8 aborts
+// in its C++ heap's marker when a worker collects.)
+//
 // Plain JavaScript (no tsx): bin/claimlens.mjs loads it before the TypeScript loader.
 
 import { spawn } from 'node:child_process';
@@ -39,6 +49,22 @@ export const RELAUNCHED = 'CLAIMLENS_GC_RELAUNCHED';
  */
 export const DEFAULT_OLD_SPACE_FLOOR_MB = 128;
 
+/** The collector CLAIMLENS_GC=single chooses: no GC helper threads but the sweepers (see above). */
+export const SINGLE_THREADED_GC_FLAGS = [
+  '--no-concurrent-marking',
+  '--no-cppheap-concurrent-marking',
+  '--no-parallel-marking',
+  '--no-parallel-scavenge',
+  '--no-parallel-compaction',
+  '--no-parallel-pointer-update',
+];
+
+/** Whether a node started with `execArgv` runs the single-threaded collector (ours or V8's own flag). */
+export function runsSingleThreadedGc(execArgv = process.execArgv) {
+  const given = new Set(execArgv.map((a) => a.replaceAll('_', '-')));
+  return given.has('--single-threaded-gc') || SINGLE_THREADED_GC_FLAGS.every((f) => given.has(f));
+}
+
 /**
  * The GC flags the server should run with: CLAIMLENS_GC=single|parallel chooses the collector,
  * otherwise single-threaded on 2 cores or fewer; CLAIMLENS_GC_OLD_SPACE_MB sets the floor of
@@ -55,7 +81,7 @@ export function serverGcFlags(env = process.env, cores = availableParallelism())
   }
   const floor = floorText === '' ? DEFAULT_OLD_SPACE_FLOOR_MB : Number(floorText);
   const single = choice === 'single' || (choice === '' && cores <= 2);
-  return [...(single ? ['--single-threaded-gc'] : []), ...(floor > 0 ? [`--initial-old-space-size=${floor}`] : [])];
+  return [...(single ? SINGLE_THREADED_GC_FLAGS : []), ...(floor > 0 ? [`--initial-old-space-size=${floor}`] : [])];
 }
 
 /**

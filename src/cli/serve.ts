@@ -12,6 +12,7 @@ import { warmUpFromEnv } from '../http/warm-up.ts';
 import { parse, UsageError } from './args.ts';
 import { dataSettings } from './local-store.ts';
 import { DEFAULT_GRACE_MS, sweepIntervalFromEnv } from '../store/blob-sweep.ts';
+import { runsSingleThreadedGc } from './gc-relaunch.mjs';
 import type { Command } from './main.ts';
 
 const HELP = `Usage: claimlens serve [--port N] [--host H] [--data DIR] [--policy FILE] [--workers N]
@@ -30,7 +31,8 @@ Starts the claims API (with /docs), the job runner and the analysis worker pool.
 Environment: DATABASE_URL (PostgreSQL instead of embedded PGlite), S3_BUCKET, S3_ENDPOINT,
 S3_REGION (blobs in S3), CLAIMLENS_POLICY (policy file), CLAIMLENS_UPLOAD_VALIDATION,
 CLAIMLENS_GC=single|parallel (V8's garbage collector; default single-threaded on 2 cores or
-fewer, where it measured faster: serve then starts node again with --single-threaded-gc).`;
+fewer, where it measured faster: serve then starts node again without V8's GC helper threads,
+sweeping apart).`;
 
 export const command: Command = {
   summary: 'start the claims API, workers and demo data',
@@ -157,7 +159,7 @@ export const command: Command = {
       `  workers:    ${rt.pool?.size ?? 0} analysis threads`,
       `  warm-up:    ${rt.warmUpReport ? `${rt.warmUpReport.ms} ms, ${rt.warmUpReport.requests} submissions and ${rt.warmUpReport.groups} rolled-back group writes before listening${rt.warmUpReport.error ? ` (stopped early: ${rt.warmUpReport.error})` : ''}` : 'off (CLAIMLENS_WARMUP_MS=0)'}`,
       `  blob sweep: ${rt.nextBlobSweep ? `orphan uploads older than ${DEFAULT_GRACE_MS / 3_600_000} h removed every ${blobSweepIntervalMs / 3_600_000} h, next at ${rt.nextBlobSweep.toISOString()} (CLAIMLENS_BLOB_SWEEP_HOURS)` : 'not scheduled (CLAIMLENS_BLOB_SWEEP_HOURS=0; `claimlens blobs sweep` by hand)'}`,
-      `  GC:         ${process.execArgv.includes('--single-threaded-gc') ? 'single-threaded (2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}; ${oldSpaceFloor()}`,
+      `  GC:         ${runsSingleThreadedGc() ? 'single-threaded (sweeping apart; 2 cores or fewer, or CLAIMLENS_GC=single)' : "V8's default (parallel)"}; ${oldSpaceFloor()}`,
     ];
     if (demoKeys && demo) {
       // A demo key revoked with `keys revoke` stays revoked: it is shown as such, not replaced.

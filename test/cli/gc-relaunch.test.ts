@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_OLD_SPACE_FLOOR_MB, serverGcFlags } from '../../src/cli/gc-relaunch.mjs';
+import { DEFAULT_OLD_SPACE_FLOOR_MB, SINGLE_THREADED_GC_FLAGS, runsSingleThreadedGc, serverGcFlags } from '../../src/cli/gc-relaunch.mjs';
 import { REPO_ROOT } from '../helpers/shared.ts';
 import { tempDir } from '../http/helpers.ts';
 
@@ -24,19 +24,19 @@ after(() => {
 
 test('single-threaded GC on 2 cores or fewer unless CLAIMLENS_GC says otherwise', () => {
   const floor = `--initial-old-space-size=${DEFAULT_OLD_SPACE_FLOOR_MB}`;
-  assert.deepEqual(serverGcFlags({}, 1), ['--single-threaded-gc', floor]);
-  assert.deepEqual(serverGcFlags({}, 2), ['--single-threaded-gc', floor]);
+  assert.deepEqual(serverGcFlags({}, 1), [...SINGLE_THREADED_GC_FLAGS, floor]);
+  assert.deepEqual(serverGcFlags({}, 2), [...SINGLE_THREADED_GC_FLAGS, floor]);
   assert.deepEqual(serverGcFlags({}, 8), [floor]);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'single' }, 8), ['--single-threaded-gc', floor]);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'single' }, 8), [...SINGLE_THREADED_GC_FLAGS, floor]);
   assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: 'parallel' }, 2), [floor]);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: '' }, 2), ['--single-threaded-gc', floor]);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC: '' }, 2), [...SINGLE_THREADED_GC_FLAGS, floor]);
   assert.throws(() => serverGcFlags({ CLAIMLENS_GC: 'fast' }, 2), /CLAIMLENS_GC must be 'single' or 'parallel', not 'fast'/);
 });
 
 test('the old-generation floor: 128 MB unless CLAIMLENS_GC_OLD_SPACE_MB says otherwise, 0 leaves V8\'s own', () => {
   assert.equal(DEFAULT_OLD_SPACE_FLOOR_MB, 128);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '512' }, 2), ['--single-threaded-gc', '--initial-old-space-size=512']);
-  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '0' }, 2), ['--single-threaded-gc']);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '512' }, 2), [...SINGLE_THREADED_GC_FLAGS, '--initial-old-space-size=512']);
+  assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '0' }, 2), SINGLE_THREADED_GC_FLAGS);
   assert.deepEqual(serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: '0', CLAIMLENS_GC: 'parallel' }, 2), []);
   for (const bad of ['-1', '1.5', '128MB', ' 64', '1e3']) {
     assert.throws(() => serverGcFlags({ CLAIMLENS_GC_OLD_SPACE_MB: bad }, 2), /CLAIMLENS_GC_OLD_SPACE_MB must be a whole number of MB/, bad);
@@ -52,7 +52,7 @@ test('a flag node was started with is left as given, whatever its value', () => 
     { encoding: 'utf8', env: { ...process.env, CLAIMLENS_GC_RELAUNCHED: '' } },
   );
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), ['--single-threaded-gc']);
+  assert.deepEqual(JSON.parse(r.stdout), SINGLE_THREADED_GC_FLAGS);
 });
 
 test('a bad CLAIMLENS_GC or CLAIMLENS_GC_OLD_SPACE_MB stops serve before it starts anything', () => {
@@ -114,7 +114,7 @@ test('with CLAIMLENS_GC=single the server runs in a relaunched node, stops once 
   const kids = childrenOf(s.proc.pid!);
   assert.equal(kids.length, 1, 'one relaunched node');
   const args = spawnSync('ps', ['-o', 'args=', '-p', String(kids[0])], { encoding: 'utf8' }).stdout;
-  assert.match(args, /--single-threaded-gc --initial-old-space-size=128 .*claimlens\.mjs serve/);
+  assert.ok(args.includes(`${SINGLE_THREADED_GC_FLAGS.join(' ')} --initial-old-space-size=128 `) && /claimlens\.mjs serve/.test(args), args);
   assert.match(s.out(), /GC:\s+single-threaded .*; no full collection below 128 MB of old generation/);
   assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
   s.proc.kill('SIGTERM');
@@ -158,4 +158,24 @@ test('with CLAIMLENS_GC=parallel serve is relaunched for the old-generation floo
   s.proc.kill('SIGINT');
   const { code } = await exitOf(s.proc);
   assert.equal(code, 0, s.out());
+});
+
+test('the single-threaded collector runs workers that collect without aborting, and is recognised on a command line', () => {
+  // Without --no-cppheap-concurrent-marking beside --no-concurrent-marking, V8 aborts (SIGTRAP,
+  // "concurrent_marking_handle_") when a worker thread finishes a full collection.
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const code = "const keep = []; for (let r = 0; r < 60; r++) { for (let k = 0; k < 20000; k++) keep.push({ a: k, b: new Uint8Array(64), c: 'x' + k }); if (keep.length > 200000) keep.splice(0, 100000); } require('node:worker_threads').parentPort.postMessage(keep.length);";
+    let n = 0;
+    for (let i = 0; i < 2; i++) new Worker(code, { eval: true }).on('message', () => { if (++n === 2) console.log('collected'); });
+  `;
+  const r = spawnSync(process.execPath, [...serverGcFlags({ CLAIMLENS_GC: 'single', CLAIMLENS_GC_OLD_SPACE_MB: '0' }, 2), '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.signal, null, r.stderr);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'collected');
+
+  assert.equal(runsSingleThreadedGc([...SINGLE_THREADED_GC_FLAGS, '--initial-old-space-size=128']), true);
+  assert.equal(runsSingleThreadedGc(['--single_threaded_gc']), true, "V8's own flag, spelt either way");
+  assert.equal(runsSingleThreadedGc(SINGLE_THREADED_GC_FLAGS.slice(1)), false);
+  assert.equal(runsSingleThreadedGc([]), false);
 });
