@@ -202,13 +202,8 @@ function percentiles(latencies: number[]) {
 async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
   const urls = spec.urls.map((u) => new URL(u));
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
-  const acceptedIds: string[] = [];
-  const latencies: number[] = [];
-  const warmup: number[] = [];
   const timed: { latency: number; timing: Record<string, number> }[] = [];
-  let other = 0;
-  let measured = 0;
-  const cpu0 = process.cpuUsage();
+  const tally = new Tally();
   const start = performance.now();
   const measureFrom = start + (spec.warmupS ?? 0) * 1000;
   const end = measureFrom + spec.durationS * 1000;
@@ -221,14 +216,10 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
       const r = await post(agent, url, spec.key, b.body);
       const record = t0 >= measureFrom;
       const latency = performance.now() - t0;
-      (record ? latencies : warmup).push(latency);
+      tally.add(r, latency, record);
       if (record && r.timing) timed.push({ latency, timing: r.timing });
       // [start relative to the measured window, latency, then the Server-Timing phases when sent]
       timeline?.push([Math.round(t0 - measureFrom), Math.round(latency), ...Object.values(r.timing ?? {}).map((d) => Math.round(d))]);
-      if (r.id) {
-        acceptedIds.push(r.id);
-        if (record) measured++;
-      } else other++;
       if (r.failed) return; // a body whose send failed may still be referenced by its socket
       b.renew();
     }
@@ -236,21 +227,40 @@ async function closedLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise
   await Promise.all(Array.from({ length: spec.connections }, (_, i) => client(i)));
   agent.destroy();
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
-  return { ...loadResult(acceptedIds, measured, latencies, warmup, other, cpu0), ...(timed.length ? { phases: phaseFigures(timed) } : {}) };
+  return { ...tally.result(), ...(timed.length ? { phases: phaseFigures(timed) } : {}) };
 }
 
-/** A run's result from what it counted (both loops). */
-function loadResult(acceptedIds: string[], measured: number, latencies: number[], warmup: number[], other: number, cpu0: NodeJS.CpuUsage): LoadResult {
-  const cpu = process.cpuUsage(cpu0);
-  const w = percentiles(warmup);
-  return {
-    acceptedIds,
-    measuredAccepted: measured,
-    ...percentiles(latencies),
-    ...(warmup.length ? { warmup: { requests: warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
-    other,
-    cpuMs: (cpu.user + cpu.system) / 1000,
-  };
+/** What a run counted, response by response (both loops). */
+class Tally {
+  readonly acceptedIds: string[] = [];
+  readonly latencies: number[] = [];
+  readonly warmup: number[] = [];
+  other = 0;
+  measured = 0;
+  private readonly cpu0 = process.cpuUsage();
+
+  /** One answered (or failed) request; `inWindow`: inside the measured window, not the warm-up. */
+  add(r: { id?: string }, latency: number, inWindow: boolean): void {
+    (inWindow ? this.latencies : this.warmup).push(latency);
+    if (r.id) {
+      this.acceptedIds.push(r.id);
+      if (inWindow) this.measured++;
+    } else this.other++;
+  }
+
+  /** The run's result; CPU counts from when the tally was made. */
+  result(): LoadResult {
+    const cpu = process.cpuUsage(this.cpu0);
+    const w = percentiles(this.warmup);
+    return {
+      acceptedIds: this.acceptedIds,
+      measuredAccepted: this.measured,
+      ...percentiles(this.latencies),
+      ...(this.warmup.length ? { warmup: { requests: this.warmup.length, p50: w.p50, p99: w.p99, max: w.max } } : {}),
+      other: this.other,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  }
 }
 
 /** LoadResult.phases from the Server-Timing of the measured requests. */
@@ -286,11 +296,6 @@ function phaseFigures(timed: { latency: number; timing: Record<string, number> }
 async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   const url = new URL(spec.urls[0]!);
-  const acceptedIds: string[] = [];
-  const latencies: number[] = [];
-  const warmup: number[] = [];
-  let other = 0;
-  let measured = 0;
   // Ready before the clock starts: a body per sender built and the sockets open (one
   // GET /healthz each, at once). Without this the first requests of a fresh process waited
   // for both, and at 500/s the backlog that made outlived a 2 s warm-up (session 15).
@@ -303,7 +308,7 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
     req.on('error', () => resolve());
     req.end();
   })));
-  const cpu0 = process.cpuUsage();
+  const tally = new Tally();
   const start = performance.now();
   const startedAt = Date.now();
   const measureFrom = start + (spec.warmupS ?? 0) * 1000;
@@ -327,11 +332,7 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
       const latency = performance.now() - scheduled;
       // [scheduled time relative to the measured window (negative in the warm-up), latency, sent late by, then the Server-Timing phases]
       timeline?.push([Math.round(scheduled - measureFrom), Math.round(latency), Math.round(sentAt - scheduled), ...Object.values(r.timing ?? {}).map((d) => Math.round(d))]);
-      (record ? latencies : warmup).push(latency);
-      if (r.id) {
-        acceptedIds.push(r.id);
-        if (record) measured++;
-      } else other++;
+      tally.add(r, latency, record);
       if (r.failed) return; // a body whose send failed may still be referenced by its socket
       b.renew();
     }
@@ -355,10 +356,10 @@ async function openLoop(spec: Omit<LoadSpec, 'photo'>, photo: Buffer): Promise<L
   for (const wake of idle.splice(0)) wake();
   await Promise.all(senders);
   // Arrivals left unsent because every sender failed count as failures.
-  other += due.length;
+  tally.other += due.length;
   agent.destroy();
   if (timeline) writeFileSync(process.env.CLAIMLENS_LOAD_TIMELINE!, JSON.stringify(timeline));
-  return { ...loadResult(acceptedIds, measured, latencies, warmup, other, cpu0), startedAt };
+  return { ...tally.result(), startedAt };
 }
 
 /** autocannon's closed loop (SUBMIT_BENCH_CLIENT=autocannon), for comparison with earlier figures. */
