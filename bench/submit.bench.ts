@@ -26,11 +26,9 @@
 // rest, and their p99 is reported apart (submit_warmup_p99_ms).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-const require = createRequire(import.meta.url);
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { runLoad } from './load-process.ts';
@@ -200,6 +198,21 @@ function threadCpu(): Map<string, { total: number; sys: number; faults: number }
   return out;
 }
 
+/** The busiest threads' CPU per claim between two threadCpu() readings: `name ms (kernel ms; faults)`. */
+function threadCpuPerClaim(before: ReturnType<typeof threadCpu>, after: ReturnType<typeof threadCpu>, claims: number): string {
+  const n = Math.max(1, claims);
+  return [...after]
+    .map(([name, t]) => {
+      const t0 = before.get(name) ?? { total: 0, sys: 0, faults: 0 };
+      return { name, ms: (t.total - t0.total) / n, sysMs: (t.sys - t0.sys) / n, faults: (t.faults - t0.faults) / n };
+    })
+    .filter((t) => t.ms >= 0.05)
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 14)
+    .map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sysMs.toFixed(2)}; ${t.faults.toFixed(0)})`)
+    .join(', ');
+}
+
 /**
  * SUBMIT_BENCH_PROFILE=FILE: a CPU profile of the server's main thread during the load only
  * (not start-up, not the data folder's removal), for chrome://inspect or a script.
@@ -341,14 +354,7 @@ async function measure(photo: Buffer, mode: Mode, connections = CONNECTIONS): Pr
     }
     console.log(`upload check ${VALIDATION ?? 'default (structural)'}; CPU per accepted claim: server ${cpuPerClaim.toFixed(1)} ms (its process, all threads), load generator ${(load.cpuMs / Math.max(1, accepted)).toFixed(1)} ms (${CLIENT === 'autocannon' ? 'autocannon' : 'closed-loop client'}, its own process)`);
     console.log(`server main thread, event-loop delay during the load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
-    const perClaim = [...threads1].map(([name, t]) => {
-      const t0 = threads0.get(name) ?? { total: 0, sys: 0, faults: 0 };
-      const n = Math.max(1, accepted);
-      return { name, ms: (t.total - t0.total) / n, sysMs: (t.sys - t0.sys) / n, faults: (t.faults - t0.faults) / n };
-    });
-    console.log(
-      `CPU ms per accepted claim by thread (of it in the kernel; minor page faults): ${perClaim.filter((t) => t.ms >= 0.05).sort((a, b) => b.ms - a.ms).slice(0, 14).map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sysMs.toFixed(2)}; ${t.faults.toFixed(0)})`).join(', ')}`,
-    );
+    console.log(`CPU ms per accepted claim by thread (of it in the kernel; minor page faults): ${threadCpuPerClaim(threads0, threads1, accepted)}`);
     const paced = mode === 'api' && connections === CONNECTIONS && PACED_RATE > 0 ? (await pacedRun(rt, url, key, claim, photo, PACED_RATE, 'submit_paced')).keys : undefined;
     console.log(
       `baseline: intake of the photo alone ${intakeMs.toFixed(1)} ms (p99/intake ${(p99 / intakeMs).toFixed(1)}×); GET /healthz ${health.requests.average.toFixed(0)}/s (submit/healthz ${(perS / health.requests.average).toFixed(3)})`,
@@ -386,7 +392,7 @@ async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: strin
   const connections = Math.max(CONNECTIONS, 64);
   const durationS = Math.max(5, Math.round(DURATION_S * 0.8));
   const stalls = process.env.SUBMIT_BENCH_STALLS ? watchStalls() : undefined;
-  const threads0 = threadCpu();
+  const threads0 = stalls ? threadCpu() : undefined;
   const groupStats = (rt.app as any).submitBatcher?.stats as { batches: number; claims: number; ms: number } | undefined;
   const groups0 = groupStats ? { ...groupStats } : undefined;
   const load = await runLoad({ urls: [`${url}/v1/claims`], key, claim, photo, connections, durationS, rate, warmupS: PACED_WARMUP_S });
@@ -395,9 +401,9 @@ async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: strin
     console.log(`${prefix}: group commit ${((groupStats.claims - groups0.claims) / Math.max(1, b)).toFixed(2)} claims per transaction, ${((groupStats.ms - groups0.ms) / Math.max(1, b)).toFixed(2)} ms per transaction (wall, serving thread's view)`);
   }
   stalls?.(load.startedAt ?? 0);
-  if (stalls) {
+  if (threads0) {
     const n = Math.max(1, load.acceptedIds.length);
-    console.log(`paced run, CPU ms per accepted claim by thread (kernel part): ${[...threadCpu()].map(([name, t]) => ({ name, ms: (t.total - (threads0.get(name)?.total ?? 0)) / n, sys: (t.sys - (threads0.get(name)?.sys ?? 0)) / n })).filter((t) => t.ms >= 0.05).sort((a, b) => b.ms - a.ms).map((t) => `${t.name} ${t.ms.toFixed(2)} (${t.sys.toFixed(2)})`).join(', ')}; client ${(load.cpuMs / n).toFixed(2)}`);
+    console.log(`paced run, CPU ms per accepted claim by thread (of it in the kernel; minor page faults): ${threadCpuPerClaim(threads0, threadCpu(), n)}; client ${(load.cpuMs / n).toFixed(2)}`);
   }
   const found = (await rt.store.db.query('SELECT count(*)::int n FROM claims WHERE id = ANY($1::text[])', [load.acceptedIds])).rows[0].n as number;
   const perS = (load.measuredAccepted ?? 0) / durationS;
@@ -424,7 +430,6 @@ async function pacedRun(rt: Awaited<ReturnType<typeof startRuntime>>, url: strin
  * CLAIMLENS_LOAD_TIMELINE (scheduled time, latency, sent late by, Server-Timing phases).
  */
 function watchStalls(): (origin: number) => void {
-  const { PerformanceObserver } = require('node:perf_hooks') as typeof import('node:perf_hooks');
   const gcs: [number, number, number][] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gcs.push([performance.timeOrigin + e.startTime, e.duration, (e as any).detail?.kind ?? 0]);
@@ -439,8 +444,8 @@ function watchStalls(): (origin: number) => void {
     return f[0]! + f[1]! + f[2]! + f[5]! + f[6]!; // user nice system irq softirq
   };
   const selfTicks = () => {
-    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 10_000; // µs → ticks of 10 ms, as /proc/stat counts
   };
   let prevSys = sysTicks();
   let prevSelf = selfTicks();
