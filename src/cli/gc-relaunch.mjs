@@ -59,9 +59,19 @@ export const SINGLE_THREADED_GC_FLAGS = [
   '--no-parallel-pointer-update',
 ];
 
+/** A command-line flag as node and V8 read it: without its value, `_` and `-` alike. */
+function flagSpelling(arg) {
+  return arg.split('=')[0].replaceAll('_', '-');
+}
+
+/** The V8 flag an argument sets, whichever way: `--no-concurrent-marking` and `--concurrent-marking` are one flag. */
+function flagName(arg) {
+  return flagSpelling(arg).replace(/^--no-/, '--');
+}
+
 /** Whether a node started with `execArgv` runs the single-threaded collector (ours or V8's own flag). */
 export function runsSingleThreadedGc(execArgv = process.execArgv) {
-  const given = new Set(execArgv.map((a) => a.replaceAll('_', '-')));
+  const given = new Set(execArgv.map(flagSpelling));
   return given.has('--single-threaded-gc') || SINGLE_THREADED_GC_FLAGS.every((f) => given.has(f));
 }
 
@@ -91,9 +101,9 @@ export function serverGcFlags(env = process.env, cores = availableParallelism())
 export function missingServerGcFlags(env = process.env) {
   const flags = serverGcFlags(env);
   if (env[RELAUNCHED] === '1') return [];
-  // A flag this node was started with, whatever its value, is the operator's choice.
-  const given = new Set(process.execArgv.map((a) => a.split('=')[0].replaceAll('_', '-')));
-  return flags.filter((f) => !given.has(f.split('=')[0]));
+  // A flag this node was started with, whatever its value (on or off), is the operator's choice.
+  const given = new Set(process.execArgv.map(flagName));
+  return flags.filter((f) => !given.has(flagName(f)));
 }
 
 /**

@@ -53,6 +53,15 @@ test('a flag node was started with is left as given, whatever its value', () => 
   );
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), SINGLE_THREADED_GC_FLAGS);
+
+  // A flag switched on by the operator is theirs too: our `--no-` form of it is not added.
+  const on = spawnSync(
+    process.execPath,
+    ['--concurrent_marking', '--input-type=module', '-e', `import { missingServerGcFlags } from ${JSON.stringify(GC_MODULE)}; console.log(JSON.stringify(missingServerGcFlags({ CLAIMLENS_GC: 'single' })));`],
+    { encoding: 'utf8', env: { ...process.env, CLAIMLENS_GC_RELAUNCHED: '' } },
+  );
+  assert.equal(on.status, 0, on.stderr);
+  assert.deepEqual(JSON.parse(on.stdout), [...SINGLE_THREADED_GC_FLAGS.filter((f) => f !== '--no-concurrent-marking'), `--initial-old-space-size=${DEFAULT_OLD_SPACE_FLOOR_MB}`]);
 });
 
 test('a bad CLAIMLENS_GC or CLAIMLENS_GC_OLD_SPACE_MB stops serve before it starts anything', () => {
