@@ -1,0 +1,420 @@
+// Tests of the hand-written JPEG coefficient reader.
+//
+// Truth comes from libjpeg (through sharp): the coefficients we read, dequantized and
+// inverse-transformed with a float IDCT, must give the same luma samples that sharp
+// decodes; files that differ only in entropy coding (baseline vs progressive, optimised
+// Huffman tables, optimised scans) must give identical coefficients; camera files and
+// broken files from ../shared must decode or fail with a typed error.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import sharp from 'sharp';
+import { idctBlock, JpegCoefficientError, readJpegCoefficients, type JpegCoefficients } from '../../../src/forensics/jpeg/coefficients.ts';
+import { readShared, sharedPath } from '../../helpers/shared.ts';
+import { xorshift32 } from '../../helpers/xorshift.ts';
+
+/** A deterministic test picture with smooth gradients, edges and noise, so that every
+ *  frequency band and both DC signs occur. */
+function testPicture(width: number, height: number, seed: number): Buffer {
+  const rnd = xorshift32(seed);
+  const px = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      const inDisc = (x - width / 2) ** 2 + (y - height / 3) ** 2 < (Math.min(width, height) / 4) ** 2;
+      const noise = (rnd() & 31) - 16;
+      px[o] = Math.max(0, Math.min(255, (x * 255) / width + noise + (inDisc ? 60 : 0)));
+      px[o + 1] = Math.max(0, Math.min(255, (y * 255) / height - noise + ((x >> 3) & 1 ? 40 : 0)));
+      px[o + 2] = Math.max(0, Math.min(255, 128 + 100 * Math.sin(x / 7 + y / 11) + (inDisc ? -80 : 0)));
+    }
+  }
+  return px;
+}
+
+interface EncodeOptions {
+  width: number;
+  height: number;
+  grey?: boolean;
+  quality: number;
+  progressive?: boolean;
+  chroma?: '4:2:0' | '4:4:4';
+  optimiseCoding?: boolean;
+  optimiseScans?: boolean;
+}
+
+async function encode(o: EncodeOptions): Promise<Buffer> {
+  let s = sharp(testPicture(o.width, o.height, o.width * 31 + o.height), { raw: { width: o.width, height: o.height, channels: 3 } });
+  if (o.grey) s = s.toColourspace('b-w');
+  return s
+    .jpeg({
+      quality: o.quality,
+      progressive: o.progressive ?? false,
+      chromaSubsampling: o.chroma ?? '4:2:0',
+      optimiseCoding: o.optimiseCoding ?? true,
+      optimiseScans: o.optimiseScans ?? false,
+      trellisQuantisation: false,
+      overshootDeringing: false,
+    })
+    .toBuffer();
+}
+
+/** The first component's samples after dequantization, float IDCT, level shift and clamp,
+ *  cropped to its real extent (luma is full resolution in every file tested here). */
+function lumaFromCoefficients(j: JpegCoefficients): { samples: Uint8Array; width: number; height: number } {
+  const c = j.components[0]!;
+  const width = Math.ceil((j.width * c.h) / Math.max(...j.components.map((x) => x.h)));
+  const height = Math.ceil((j.height * c.v) / Math.max(...j.components.map((x) => x.v)));
+  const samples = new Uint8Array(width * height);
+  const out = new Float64Array(64);
+  for (let by = 0; by < c.blocksHigh; by++) {
+    for (let bx = 0; bx < c.blocksWide; bx++) {
+      idctBlock(c.coefficients, (by * c.blocksPerLine + bx) * 64, c.quant, out);
+      for (let y = 0; y < 8; y++) {
+        const py = by * 8 + y;
+        if (py >= height) break;
+        for (let x = 0; x < 8; x++) {
+          const px = bx * 8 + x;
+          if (px >= width) break;
+          samples[py * width + px] = Math.max(0, Math.min(255, Math.round(out[y * 8 + x]! + 128)));
+        }
+      }
+    }
+  }
+  return { samples, width, height };
+}
+
+/**
+ * Luma as sharp/libjpeg decodes it. Greyscale files: the single decoded channel. Colour files:
+ * Y recomputed from the RGB output with the JFIF (BT.601 full-range) weights; the embedded ICC
+ * profile is ignored, otherwise sharp converts to sRGB and the result is no longer the stored Y.
+ */
+async function sharpLuma(file: Buffer): Promise<{ samples: Float64Array; width: number; height: number }> {
+  const { data, info } = await sharp(file, { ignoreIcc: true }).raw().toBuffer({ resolveWithObject: true });
+  const n = info.width * info.height;
+  const samples = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * info.channels;
+    samples[i] = info.channels < 3 ? data[o]! : 0.299 * data[o]! + 0.587 * data[o + 1]! + 0.114 * data[o + 2]!;
+  }
+  return { samples, width: info.width, height: info.height };
+}
+
+function compare(a: { samples: Uint8Array; width: number; height: number }, b: { samples: Float64Array; width: number; height: number }): { mean: number; max: number } {
+  assert.equal(a.width, b.width, 'luma width');
+  assert.equal(a.height, b.height, 'luma height');
+  let sum = 0;
+  let max = 0;
+  for (let i = 0; i < a.samples.length; i++) {
+    const d = Math.abs(a.samples[i]! - b.samples[i]!);
+    sum += d;
+    if (d > max) max = d;
+  }
+  return { mean: sum / a.samples.length, max };
+}
+
+const SIZES = [
+  { width: 333, height: 217 },
+  // 100x75 makes the MCU-padded storage grid (14x10 luma blocks in 4:2:0) wider and taller than
+  // the blocks that cover the picture (13x10), which is where scan geometry bugs show.
+  { width: 100, height: 75 },
+];
+
+test('greyscale JPEGs: IDCT of our coefficients matches libjpeg within rounding', async () => {
+  for (const size of SIZES) {
+    for (const quality of [50, 75, 92]) {
+      for (const progressive of [false, true]) {
+        const file = await encode({ ...size, grey: true, quality, progressive });
+        const j = readJpegCoefficients(file);
+        assert.equal(j.components.length, 1);
+        assert.equal(j.progressive, progressive);
+        const d = compare(lumaFromCoefficients(j), await sharpLuma(file));
+        const what = `${size.width}x${size.height} q${quality}${progressive ? ' progressive' : ''}`;
+        // libjpeg's integer IDCT rounds differently from a float one: small mean, max of a few levels.
+        assert.ok(d.mean < 0.6, `${what}: mean difference ${d.mean}`);
+        assert.ok(d.max <= 3, `${what}: max difference ${d.max}`);
+      }
+    }
+  }
+});
+
+test('colour JPEGs (4:2:0 and 4:4:4): luma from our coefficients matches Y from libjpeg RGB', async () => {
+  for (const size of SIZES) {
+    for (const quality of [60, 90]) {
+      for (const chroma of ['4:2:0', '4:4:4'] as const) {
+        for (const progressive of [false, true]) {
+          const file = await encode({ ...size, quality, chroma, progressive });
+          const j = readJpegCoefficients(file);
+          assert.equal(j.components.length, 3);
+          assert.deepEqual(
+            j.components.map((c) => [c.h, c.v]),
+            chroma === '4:4:4' ? [[1, 1], [1, 1], [1, 1]] : [[2, 2], [1, 1], [1, 1]],
+          );
+          const d = compare(lumaFromCoefficients(j), await sharpLuma(file));
+          const what = `${size.width}x${size.height} q${quality} ${chroma}${progressive ? ' progressive' : ''}`;
+          // Y recomputed from RGB carries the RGB rounding and clamping, and in 4:2:0 the
+          // upsampled chroma's error leaks back into it (Y is not exactly recovered where R, G or B
+          // clip), so the bound is looser than for greyscale files: observed means are ~0.2-0.5.
+          assert.ok(d.mean < 1.5, `${what}: mean difference ${d.mean}`);
+        }
+      }
+    }
+  }
+});
+
+test('baseline and progressive encodings of the same picture give identical coefficients', async () => {
+  const variants: { name: string; opts: Partial<EncodeOptions> }[] = [
+    { name: 'progressive', opts: { progressive: true } },
+    { name: 'progressive, default Huffman tables', opts: { progressive: true, optimiseCoding: false } },
+    { name: 'progressive, optimised scans', opts: { progressive: true, optimiseScans: true } },
+    { name: 'baseline, default Huffman tables', opts: { optimiseCoding: false } },
+  ];
+  for (const size of SIZES) {
+    for (const grey of [false, true]) {
+      for (const chroma of ['4:2:0', '4:4:4'] as const) {
+        if (grey && chroma === '4:4:4') continue;
+        const base: EncodeOptions = { ...size, grey, chroma, quality: 83 };
+        const ref = readJpegCoefficients(await encode(base));
+        assert.equal(ref.frameType, 0xc0);
+        for (const v of variants) {
+          const other = readJpegCoefficients(await encode({ ...base, ...v.opts }));
+          const what = `${size.width}x${size.height} ${grey ? 'grey' : chroma} ${v.name}`;
+          assert.equal(other.frameType, v.opts.progressive ? 0xc2 : 0xc0, what);
+          assert.equal(other.components.length, ref.components.length, what);
+          for (let i = 0; i < ref.components.length; i++) {
+            const a = ref.components[i]!;
+            const b = other.components[i]!;
+            assert.deepEqual(b.quant, a.quant, `${what}: quant of component ${i}`);
+            assert.deepEqual([b.blocksPerLine, b.blocksPerColumn, b.blocksWide, b.blocksHigh], [a.blocksPerLine, a.blocksPerColumn, a.blocksWide, a.blocksHigh], what);
+            // Compare only the blocks that cover the picture: the padding blocks of the MCU grid are
+            // never coded in non-interleaved progressive scans (they stay zero here) while a baseline
+            // interleaved scan codes them.
+            for (let by = 0; by < a.blocksHigh; by++) {
+              const o = by * a.blocksPerLine * 64;
+              const n = a.blocksWide * 64;
+              if (!sameRange(a.coefficients, b.coefficients, o, n)) assert.fail(`${what}: component ${i} differs in block row ${by}`);
+            }
+          }
+        }
+      }
+    }
+  }
+});
+
+function sameRange(a: Int16Array, b: Int16Array, off: number, n: number): boolean {
+  for (let i = off; i < off + n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const CAMERA_DIR = sharedPath('fixtures', 'camera');
+const cameraFiles = readdirSync(CAMERA_DIR)
+  .filter((f) => /\.jpe?g$/i.test(f))
+  .sort();
+
+test('camera fixtures decode and their luma matches libjpeg in stored orientation', async () => {
+  assert.ok(cameraFiles.length > 0);
+  const restartFiles: string[] = [];
+  for (const f of cameraFiles) {
+    const file = readShared('fixtures', 'camera', f);
+    const j = readJpegCoefficients(file);
+    if (j.restartInterval > 0) restartFiles.push(f);
+    // sharp's raw output is in stored orientation unless .rotate()/autoOrient is asked for, so
+    // files with EXIF orientation 2-8 compare pixel for pixel as well.
+    const d = compare(lumaFromCoefficients(j), await sharpLuma(file));
+    assert.ok(d.mean < 1.5, `${f}: mean luma difference ${d.mean}`);
+  }
+  // iphone6_8mp, nikon_e950 and samsung_s7_gps use DRI/RSTn; keep that path covered.
+  assert.ok(restartFiles.length > 0, 'no camera fixture with a restart interval');
+});
+
+test('broken fixtures decode or fail with JpegCoefficientError', () => {
+  const dir = sharedPath('fixtures', 'broken');
+  const seen: string[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    const bytes = readShared('fixtures', 'broken', f);
+    try {
+      readJpegCoefficients(bytes);
+      seen.push(`${f}: ok`);
+    } catch (e) {
+      assert.ok(e instanceof JpegCoefficientError, `${f}: ${String(e)}`);
+      seen.push(`${f}: ${e.code}`);
+    }
+  }
+  const outcome = Object.fromEntries(seen.map((s) => s.split(': ')));
+  assert.equal(outcome['zero_bytes.jpg'], 'not_jpeg');
+  assert.equal(outcome['text_not_image.jpg'], 'not_jpeg');
+  assert.equal(outcome['truncated_half.jpg'], 'truncated');
+  assert.equal(outcome['truncated_headers_only.jpg'], 'truncated');
+});
+
+// --- hand-edited files -------------------------------------------------------------
+
+/** Offsets of the marker segments before the first SOS (marker byte position). */
+function segments(bytes: Uint8Array): { marker: number; at: number; length: number }[] {
+  const out: { marker: number; at: number; length: number }[] = [];
+  let p = 2;
+  while (p + 4 <= bytes.length && bytes[p] === 0xff) {
+    const marker = bytes[p + 1]!;
+    const length = (bytes[p + 2]! << 8) | bytes[p + 3]!;
+    out.push({ marker, at: p, length });
+    if (marker === 0xda) break;
+    p += 2 + length;
+  }
+  return out;
+}
+
+function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Array): Uint8Array {
+  return Buffer.concat([bytes.subarray(0, at), insert, bytes.subarray(at + remove)]);
+}
+
+function segment(marker: number, payload: number[] | Uint8Array): Uint8Array {
+  const n = payload.length + 2;
+  return Uint8Array.from([0xff, marker, n >> 8, n & 0xff, ...payload]);
+}
+
+test('16-bit DQT, split DQT/DHT segments, APPn/COM and fill bytes give the same coefficients', async () => {
+  const file = await encode({ width: 100, height: 75, quality: 70, progressive: true });
+  const ref = readJpegCoefficients(file);
+  let edited: Uint8Array = file;
+  // Rewrite every DQT as one segment per table with 16-bit entries.
+  for (const s of segments(edited).reverse()) {
+    if (s.marker !== 0xdb) continue;
+    const body = edited.subarray(s.at + 4, s.at + 2 + s.length);
+    const parts: Uint8Array[] = [];
+    for (let p = 0; p < body.length; ) {
+      const precision = body[p]! >> 4;
+      const n = precision ? 128 : 64;
+      const wide = [0x10 | (body[p]! & 15)];
+      for (let i = 0; i < 64; i++) {
+        const v = precision ? (body[p + 1 + 2 * i]! << 8) | body[p + 2 + 2 * i]! : body[p + 1 + i]!;
+        wide.push(v >> 8, v & 0xff);
+      }
+      parts.push(segment(0xdb, wide));
+      p += 1 + n;
+    }
+    edited = splice(edited, s.at, 2 + s.length, Buffer.concat(parts));
+  }
+  // A COM and an APP15 in front of the frame header, and fill bytes before SOF.
+  const sof = segments(edited).find((s) => s.marker === 0xc2)!;
+  edited = splice(edited, sof.at, 0, Buffer.concat([segment(0xfe, Buffer.from('hello')), segment(0xef, [1, 2, 3, 0xff, 0xd9]), Uint8Array.from([0xff, 0xff, 0xff])]));
+  const got = readJpegCoefficients(edited);
+  assert.ok(segments(edited).filter((s) => s.marker === 0xdb).length >= 2);
+  for (let i = 0; i < ref.components.length; i++) {
+    assert.deepEqual(got.components[i]!.quant, ref.components[i]!.quant);
+    assert.deepEqual(got.components[i]!.coefficients, ref.components[i]!.coefficients);
+  }
+});
+
+test('unsupported frame types, precision and oversized frames are refused with typed errors', async () => {
+  const file = await encode({ width: 64, height: 48, quality: 80 });
+  const sof = segments(file).find((s) => s.marker === 0xc0)!;
+  const expectCode = (bytes: Uint8Array, code: string, what: string): void => {
+    assert.throws(() => readJpegCoefficients(bytes), (e: unknown) => e instanceof JpegCoefficientError && e.code === code, what);
+  };
+  for (const m of [0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]) {
+    const b = Buffer.from(file);
+    b[sof.at + 1] = m;
+    expectCode(b, 'unsupported', `SOF 0x${m.toString(16)}`);
+  }
+  {
+    const b = Buffer.from(file);
+    b[sof.at + 1] = 0xc1;
+    b[sof.at + 4] = 12;
+    expectCode(b, 'unsupported', '12-bit');
+  }
+  {
+    // 60000x60000: refused from the header alone (the allocation would be 7 GB).
+    const b = Buffer.from(file);
+    b.writeUInt16BE(60000, sof.at + 5);
+    b.writeUInt16BE(60000, sof.at + 7);
+    const before = process.memoryUsage().arrayBuffers;
+    expectCode(b, 'too_large', '60000x60000');
+    assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024);
+  }
+  {
+    const b = Buffer.from(file);
+    b.writeUInt16BE(0, sof.at + 5);
+    expectCode(b, 'corrupt', 'height 0');
+  }
+  {
+    const b = Buffer.from(file);
+    b[sof.at + 11] = 0x00; // sampling factors 0x0 of the first component
+    expectCode(b, 'corrupt', 'sampling 0');
+  }
+  assert.throws(() => readJpegCoefficients(file, { maxPixels: 1000 }), (e: unknown) => e instanceof JpegCoefficientError && e.code === 'too_large');
+  {
+    // A DHT claiming three 1-bit codes cannot be a prefix code.
+    const dht = segments(file).find((s) => s.marker === 0xc4)!;
+    const b = Buffer.from(file);
+    b[dht.at + 5] = 3;
+    expectCode(b, 'corrupt', 'impossible DHT');
+  }
+});
+
+test('fuzz: mutated and truncated JPEGs finish quickly with success or JpegCoefficientError', async () => {
+  const seeds = [
+    await encode({ width: 48, height: 40, quality: 75 }),
+    await encode({ width: 48, height: 40, quality: 75, progressive: true }),
+    await encode({ width: 40, height: 24, quality: 90, grey: true, progressive: true }),
+    // A restart interval in a small file: cut the nikon fixture's structure is too big, so use
+    // the iPhone one only truncated (its DRI path is fuzzed through truncation and flips below).
+  ];
+  const rnd = xorshift32(20261206);
+  const started = performance.now();
+  const codes = new Map<string, number>();
+  const CASES = 2000;
+  for (let i = 0; i < CASES; i++) {
+    const seed = seeds[i % seeds.length]!;
+    const b = Buffer.from(seed);
+    let input: Uint8Array = b;
+    switch (rnd() % 5) {
+      case 0: // truncation anywhere
+        input = b.subarray(0, rnd() % b.length);
+        break;
+      case 1: // a few bit flips
+        for (let k = 1 + (rnd() % 4); k > 0; k--) b[rnd() % b.length]! ^= 1 << (rnd() % 8);
+        break;
+      case 2: // an overwritten run of random bytes
+        for (let k = 0, p = rnd() % b.length, n = 1 + (rnd() % 16); k < n && p + k < b.length; k++) b[p + k] = rnd() & 0xff;
+        break;
+      case 3: {
+        // a corrupted header byte (segment lengths, table specs, SOF/SOS fields live there)
+        const sos = segments(b).find((s) => s.marker === 0xda);
+        const limit = sos ? sos.at + 2 + sos.length : b.length;
+        b[rnd() % limit] = rnd() & 0xff;
+        break;
+      }
+      default: // a random marker inserted in the entropy data
+        {
+          const p = b.length - 2 - (rnd() % Math.max(1, b.length >> 2));
+          input = splice(b, p, 0, Uint8Array.from([0xff, 0xc0 + (rnd() % 64)]));
+        }
+        break;
+    }
+    try {
+      readJpegCoefficients(input);
+      codes.set('ok', (codes.get('ok') ?? 0) + 1);
+    } catch (e) {
+      if (!(e instanceof JpegCoefficientError)) assert.fail(`case ${i}: ${String(e)}`);
+      codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+    }
+  }
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 5000, `fuzz took ${elapsed} ms`);
+  // Sanity: the mutations did reach the typed failure paths.
+  assert.ok((codes.get('truncated') ?? 0) > 0 && (codes.get('corrupt') ?? 0) > 0, JSON.stringify([...codes]));
+});
+
+test('restart-interval fixture survives truncation at every restart segment', () => {
+  const file = readShared('fixtures', 'camera', 'nikon_e950.jpg');
+  assert.equal(readJpegCoefficients(file).restartInterval, 100);
+  // Cut right after each of the first RST markers: always `truncated`, never anything else.
+  let cuts = 0;
+  for (let p = 0; p + 1 < file.length && cuts < 40; p++) {
+    if (file[p] === 0xff && file[p + 1]! >= 0xd0 && file[p + 1]! <= 0xd7) {
+      assert.throws(() => readJpegCoefficients(file.subarray(0, p + 2)), (e: unknown) => e instanceof JpegCoefficientError && e.code === 'truncated');
+      cuts++;
+    }
+  }
+  assert.ok(cuts > 0, 'no RST marker found');
+});
