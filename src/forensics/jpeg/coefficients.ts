@@ -78,6 +78,10 @@ interface HuffTable {
   /** valOffset[l]: add to a code of length l to index `values`. */
   valOffset: Int32Array;
   values: Uint8Array;
+  /** For AC tables: codes whose run/size symbol and value bits together fit in FAST_BITS,
+   *  decoded in one lookup as (value << 16) | (run << 4) | totalBits; 0 when not available.
+   *  Most AC coefficients of photos are small and hit this. */
+  fastAc: Int32Array;
 }
 
 function buildHuffTable(counts: Uint8Array, values: Uint8Array): HuffTable {
@@ -106,7 +110,20 @@ function buildHuffTable(counts: Uint8Array, values: Uint8Array): HuffTable {
     code <<= 1;
   }
   maxCode[17] = 0x7fffffff;
-  return { fast, maxCode, valOffset, values };
+  const fastAc = new Int32Array(FAST_SIZE);
+  for (let i = 0; i < FAST_SIZE; i++) {
+    const e = fast[i]!;
+    if (e === 0) continue;
+    const codeLen = e >> 8;
+    const rs = e & 0xff;
+    const run = rs >> 4;
+    const size = rs & 15;
+    if (size === 0 || codeLen + size > FAST_BITS) continue;
+    const bits = (i >> (FAST_BITS - codeLen - size)) & ((1 << size) - 1);
+    const value = bits < 1 << (size - 1) ? bits - (1 << size) + 1 : bits;
+    fastAc[i] = (value << 16) | (run << 4) | (codeLen + size);
+  }
+  return { fast, maxCode, valOffset, values, fastAc };
 }
 
 /**
@@ -277,9 +294,10 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
   const quantTables: (Uint16Array | null)[] = [null, null, null, null];
   const dcTables: (HuffTable | null)[] = [null, null, null, null];
   const acTables: (HuffTable | null)[] = [null, null, null, null];
-  let frame: { type: number; width: number; height: number; comps: FrameComponent[]; mcusX: number; mcusY: number; hmax: number; vmax: number } | null = null;
+  let frame: { type: number; width: number; height: number; comps: FrameComponent[]; mcusX: number; mcusY: number; totalBlocks: number } | null = null;
   let restartInterval = 0;
   let scans = 0;
+  let blockVisits = 0;
   let sawEoi = false;
   let pos = 2;
 
@@ -403,7 +421,7 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
           pred: 0,
         };
       });
-      frame = { type: marker, width, height, comps, mcusX, mcusY, hmax, vmax };
+      frame = { type: marker, width, height, comps, mcusX, mcusY, totalBlocks };
     } else if (marker === 0xda) {
       if (!frame) throw new JpegCoefficientError('corrupt', 'scan before frame header');
       const ns = data[p0]!;
@@ -414,9 +432,9 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
         const tables = data[p0 + 2 + 2 * i]!;
         const c = frame.comps.find((x) => x.id === cid);
         if (!c || scomps.includes(c)) throw new JpegCoefficientError('corrupt', `scan refers to unknown or repeated component ${cid}`);
-        c.dcTable = dcTables[(tables >> 4) & 3]!;
-        c.acTable = acTables[tables & 3]!;
-        if ((tables >> 4) > 3 || (tables & 15) > 3) throw new JpegCoefficientError('corrupt', 'bad Huffman table selector');
+        if (tables >> 4 > 3 || (tables & 15) > 3) throw new JpegCoefficientError('corrupt', 'bad Huffman table selector');
+        c.dcTable = dcTables[tables >> 4]!;
+        c.acTable = acTables[tables & 15]!;
         // Dequantization uses the table in force when the component is first scanned (libjpeg latches it there too).
         if (!c.quant) {
           const q = quantTables[c.tq];
@@ -441,10 +459,18 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
         for (const c of scomps) blocksPerMcu += c.h * c.v;
         if (blocksPerMcu > 10) throw new JpegCoefficientError('corrupt', `${blocksPerMcu} blocks per MCU (limit 10)`);
       }
+      // Bound the total work: a tiny file could otherwise declare a large frame and thousands of
+      // scans that each walk every block (EOB runs cost no input bits). No real encoder puts a
+      // component in anywhere near 64 scans.
+      let visits = 0;
+      if (ns === 1) visits = scomps[0]!.blocksWide * scomps[0]!.blocksHigh;
+      else for (const c of scomps) visits += frame.mcusX * frame.mcusY * c.h * c.v;
+      blockVisits += visits;
+      if (blockVisits > 64 * frame.totalBlocks) throw new JpegCoefficientError('corrupt', `too many scans (${scans + 1}) for the frame`);
       const rd = new BitReader(data, end);
       decodeScan(rd, frame, scomps, progressive, ss, se, ah, al, restartInterval);
       scans++;
-      pos = rd.marker !== 0 ? rd.pos : rd.pos;
+      pos = rd.pos;
       continue;
     } else if (marker === 0xdc) {
       // DNL: only meaningful with a zero height in SOF, which we refuse.
@@ -505,30 +531,9 @@ function decodeScan(
 
   // Closures over the scan parameters so the per-block loops see constants.
   let decodeBlock: BlockDecoder;
+  // Sequential scans use decodeSequentialScan; these are the four progressive scan kinds.
   if (!progressive) {
-    decodeBlock = (rd, c, off) => {
-      const coefs = c.coefficients;
-      const s = rd.decode(c.dcTable!);
-      if (s > 15) rd.bad('DC difference category above 15');
-      const diff = s === 0 ? 0 : rd.receiveExtend(s);
-      c.pred += diff;
-      coefs[off] = c.pred;
-      const ac = c.acTable!;
-      for (let k = 1; k < 64; ) {
-        const rs = rd.decode(ac);
-        const r = rs >> 4;
-        const sz = rs & 15;
-        if (sz === 0) {
-          if (r !== 15) break; // EOB
-          k += 16;
-          continue;
-        }
-        k += r;
-        if (k > 63) rd.bad('coefficient index beyond 63');
-        coefs[off + ZIGZAG[k]!] = rd.receiveExtend(sz);
-        k++;
-      }
-    };
+    decodeBlock = () => {};
   } else if (ss === 0) {
     if (ah === 0) {
       decodeBlock = (rd, c, off) => {
@@ -644,7 +649,9 @@ function decodeScan(
     for (const c of scomps) c.pred = 0;
   };
 
-  if (scomps.length === 1) {
+  if (!progressive) {
+    decodeSequentialScan(rd, frame, scomps, restartInterval, restart);
+  } else if (scomps.length === 1) {
     // Non-interleaved: the component's own block grid, one block per MCU.
     const c = scomps[0]!;
     const bw = c.blocksWide;
@@ -697,6 +704,171 @@ function decodeScan(
     while (p + 1 < rd.end && !(data[p] === 0xff && data[p + 1] !== 0 && data[p + 1] !== 0xff)) p++;
     rd.pos = p;
   }
+}
+
+/**
+ * Baseline/extended sequential scan: the hot path for camera photos. The bit buffer lives in
+ * local variables (V8 keeps them in registers; object fields would be loaded and stored on
+ * every code) and is handed back to the BitReader only for refills, the rare long codes and
+ * restarts. Coefficient writes go to the component's array at precomputed block offsets.
+ */
+function decodeSequentialScan(
+  rd: BitReader,
+  frame: { mcusX: number; mcusY: number },
+  scomps: FrameComponent[],
+  restartInterval: number,
+  restart: () => void,
+): void {
+  // One entry per block of an MCU: which scan component, and its offset from the
+  // component's MCU origin. A single-component scan walks the component's own grid.
+  const single = scomps.length === 1;
+  const blockComp: number[] = [];
+  const blockRel: number[] = [];
+  for (let i = 0; i < scomps.length; i++) {
+    const c = scomps[i]!;
+    const h = single ? 1 : c.h;
+    const v = single ? 1 : c.v;
+    for (let y = 0; y < v; y++) for (let x = 0; x < h; x++) {
+      blockComp.push(i);
+      blockRel.push((y * c.blocksPerLine + x) * 64);
+    }
+  }
+  const nb = blockComp.length;
+  const mcusX = single ? scomps[0]!.blocksWide : frame.mcusX;
+  const mcusY = single ? scomps[0]!.blocksHigh : frame.mcusY;
+  const coefArr = scomps.map((c) => c.coefficients);
+  const dcArr = scomps.map((c) => c.dcTable!);
+  const acArr = scomps.map((c) => c.acTable!);
+  const preds = new Int32Array(scomps.length);
+  const rowStride = scomps.map((c) => (single ? 1 : c.v) * c.blocksPerLine * 64);
+  const colStride = scomps.map((c) => (single ? 1 : c.h) * 64);
+  const zz = ZIGZAG;
+
+  let acc = rd.acc;
+  let nbits = rd.nbits;
+  let todo = restartInterval;
+  for (let my = 0; my < mcusY; my++) {
+    for (let mx = 0; mx < mcusX; mx++) {
+      if (restartInterval > 0) {
+        if (todo === 0) {
+          rd.acc = acc;
+          rd.nbits = nbits;
+          restart();
+          preds.fill(0);
+          acc = rd.acc;
+          nbits = rd.nbits;
+          todo = restartInterval;
+        }
+        todo--;
+      }
+      for (let b = 0; b < nb; b++) {
+        const ci = blockComp[b]!;
+        const coefs = coefArr[ci]!;
+        const off = my * rowStride[ci]! + mx * colStride[ci]! + blockRel[b]!;
+        // DC
+        if (nbits < 16) {
+          rd.acc = acc;
+          rd.nbits = nbits;
+          rd.fill();
+          acc = rd.acc;
+          nbits = rd.nbits;
+        }
+        const dct = dcArr[ci]!;
+        let e = dct.fast[(acc >>> (nbits - FAST_BITS)) & (FAST_SIZE - 1)]!;
+        let sym: number;
+        if (e !== 0) {
+          nbits -= e >> 8;
+          sym = e & 0xff;
+        } else {
+          rd.acc = acc;
+          rd.nbits = nbits;
+          sym = rd.decode(dct);
+          acc = rd.acc;
+          nbits = rd.nbits;
+        }
+        if (sym !== 0) {
+          if (sym > 15) {
+            rd.nbits = nbits;
+            rd.bad('DC difference category above 15');
+          }
+          if (nbits < sym) {
+            rd.acc = acc;
+            rd.nbits = nbits;
+            rd.fill();
+            acc = rd.acc;
+            nbits = rd.nbits;
+          }
+          nbits -= sym;
+          let d = (acc >>> nbits) & ((1 << sym) - 1);
+          if (d < 1 << (sym - 1)) d += 1 - (1 << sym);
+          preds[ci] += d;
+        }
+        coefs[off] = preds[ci]!;
+        // AC
+        const act = acArr[ci]!;
+        const fastAc = act.fastAc;
+        const fast = act.fast;
+        for (let k = 1; k < 64; ) {
+          if (nbits < 16) {
+            rd.acc = acc;
+            rd.nbits = nbits;
+            rd.fill();
+            acc = rd.acc;
+            nbits = rd.nbits;
+          }
+          const look = (acc >>> (nbits - FAST_BITS)) & (FAST_SIZE - 1);
+          const fa = fastAc[look]!;
+          if (fa !== 0) {
+            nbits -= fa & 15;
+            k += (fa >> 4) & 15;
+            if (k > 63) {
+              rd.nbits = nbits;
+              rd.bad('coefficient index beyond 63');
+            }
+            coefs[off + zz[k]!] = fa >> 16;
+            k++;
+            continue;
+          }
+          e = fast[look]!;
+          if (e !== 0) {
+            nbits -= e >> 8;
+            sym = e & 0xff;
+          } else {
+            rd.acc = acc;
+            rd.nbits = nbits;
+            sym = rd.decode(act);
+            acc = rd.acc;
+            nbits = rd.nbits;
+          }
+          const sz = sym & 15;
+          if (sz === 0) {
+            if (sym !== 0xf0) break; // EOB
+            k += 16;
+            continue;
+          }
+          k += sym >> 4;
+          if (k > 63) {
+            rd.nbits = nbits;
+            rd.bad('coefficient index beyond 63');
+          }
+          if (nbits < sz) {
+            rd.acc = acc;
+            rd.nbits = nbits;
+            rd.fill();
+            acc = rd.acc;
+            nbits = rd.nbits;
+          }
+          nbits -= sz;
+          let v = (acc >>> nbits) & ((1 << sz) - 1);
+          if (v < 1 << (sz - 1)) v += 1 - (1 << sz);
+          coefs[off + zz[k]!] = v;
+          k++;
+        }
+      }
+    }
+  }
+  rd.acc = acc;
+  rd.nbits = nbits;
 }
 
 /** A correct encoder pads the last byte with 1-bits and never needs data past the marker;

@@ -418,3 +418,42 @@ test('restart-interval fixture survives truncation at every restart segment', ()
   }
   assert.ok(cuts > 0, 'no RST marker found');
 });
+
+/** Packs a string of '0'/'1' into entropy-coded bytes: 1-padded, 0xFF stuffed with 0x00. */
+function packBits(bits: string): number[] {
+  const out: number[] = [];
+  const padded = bits + '1'.repeat((8 - (bits.length % 8)) % 8);
+  for (let i = 0; i < padded.length; i += 8) {
+    const b = parseInt(padded.slice(i, i + 8), 2);
+    out.push(b);
+    if (b === 0xff) out.push(0);
+  }
+  return out;
+}
+
+test('a small file with a large frame and endless EOB-run scans is refused, not decoded for ever', () => {
+  // 4000x4000 greyscale progressive; each AC scan is a handful of EOB14 codes that skip every
+  // block without reading input, so without a work bound a few kB could cost minutes.
+  const parts: Uint8Array[] = [Uint8Array.from([0xff, 0xd8])];
+  parts.push(segment(0xdb, [0x00, ...new Array<number>(64).fill(1)]));
+  parts.push(segment(0xc2, [8, 4000 >> 8, 4000 & 0xff, 4000 >> 8, 4000 & 0xff, 1, 1, 0x11, 0]));
+  const counts = new Array<number>(16).fill(0);
+  counts[0] = 1; // one 1-bit code ('0') for EOB14
+  parts.push(segment(0xc4, [0x10, ...counts, 0xe0]));
+  const eob14 = '0' + '1'.repeat(14); // run 2^14 + 16383 blocks
+  const scanData = Uint8Array.from(packBits(eob14.repeat(10)));
+  for (let i = 0; i < 300; i++) {
+    parts.push(segment(0xda, [1, 1, 0x00, 1, 63, 0x00]));
+    parts.push(scanData);
+  }
+  parts.push(Uint8Array.from([0xff, 0xd9]));
+  const file = Buffer.concat(parts);
+  const t0 = performance.now();
+  assert.throws(() => readJpegCoefficients(file), (e: unknown) => e instanceof JpegCoefficientError && e.code === 'corrupt' && /too many scans/.test(e.message));
+  assert.ok(performance.now() - t0 < 5000);
+  // The same construction with a few scans is a valid (all-zero) image.
+  const few = Buffer.concat([...parts.slice(0, 4), ...parts.slice(4, 10), Uint8Array.from([0xff, 0xd9])]);
+  const j = readJpegCoefficients(few);
+  assert.equal(j.scans, 3);
+  assert.equal(j.width, 4000);
+});
