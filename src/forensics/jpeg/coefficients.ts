@@ -236,7 +236,11 @@ class BitReader {
   /** Entropy data that makes no sense: if it is only because we ran into the zero padding
    *  after a premature marker, it is a truncation, not corruption. */
   bad(msg: string): never {
-    if (this.paddingConsumed() > 0) throw new JpegCoefficientError('truncated', `entropy-coded data ends early (${msg} in padding)`);
+    if (this.paddingConsumed() > 0) {
+      // Before an RSTn the data is damaged, not cut: there is more after the marker.
+      if (this.marker >= 0xd0 && this.marker <= 0xd7) throw new JpegCoefficientError('corrupt', `restart interval ends early (${msg} in padding)`);
+      throw new JpegCoefficientError('truncated', `entropy-coded data ends early (${msg} in padding)`);
+    }
     throw new JpegCoefficientError('corrupt', msg);
   }
 
@@ -627,24 +631,45 @@ function decodeScan(
     };
   }
 
+  let nextRst = 0;
   const restart = (): void => {
-    // Restart boundaries are byte-aligned: drop leftover bits, then expect RSTn. If the
-    // data is damaged and the marker is elsewhere, resync on the next marker: an RSTn is
-    // consumed, any other marker is left for the caller (the rest decodes as zeros).
-    checkPadding(rd);
-    rd.reset();
-    if (rd.marker === 0) {
-      const data = rd.data;
-      let p = rd.pos;
-      while (p + 1 < rd.end && !(data[p] === 0xff && data[p + 1] !== 0 && data[p + 1] !== 0xff)) p++;
-      if (p + 1 >= rd.end) throw new JpegCoefficientError('truncated', 'entropy-coded data ends before a restart marker');
-      rd.pos = p;
-      rd.marker = data[p + 1]!;
+    // Restart boundaries are byte-aligned: drop leftover bits, then expect RST(nextRst).
+    // Damaged data is resynchronised the way libjpeg does it, so one bad interval costs that
+    // interval and not the rest of the picture:
+    // - an interval that ran short (zero padding consumed) before an RSTn is damage; its
+    //   remaining MCUs were left zero. Short before any other marker means the data ends early.
+    // - an interval with data left over: skip to the next marker.
+    // - RSTn from the future (1-3 ahead): leave it, the intervals in between stay zero.
+    // - RSTn from the past: discard it and look further.
+    // - any other marker: leave it for the segment parser; the remaining MCUs stay zero and
+    //   the scan end reports truncation.
+    if (rd.paddingConsumed() > 0 && !(rd.marker >= 0xd0 && rd.marker <= 0xd7)) {
+      throw new JpegCoefficientError('truncated', 'entropy-coded segment ends early');
     }
-    if (rd.marker >= 0xd0 && rd.marker <= 0xd7) {
+    rd.reset();
+    const data = rd.data;
+    // Each pass either stops or moves past a marker, so this is bounded by the input length.
+    for (;;) {
+      if (rd.marker === 0) {
+        let p = rd.pos;
+        while (p + 1 < rd.end && !(data[p] === 0xff && data[p + 1] !== 0 && data[p + 1] !== 0xff)) p++;
+        if (p + 1 >= rd.end) throw new JpegCoefficientError('truncated', 'entropy-coded data ends before a restart marker');
+        rd.pos = p;
+        rd.marker = data[p + 1]!;
+      }
+      const m = rd.marker;
+      if (m < 0xd0 || m > 0xd7) break;
+      const delta = (m - 0xd0 - nextRst) & 7;
+      if (delta === 0 || delta === 4) {
+        rd.pos += 2;
+        rd.marker = 0;
+        break;
+      }
+      if (delta < 4) break;
       rd.pos += 2;
       rd.marker = 0;
     }
+    nextRst = (nextRst + 1) & 7;
     eobrun = 0;
     for (const c of scomps) c.pred = 0;
   };
@@ -667,6 +692,7 @@ function decodeScan(
           }
           todo--;
         }
+        if (rd.marker !== 0 && rd.nbits <= rd.padded) continue; // no data left: see decodeSequentialScan
         decodeBlock(rd, c, (by * bpl + bx) * 64);
       }
     }
@@ -682,6 +708,7 @@ function decodeScan(
           }
           todo--;
         }
+        if (rd.marker !== 0 && rd.nbits <= rd.padded) continue; // no data left: see decodeSequentialScan
         for (let i = 0; i < scomps.length; i++) {
           const c = scomps[i]!;
           const h = c.h;
@@ -761,6 +788,9 @@ function decodeSequentialScan(
         }
         todo--;
       }
+      // The reader is at a marker with no real bits left: like libjpeg, leave the rest of the
+      // restart interval zero instead of decoding the zero padding as coefficients.
+      if (rd.marker !== 0 && nbits <= rd.padded) continue;
       for (let b = 0; b < nb; b++) {
         const ci = blockComp[b]!;
         const coefs = coefArr[ci]!;

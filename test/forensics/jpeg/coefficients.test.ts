@@ -410,7 +410,8 @@ test('restart-interval fixture survives truncation at every restart segment', ()
   assert.equal(readJpegCoefficients(file).restartInterval, 100);
   // Cut right after each of the first RST markers: always `truncated`, never anything else.
   let cuts = 0;
-  for (let p = 0; p + 1 < file.length && cuts < 40; p++) {
+  const sos = segments(file).find((s) => s.marker === 0xda)!;
+  for (let p = sos.at + 2 + sos.length; p + 1 < file.length && cuts < 40; p++) {
     if (file[p] === 0xff && file[p + 1]! >= 0xd0 && file[p + 1]! <= 0xd7) {
       assert.throws(() => readJpegCoefficients(file.subarray(0, p + 2)), (e: unknown) => e instanceof JpegCoefficientError && e.code === 'truncated');
       cuts++;
@@ -456,4 +457,46 @@ test('a small file with a large frame and endless EOB-run scans is refused, not 
   const j = readJpegCoefficients(few);
   assert.equal(j.scans, 3);
   assert.equal(j.width, 4000);
+});
+
+test('a lost RST marker costs one restart interval and the decoder resynchronises', () => {
+  const file = readShared('fixtures', 'camera', 'nikon_e950.jpg');
+  const ref = readJpegCoefficients(file);
+  const ri = ref.restartInterval;
+  assert.ok(ri > 0);
+  // Remove the 5th RST marker (the one after interval 4, 0-based): interval 4 then runs into
+  // interval 5's data, the reader skips to RST5, which is one ahead of the expected RST4, so
+  // interval 5 is left empty and decoding continues in step from interval 6.
+  let seen = 0;
+  let at = -1;
+  const sos = segments(file).find((s) => s.marker === 0xda)!;
+  // Start after the SOS header: the EXIF thumbnail in APP1 has its own marker-like bytes.
+  for (let p = sos.at + 2 + sos.length; p + 1 < file.length; p++) {
+    if (file[p] === 0xff && file[p + 1]! >= 0xd0 && file[p + 1]! <= 0xd7 && seen++ === 4) {
+      at = p;
+      break;
+    }
+  }
+  assert.ok(at > 0);
+  const damaged = readJpegCoefficients(Buffer.concat([file.subarray(0, at), file.subarray(at + 2)]));
+  // Which MCUs differ? Expect exactly interval 5 (MCUs 500-599), whose blocks are now zero.
+  const y = ref.components[0]!;
+  const mcuCols = Math.ceil(ref.width / (8 * Math.max(...ref.components.map((c) => c.h))));
+  const differing = new Set<number>();
+  for (let ci = 0; ci < ref.components.length; ci++) {
+    const a = ref.components[ci]!;
+    const b = damaged.components[ci]!;
+    for (let blk = 0; blk < a.blocksPerLine * a.blocksPerColumn; blk++) {
+      if (!sameRange(a.coefficients, b.coefficients, blk * 64, 64)) {
+        const bx = blk % a.blocksPerLine;
+        const by = Math.floor(blk / a.blocksPerLine);
+        differing.add(Math.floor(by / a.v) * mcuCols + Math.floor(bx / a.h));
+        assert.ok(b.coefficients.subarray(blk * 64, blk * 64 + 64).every((v) => v === 0), 'a lost block is left zero');
+      }
+    }
+  }
+  assert.equal(y.h, 1);
+  const lost = [...differing].sort((a, b) => a - b);
+  assert.ok(lost.length > 0 && lost.length <= ri, `lost MCUs: ${lost.length}`);
+  assert.ok(lost[0]! >= 5 * ri && lost.at(-1)! < 6 * ri, `lost MCUs ${lost[0]}..${lost.at(-1)}`);
 });
