@@ -237,8 +237,8 @@ class BitReader {
    *  after a premature marker, it is a truncation, not corruption. */
   bad(msg: string): never {
     if (this.paddingConsumed() > 0) {
-      // Before an RSTn the data is damaged, not cut: there is more after the marker.
-      if (this.marker >= 0xd0 && this.marker <= 0xd7) throw new JpegCoefficientError('corrupt', `restart interval ends early (${msg} in padding)`);
+      // Before an RSTn or an invalid marker the data is damaged, not cut: there is more after it.
+      if (isDamageMarker(this.marker)) throw new JpegCoefficientError('corrupt', `restart interval ends early (${msg} in padding)`);
       throw new JpegCoefficientError('truncated', `entropy-coded data ends early (${msg} in padding)`);
     }
     throw new JpegCoefficientError('corrupt', msg);
@@ -636,14 +636,16 @@ function decodeScan(
     // Restart boundaries are byte-aligned: drop leftover bits, then expect RST(nextRst).
     // Damaged data is resynchronised the way libjpeg does it, so one bad interval costs that
     // interval and not the rest of the picture:
-    // - an interval that ran short (zero padding consumed) before an RSTn is damage; its
+    // - an interval that ran short (zero padding consumed) before an RSTn or an invalid
+    //   marker is damage; its
     //   remaining MCUs were left zero. Short before any other marker means the data ends early.
     // - an interval with data left over: skip to the next marker.
     // - RSTn from the future (1-3 ahead): leave it, the intervals in between stay zero.
-    // - RSTn from the past: discard it and look further.
+    // - RSTn from the past, or a byte pair that is no valid marker (0xFF01-0xFFBF, a damaged
+    //   byte): discard it and look further.
     // - any other marker: leave it for the segment parser; the remaining MCUs stay zero and
     //   the scan end reports truncation.
-    if (rd.paddingConsumed() > 0 && !(rd.marker >= 0xd0 && rd.marker <= 0xd7)) {
+    if (rd.paddingConsumed() > 0 && !isDamageMarker(rd.marker)) {
       throw new JpegCoefficientError('truncated', 'entropy-coded segment ends early');
     }
     rd.reset();
@@ -658,6 +660,12 @@ function decodeScan(
         rd.marker = data[p + 1]!;
       }
       const m = rd.marker;
+      if (m < 0xc0) {
+        // Not a marker any encoder writes here: a damaged byte after 0xFF. Skip it.
+        rd.pos += 2;
+        rd.marker = 0;
+        continue;
+      }
       if (m < 0xd0 || m > 0xd7) break;
       const delta = (m - 0xd0 - nextRst) & 7;
       if (delta === 0 || delta === 4) {
@@ -904,7 +912,16 @@ function decodeSequentialScan(
 /** A correct encoder pads the last byte with 1-bits and never needs data past the marker;
  *  consuming the zero padding means the segment ended early. */
 function checkPadding(rd: BitReader): void {
-  if (rd.paddingConsumed() > 0) throw new JpegCoefficientError('truncated', 'entropy-coded segment ends early');
+  if (rd.paddingConsumed() > 0) {
+    if (isDamageMarker(rd.marker)) throw new JpegCoefficientError('corrupt', `scan data interrupted by marker 0xFF${rd.marker.toString(16).toUpperCase()}`);
+    throw new JpegCoefficientError('truncated', 'entropy-coded segment ends early');
+  }
+}
+
+/** Markers that mean damaged entropy data rather than its end: RSTn (a restart interval ran
+ *  short) and 0xFF01-0xFFBF, which no encoder writes in a scan (a corrupted byte after 0xFF). */
+function isDamageMarker(m: number): boolean {
+  return (m > 0 && m < 0xc0) || (m >= 0xd0 && m <= 0xd7);
 }
 
 const IDCT_COS = (() => {
@@ -919,13 +936,16 @@ const IDCT_COS = (() => {
   return t;
 })();
 
+/** Scratch for idctBlock (synchronous, so one buffer serves every call). */
+const IDCT_TMP = new Float64Array(64);
+
 /**
  * Float 8x8 inverse DCT of one block: dequantizes `coefs[off..off+64)` (natural order) with
  * `quant` and writes 64 samples (row-major, without the +128 level shift) to `out`.
  * For tests and analyses that want pixels of one block; not tuned for speed.
  */
 export function idctBlock(coefs: ArrayLike<number>, off: number, quant: ArrayLike<number>, out: Float64Array | Float32Array): void {
-  const tmp = new Float64Array(64);
+  const tmp = IDCT_TMP;
   // Rows: for each frequency row u, transform over v (columns).
   for (let u = 0; u < 8; u++) {
     for (let x = 0; x < 8; x++) {
