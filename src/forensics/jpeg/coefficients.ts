@@ -510,7 +510,184 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
   };
 }
 
-type BlockDecoder = (rd: BitReader, c: FrameComponent, off: number) => void;
+const DC_FIRST = 0;
+const DC_REFINE = 1;
+const AC_FIRST = 2;
+const AC_REFINE = 3;
+
+/** Parameters and the EOB run of one progressive scan. */
+interface ProgressiveState {
+  kind: number;
+  ss: number;
+  se: number;
+  al: number;
+  /** 1 << al and -1 << al: the bit a refinement scan adds, with sign. */
+  p1: number;
+  m1: number;
+  eobrun: number;
+}
+
+/** One block of a progressive scan. A plain function with a switch keeps the call sites in
+ *  the block loops monomorphic (closures per scan kind made them megamorphic and 3x slower). */
+function decodeProgressiveBlock(rd: BitReader, st: ProgressiveState, c: FrameComponent, off: number): void {
+  const coefs = c.coefficients;
+  switch (st.kind) {
+    case DC_FIRST: {
+      const s = rd.decode(c.dcTable!);
+      if (s > 15) rd.bad('DC difference category above 15');
+      if (s !== 0) c.pred += rd.receiveExtend(s);
+      coefs[off] = c.pred * (1 << st.al);
+      return;
+    }
+    case DC_REFINE:
+      if (rd.getBit()) coefs[off] |= st.p1;
+      return;
+    case AC_FIRST: {
+      if (st.eobrun > 0) {
+        st.eobrun--;
+        return;
+      }
+      const ac = c.acTable!;
+      const fastAc = ac.fastAc;
+      const se = st.se;
+      const scale = st.p1;
+      for (let k = st.ss; k <= se; ) {
+        if (rd.nbits < 16) rd.fill();
+        const fa = fastAc[(rd.acc >>> (rd.nbits - FAST_BITS)) & (FAST_SIZE - 1)]!;
+        let value: number;
+        if (fa !== 0) {
+          rd.nbits -= fa & 15;
+          k += (fa >> 4) & 15;
+          value = fa >> 16;
+        } else {
+          const rs = rd.decode(ac);
+          const r = rs >> 4;
+          const sz = rs & 15;
+          if (sz === 0) {
+            if (r < 15) {
+              // EOBn: this block and the next (2^r - 1 + extra) have nothing more in this band.
+              st.eobrun = (1 << r) - 1;
+              if (r > 0) st.eobrun += rd.getBits(r);
+              return;
+            }
+            k += 16;
+            continue;
+          }
+          k += r;
+          value = rd.receiveExtend(sz);
+        }
+        if (k > se) rd.bad('coefficient index beyond the spectral band');
+        coefs[off + ZIGZAG[k]!] = value * scale;
+        k++;
+      }
+      return;
+    }
+    default: {
+      // Refinement: one correction bit per already-nonzero coefficient, for every block, so
+      // this is the busiest loop of a progressive file. The bit buffer is in locals here; the
+      // reader only sees it around refills and the Huffman slow path.
+      const p1 = st.p1;
+      const m1 = st.m1;
+      const se = st.se;
+      let acc = rd.acc;
+      let nbits = rd.nbits;
+      let k = st.ss;
+      if (st.eobrun === 0) {
+        const ac = c.acTable!;
+        const fast = ac.fast;
+        for (; k <= se; k++) {
+          if (nbits < 16) {
+            rd.nbits = nbits;
+            rd.fill();
+            acc = rd.acc;
+            nbits = rd.nbits;
+          }
+          const e = fast[(acc >>> (nbits - FAST_BITS)) & (FAST_SIZE - 1)]!;
+          let rs: number;
+          if (e !== 0) {
+            nbits -= e >> 8;
+            rs = e & 0xff;
+          } else {
+            rd.nbits = nbits;
+            rs = rd.decode(ac);
+            acc = rd.acc;
+            nbits = rd.nbits;
+          }
+          let r = rs >> 4;
+          const sz = rs & 15;
+          let val = 0;
+          if (sz !== 0) {
+            if (sz !== 1) {
+              rd.nbits = nbits;
+              rd.bad('refinement coefficient size other than 1');
+            }
+            // nbits >= 16 - 16 could be 0 after a 16-bit code: refill before the sign bit.
+            if (nbits < 1) {
+              rd.nbits = nbits;
+              rd.fill();
+              acc = rd.acc;
+              nbits = rd.nbits;
+            }
+            nbits--;
+            val = (acc >>> nbits) & 1 ? p1 : m1;
+          } else if (r !== 15) {
+            rd.nbits = nbits;
+            st.eobrun = 1 << r;
+            if (r > 0) st.eobrun += rd.getBits(r);
+            acc = rd.acc;
+            nbits = rd.nbits;
+            break;
+          }
+          // Walk over coefficients: already-nonzero ones get a correction bit, zero ones count
+          // down the run; the new coefficient goes in the first zero after the run.
+          while (k <= se) {
+            const z = off + ZIGZAG[k]!;
+            const cv = coefs[z]!;
+            if (cv !== 0) {
+              if (nbits < 1) {
+                rd.nbits = nbits;
+                rd.fill();
+                acc = rd.acc;
+                nbits = rd.nbits;
+              }
+              nbits--;
+              if ((acc >>> nbits) & 1 && (cv & p1) === 0) coefs[z] = cv >= 0 ? cv + p1 : cv + m1;
+            } else {
+              if (r === 0) break;
+              r--;
+            }
+            k++;
+          }
+          if (val !== 0) {
+            if (k > se) {
+              rd.nbits = nbits;
+              rd.bad('refinement coefficient beyond the spectral band');
+            }
+            coefs[off + ZIGZAG[k]!] = val;
+          }
+        }
+      }
+      if (st.eobrun > 0) {
+        for (; k <= se; k++) {
+          const z = off + ZIGZAG[k]!;
+          const cv = coefs[z]!;
+          if (cv !== 0) {
+            if (nbits < 1) {
+              rd.nbits = nbits;
+              rd.fill();
+              acc = rd.acc;
+              nbits = rd.nbits;
+            }
+            nbits--;
+            if ((acc >>> nbits) & 1 && (cv & p1) === 0) coefs[z] = cv >= 0 ? cv + p1 : cv + m1;
+          }
+        }
+        st.eobrun--;
+      }
+      rd.nbits = nbits;
+    }
+  }
+}
 
 function decodeScan(
   rd: BitReader,
@@ -523,8 +700,6 @@ function decodeScan(
   al: number,
   restartInterval: number,
 ): void {
-  let eobrun = 0;
-
   const needDc = !progressive || (ss === 0 && ah === 0);
   const needAc = !progressive || ss > 0;
   for (const c of scomps) {
@@ -532,104 +707,16 @@ function decodeScan(
     if (needAc && !c.acTable) throw new JpegCoefficientError('corrupt', `scan uses an undefined AC Huffman table (component ${c.id})`);
     c.pred = 0;
   }
-
-  // Closures over the scan parameters so the per-block loops see constants.
-  let decodeBlock: BlockDecoder;
-  // Sequential scans use decodeSequentialScan; these are the four progressive scan kinds.
-  if (!progressive) {
-    decodeBlock = () => {};
-  } else if (ss === 0) {
-    if (ah === 0) {
-      decodeBlock = (rd, c, off) => {
-        const s = rd.decode(c.dcTable!);
-        if (s > 15) rd.bad('DC difference category above 15');
-        const diff = s === 0 ? 0 : rd.receiveExtend(s);
-        c.pred += diff;
-        c.coefficients[off] = c.pred * (1 << al);
-      };
-    } else {
-      decodeBlock = (rd, c, off) => {
-        if (rd.getBit()) c.coefficients[off] |= 1 << al;
-      };
-    }
-  } else if (ah === 0) {
-    decodeBlock = (rd, c, off) => {
-      if (eobrun > 0) {
-        eobrun--;
-        return;
-      }
-      const coefs = c.coefficients;
-      const ac = c.acTable!;
-      for (let k = ss; k <= se; ) {
-        const rs = rd.decode(ac);
-        const r = rs >> 4;
-        const sz = rs & 15;
-        if (sz === 0) {
-          if (r < 15) {
-            // EOBn: this block and the next (2^r - 1 + extra) have no more coefficients in this band.
-            eobrun = (1 << r) - 1;
-            if (r > 0) eobrun += rd.getBits(r);
-            break;
-          }
-          k += 16;
-          continue;
-        }
-        k += r;
-        if (k > 63) rd.bad('coefficient index beyond 63');
-        coefs[off + ZIGZAG[k]!] = rd.receiveExtend(sz) * (1 << al);
-        k++;
-      }
-    };
-  } else {
-    const p1 = 1 << al;
-    const m1 = -1 << al;
-    decodeBlock = (rd, c, off) => {
-      const coefs = c.coefficients;
-      let k = ss;
-      if (eobrun === 0) {
-        const ac = c.acTable!;
-        for (; k <= se; k++) {
-          const rs = rd.decode(ac);
-          let r = rs >> 4;
-          const sz = rs & 15;
-          let val = 0;
-          if (sz !== 0) {
-            if (sz !== 1) rd.bad('refinement coefficient size other than 1');
-            val = rd.getBit() ? p1 : m1;
-          } else if (r !== 15) {
-            eobrun = 1 << r;
-            if (r > 0) eobrun += rd.getBits(r);
-            break;
-          }
-          // Walk over coefficients: already-nonzero ones get a correction bit, zero ones count
-          // down the run; the new coefficient goes in the first zero after the run.
-          while (k <= se) {
-            const z = off + ZIGZAG[k]!;
-            const cv = coefs[z]!;
-            if (cv !== 0) {
-              if (rd.getBit() && (cv & p1) === 0) coefs[z] = cv >= 0 ? cv + p1 : cv + m1;
-            } else {
-              if (r === 0) break;
-              r--;
-            }
-            k++;
-          }
-          if (val !== 0) {
-            if (k > se) rd.bad('refinement coefficient beyond the spectral band');
-            coefs[off + ZIGZAG[k]!] = val;
-          }
-        }
-      }
-      if (eobrun > 0) {
-        for (; k <= se; k++) {
-          const z = off + ZIGZAG[k]!;
-          const cv = coefs[z]!;
-          if (cv !== 0 && rd.getBit() && (cv & p1) === 0) coefs[z] = cv >= 0 ? cv + p1 : cv + m1;
-        }
-        eobrun--;
-      }
-    };
-  }
+  // Sequential scans use decodeSequentialScan; progressive ones one of the four block kinds.
+  const st: ProgressiveState = {
+    kind: ss === 0 ? (ah === 0 ? DC_FIRST : DC_REFINE) : ah === 0 ? AC_FIRST : AC_REFINE,
+    ss,
+    se,
+    al,
+    p1: 1 << al,
+    m1: -1 << al,
+    eobrun: 0,
+  };
 
   let nextRst = 0;
   const restart = (): void => {
@@ -678,7 +765,7 @@ function decodeScan(
       rd.marker = 0;
     }
     nextRst = (nextRst + 1) & 7;
-    eobrun = 0;
+    st.eobrun = 0;
     for (const c of scomps) c.pred = 0;
   };
 
@@ -701,7 +788,7 @@ function decodeScan(
           todo--;
         }
         if (rd.marker !== 0 && rd.nbits <= rd.padded) continue; // no data left: see decodeSequentialScan
-        decodeBlock(rd, c, (by * bpl + bx) * 64);
+        decodeProgressiveBlock(rd, st, c, (by * bpl + bx) * 64);
       }
     }
   } else {
@@ -724,7 +811,7 @@ function decodeScan(
           const bpl = c.blocksPerLine;
           for (let y = 0; y < v; y++) {
             const row = (my * v + y) * bpl + mx * h;
-            for (let x = 0; x < h; x++) decodeBlock(rd, c, (row + x) * 64);
+            for (let x = 0; x < h; x++) decodeProgressiveBlock(rd, st, c, (row + x) * 64);
           }
         }
       }
