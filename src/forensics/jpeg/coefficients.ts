@@ -399,8 +399,10 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
       }
       const mcusX = Math.ceil(width / (8 * hmax));
       const mcusY = Math.ceil(height / (8 * vmax));
-      // Storage is bounded by the MCU-padded frame per component; check the total before
-      // allocating anything (each coefficient is 2 bytes).
+      // The pixel limit alone does not bound memory: MCU padding of a degenerate frame (say
+      // 1 pixel wide with 4x4 sampling) multiplies the storage. Allow up to four full-resolution
+      // components plus one padded MCU row/column worth of slack, checked before allocating
+      // (each coefficient is 2 bytes).
       let totalBlocks = 0;
       for (const c of raw) totalBlocks += mcusX * c.h * mcusY * c.v;
       if (totalBlocks * 64 > 4 * maxPixels + 4 * 64 * 64 * 16) {

@@ -522,3 +522,14 @@ test('a lost RST marker costs one restart interval and the decoder resynchronise
   assert.ok(lost.length > 0 && lost.length <= ri, `lost MCUs: ${lost.length}`);
   assert.ok(lost[0]! >= 5 * ri && lost.at(-1)! < 6 * ri, `lost MCUs ${lost[0]}..${lost.at(-1)}`);
 });
+
+test('MCU padding of a degenerate frame counts against the limit before allocation', async () => {
+  // 1 x 60000 pixels is within maxPixels, but 4x4 sampling pads every MCU to 32 pixels wide.
+  const file = await encode({ width: 64, height: 48, quality: 80, grey: true });
+  const sof = segments(file).find((s) => s.marker === 0xc0)!;
+  const b = Buffer.from(file);
+  b.writeUInt16BE(60000, sof.at + 5);
+  b.writeUInt16BE(1, sof.at + 7);
+  b[sof.at + 11] = 0x44;
+  assert.throws(() => readJpegCoefficients(b, { maxPixels: 100_000 }), (e: unknown) => e instanceof JpegCoefficientError && e.code === 'too_large');
+});
