@@ -533,3 +533,178 @@ test('MCU padding of a degenerate frame counts against the limit before allocati
   b[sof.at + 11] = 0x44;
   assert.throws(() => readJpegCoefficients(b, { maxPixels: 100_000 }), (e: unknown) => e instanceof JpegCoefficientError && e.code === 'too_large');
 });
+
+// --- a minimal baseline writer --------------------------------------------------------
+// sharp cannot write restart intervals, non-interleaved sequential scans or several DHTs, so
+// these tests re-encode coefficients we read with a tiny writer of our own. Huffman tables are
+// deliberately simple: every DC category gets a 4-bit code and every AC run/size symbol an
+// 8-bit code (all 162 symbols), which is legal if not compact.
+
+const AC_SYMBOLS = [0x00, 0xf0];
+for (let r = 0; r < 16; r++) for (let s = 1; s <= 10; s++) AC_SYMBOLS.push((r << 4) | s);
+const AC_CODE = new Map(AC_SYMBOLS.map((sym, i) => [sym, i]));
+
+class BitWriter {
+  bytes: number[] = [];
+  private acc = 0;
+  private n = 0;
+  put(value: number, bits: number): void {
+    for (let i = bits - 1; i >= 0; i--) {
+      this.acc = (this.acc << 1) | ((value >> i) & 1);
+      if (++this.n === 8) this.flushByte();
+    }
+  }
+  private flushByte(): void {
+    this.bytes.push(this.acc);
+    if (this.acc === 0xff) this.bytes.push(0);
+    this.acc = 0;
+    this.n = 0;
+  }
+  /** Pads to a byte boundary with 1-bits, as the standard asks. */
+  align(): void {
+    while (this.n !== 0) this.put(1, 1);
+  }
+}
+
+function category(v: number): number {
+  let a = Math.abs(v);
+  let s = 0;
+  while (a > 0) {
+    s++;
+    a >>= 1;
+  }
+  return s;
+}
+
+function putValue(w: BitWriter, v: number, s: number): void {
+  if (s > 0) w.put(v >= 0 ? v : v + (1 << s) - 1, s);
+}
+
+function writeBlock(w: BitWriter, coefs: Int16Array, off: number, pred: { dc: number }): void {
+  const ZZ = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63];
+  const diff = coefs[off]! - pred.dc;
+  pred.dc = coefs[off]!;
+  const s = category(diff);
+  w.put(s, 4);
+  putValue(w, diff, s);
+  let run = 0;
+  for (let k = 1; k < 64; k++) {
+    const v = coefs[off + ZZ[k]!]!;
+    if (v === 0) {
+      run++;
+      continue;
+    }
+    while (run > 15) {
+      w.put(AC_CODE.get(0xf0)!, 8);
+      run -= 16;
+    }
+    const sz = category(v);
+    w.put(AC_CODE.get((run << 4) | sz)!, 8);
+    putValue(w, v, sz);
+    run = 0;
+  }
+  if (run > 0) w.put(AC_CODE.get(0x00)!, 8);
+}
+
+function dhtSegments(): Uint8Array {
+  const dcCounts = new Array<number>(16).fill(0);
+  dcCounts[3] = 12;
+  const acCounts = new Array<number>(16).fill(0);
+  acCounts[7] = AC_SYMBOLS.length;
+  return Buffer.concat([
+    segment(0xc4, [0x00, ...dcCounts, ...Array.from({ length: 12 }, (_, i) => i)]),
+    segment(0xc4, [0x10, ...acCounts, ...AC_SYMBOLS]),
+  ]);
+}
+
+/** Re-encodes coefficients as a baseline JPEG: one interleaved scan, or one scan per component. */
+function writeBaseline(j: JpegCoefficients, opts: { interleaved: boolean; restartInterval: number }): Buffer {
+  const parts: Uint8Array[] = [Uint8Array.from([0xff, 0xd8])];
+  j.components.forEach((c, i) => parts.push(segment(0xdb, [i, ...Array.from({ length: 64 }, (_, k) => c.quant[[0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63][k]!]!)])));
+  parts.push(segment(0xc0, [8, j.height >> 8, j.height & 0xff, j.width >> 8, j.width & 0xff, j.components.length, ...j.components.flatMap((c, i) => [c.id, (c.h << 4) | c.v, i])]));
+  const ri = opts.restartInterval;
+  if (ri > 0) parts.push(segment(0xdd, [ri >> 8, ri & 0xff]));
+  const scans = opts.interleaved ? [j.components] : j.components.map((c) => [c]);
+  for (const comps of scans) {
+    // Tables redefined before every scan (identical content, but the reader must accept it).
+    parts.push(dhtSegments());
+    parts.push(segment(0xda, [comps.length, ...comps.flatMap((c) => [c.id, 0x00]), 0, 63, 0]));
+    const w = new BitWriter();
+    const preds = comps.map(() => ({ dc: 0 }));
+    const units: [number, number][] = [];
+    const single = comps.length === 1;
+    const c0 = comps[0]!;
+    const hmax = Math.max(...j.components.map((c) => c.h));
+    const vmax = Math.max(...j.components.map((c) => c.v));
+    const mx = single ? c0.blocksWide : Math.ceil(j.width / (8 * hmax));
+    const my = single ? c0.blocksHigh : Math.ceil(j.height / (8 * vmax));
+    for (let y = 0; y < my; y++) for (let x = 0; x < mx; x++) units.push([x, y]);
+    let rst = 0;
+    units.forEach(([x, y], n) => {
+      if (ri > 0 && n > 0 && n % ri === 0) {
+        w.align();
+        w.bytes.push(0xff, 0xd0 + (rst++ & 7));
+        for (const p of preds) p.dc = 0;
+      }
+      comps.forEach((c, ci) => {
+        const h = single ? 1 : c.h;
+        const v = single ? 1 : c.v;
+        for (let by = 0; by < v; by++) for (let bx = 0; bx < h; bx++) writeBlock(w, c.coefficients, ((y * v + by) * c.blocksPerLine + x * h + bx) * 64, preds[ci]!);
+      });
+    });
+    w.align();
+    parts.push(Uint8Array.from(w.bytes));
+  }
+  parts.push(Uint8Array.from([0xff, 0xd9]));
+  return Buffer.concat(parts);
+}
+
+test('re-encoded baseline files: non-interleaved scans, restart intervals and redefined DHTs read back exactly', async () => {
+  for (const size of SIZES) {
+    for (const grey of [false, true]) {
+      const src = readJpegCoefficients(await encode({ ...size, grey, quality: 85 }));
+      for (const interleaved of [true, false]) {
+        for (const restartInterval of [0, 1, 7]) {
+          const file = writeBaseline(src, { interleaved, restartInterval });
+          const got = readJpegCoefficients(file);
+          const what = `${size.width}x${size.height} ${grey ? 'grey' : '4:2:0'} ${interleaved ? 'interleaved' : 'one scan per component'} DRI ${restartInterval}`;
+          assert.equal(got.restartInterval, restartInterval, what);
+          assert.equal(got.scans, interleaved ? 1 : src.components.length, what);
+          for (let i = 0; i < src.components.length; i++) {
+            const a = src.components[i]!;
+            const b = got.components[i]!;
+            assert.deepEqual(b.quant, a.quant, what);
+            // Single-component scans cover the component's own grid, not the MCU padding.
+            for (let by = 0; by < a.blocksHigh; by++) {
+              if (!sameRange(a.coefficients, b.coefficients, by * a.blocksPerLine * 64, a.blocksWide * 64)) assert.fail(`${what}: component ${i} block row ${by}`);
+            }
+            if (interleaved) assert.ok(sameRange(a.coefficients, b.coefficients, 0, a.coefficients.length), `${what}: padding blocks`);
+          }
+          if (restartInterval === 1 && !interleaved && !grey) {
+            // Damage: drop the third RST of the second scan; only that interval may be lost.
+            let seen = 0;
+            let at = -1;
+            for (let p = 0, scansSeen = 0; p + 1 < file.length; p++) {
+              if (file[p] !== 0xff) continue;
+              if (file[p + 1] === 0xda) scansSeen++;
+              if (scansSeen === 2 && file[p + 1]! >= 0xd0 && file[p + 1]! <= 0xd7 && seen++ === 2) {
+                at = p;
+                break;
+              }
+            }
+            assert.ok(at > 0, 'RST marker in the second scan');
+            const damaged = readJpegCoefficients(Buffer.concat([file.subarray(0, at), file.subarray(at + 2)]));
+            const a = got.components[1]!.coefficients;
+            const b = damaged.components[1]!.coefficients;
+            let differing = 0;
+            for (let blk = 0; blk < a.length / 64; blk++) if (!sameRange(a, b, blk * 64, 64)) differing++;
+            assert.ok(differing <= 1, `${what}: ${differing} blocks lost`);
+            // The first scan is untouched (compare against the undamaged re-encode: both leave the
+            // MCU padding blocks of single-component scans empty).
+            assert.deepEqual(damaged.components[0]!.coefficients, got.components[0]!.coefficients);
+          }
+        }
+      }
+    }
+  }
+});
