@@ -361,7 +361,8 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
         if (total > 256) throw new JpegCoefficientError('corrupt', 'DHT table has more than 256 codes');
         p += 17;
         if (p + total > end) throw new JpegCoefficientError('corrupt', 'DHT values overrun their segment');
-        const t = buildHuffTable(counts, data.slice(p, p + total));
+        // A copy: on a Node Buffer slice() would be a view of the caller's bytes.
+        const t = buildHuffTable(counts, new Uint8Array(data.subarray(p, p + total)));
         p += total;
         (tc === 0 ? dcTables : acTables)[th] = t;
       }
@@ -726,8 +727,8 @@ function decodeScan(
     // Damaged data is resynchronised the way libjpeg does it, so one bad interval costs that
     // interval and not the rest of the picture:
     // - an interval that ran short (zero padding consumed) before an RSTn or an invalid
-    //   marker is damage; its
-    //   remaining MCUs were left zero. Short before any other marker means the data ends early.
+    //   marker is damage; its remaining MCUs were left zero. Short before any other marker
+    //   means the data ends early.
     // - an interval with data left over: skip to the next marker.
     // - RSTn from the future (1-3 ahead): leave it, the intervals in between stay zero.
     // - RSTn from the past, or a byte pair that is no valid marker (0xFF01-0xFFBF, a damaged
