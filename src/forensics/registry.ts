@@ -10,6 +10,7 @@ import { exifThumbnailDetector } from './detectors/exif-thumbnail.ts';
 import { exifConsistencyDetector } from './detectors/exif-consistency.ts';
 import { reuseDetector } from './detectors/reuse.ts';
 import { referenceDetector } from './detectors/reference.ts';
+import { jpegCompressionDetector } from './detectors/jpeg-compression.ts';
 
 export const DETECTORS: readonly Detector[] = [
   c2paDetector,
@@ -20,4 +21,5 @@ export const DETECTORS: readonly Detector[] = [
   exifConsistencyDetector,
   reuseDetector,
   referenceDetector,
+  jpegCompressionDetector,
 ];

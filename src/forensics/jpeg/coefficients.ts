@@ -11,6 +11,8 @@
 // before anything is allocated, and every failure is a JpegCoefficientError with a
 // stable code.
 
+import { idct8x8, ZIGZAG } from './dct.ts';
+
 export interface JpegComponentCoefficients {
   id: number; // component id from SOF
   h: number;
@@ -57,13 +59,6 @@ export interface ReadJpegCoefficientsOptions {
   /** Refuse frames with more pixels than this (checked before allocating). Default 100 000 000. */
   maxPixels?: number;
 }
-
-/** Zigzag position -> natural (row*8+col) index. Extra entries map overruns to a harmless slot;
- *  indices are still checked explicitly, this only keeps typed-array reads in range. */
-const ZIGZAG = new Uint8Array([
-  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43,
-  36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-]);
 
 const FAST_BITS = 9;
 const FAST_SIZE = 1 << FAST_BITS;
@@ -1014,41 +1009,14 @@ function isDamageMarker(m: number): boolean {
   return (m > 0 && m < 0xc0) || (m >= 0xd0 && m <= 0xd7);
 }
 
-const IDCT_COS = (() => {
-  // c[x*8+u] = C(u)/2 * cos((2x+1)u*pi/16), the orthonormal 8-point DCT-III basis.
-  const t = new Float64Array(64);
-  for (let x = 0; x < 8; x++) {
-    for (let u = 0; u < 8; u++) {
-      const cu = u === 0 ? Math.SQRT1_2 : 1;
-      t[x * 8 + u] = (cu / 2) * Math.cos(((2 * x + 1) * u * Math.PI) / 16);
-    }
-  }
-  return t;
-})();
-
-/** Scratch for idctBlock (synchronous, so one buffer serves every call). */
-const IDCT_TMP = new Float64Array(64);
-
 /**
- * Float 8x8 inverse DCT of one block: dequantizes `coefs[off..off+64)` (natural order) with
+ * Float 8×8 inverse DCT of one block: dequantizes `coefs[off..off+64)` (natural order) with
  * `quant` and writes 64 samples (row-major, without the +128 level shift) to `out`.
- * For tests and analyses that want pixels of one block; not tuned for speed.
+ * For tests and analyses that want pixels of one block.
  */
-export function idctBlock(coefs: ArrayLike<number>, off: number, quant: ArrayLike<number>, out: Float64Array | Float32Array): void {
-  const tmp = IDCT_TMP;
-  // Rows: for each frequency row u, transform over v (columns).
-  for (let u = 0; u < 8; u++) {
-    for (let x = 0; x < 8; x++) {
-      let s = 0;
-      for (let v = 0; v < 8; v++) s += IDCT_COS[x * 8 + v]! * coefs[off + u * 8 + v]! * quant[u * 8 + v]!;
-      tmp[u * 8 + x] = s;
-    }
-  }
-  for (let x = 0; x < 8; x++) {
-    for (let y = 0; y < 8; y++) {
-      let s = 0;
-      for (let u = 0; u < 8; u++) s += IDCT_COS[y * 8 + u]! * tmp[u * 8 + x]!;
-      out[y * 8 + x] = s;
-    }
-  }
+export function idctBlock(coefs: ArrayLike<number>, off: number, quant: ArrayLike<number>, out: Float64Array): void {
+  for (let i = 0; i < 64; i++) IDCT_IN[i] = coefs[off + i]! * quant[i]!;
+  idct8x8(IDCT_IN, out);
 }
+
+const IDCT_IN = new Float64Array(64);
