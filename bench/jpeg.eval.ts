@@ -43,6 +43,8 @@ export default async function run(): Promise<Record<string, number>> {
   const sources = jpegSources(classes, perClass);
   const t0 = performance.now();
   const falseAlarms: string[] = [];
+  /** per edit kind, forgeries with a finer second save: [found, all] */
+  const byEdit = new Map<string, [number, number]>();
   for (const path of sources) {
     for (const c of await jpegCases(path)) {
       const signals = await signalsOf(c.bytes);
@@ -51,6 +53,12 @@ export default async function run(): Promise<Record<string, number>> {
       const r = row(group);
       r.n++;
       if (signals.some((s) => s.id === 'jpeg.recompressed')) r.recompressed++;
+      if (c.kind === 'forged' && c.finerSecond) {
+        const e = byEdit.get(c.edit!) ?? [0, 0];
+        e[1]++;
+        if (local && overlapsMask(local.evidence.regions ?? [], c.mask!, c.width)) e[0]++;
+        byEdit.set(c.edit!, e);
+      }
       if (local) {
         r.local++;
         const regions = local.evidence.regions ?? [];
@@ -87,6 +95,7 @@ export default async function run(): Promise<Record<string, number>> {
       `${k.padEnd(24)} ${String(r.n).padStart(3)}  ${pct(r.local, r.n).toFixed(1).padStart(9)} %  ${r.ious.length ? `${pct(r.hit, r.n).toFixed(1).padStart(9)} %` : '          -'}  ${Number.isNaN(iou) ? '       -' : iou.toFixed(3).padStart(8)}  ${pct(r.recompressed, r.n).toFixed(1).padStart(10)} %`,
     );
   }
+  console.log(`found per edit kind (second save finer): ${[...byEdit].sort().map(([k, [f, n]]) => `${k} ${f}/${n}`).join(', ')}`);
   if (falseAlarms.length) console.log(`false alarms:\n  ${falseAlarms.join('\n  ')}`);
   const sum = (pred: (k: string) => boolean, f: (r: Row) => number) => [...rows].filter(([k]) => pred(k)).reduce((s, [, r]) => s + f(r), 0);
   const finer = (k: string) => k.startsWith('forged') && isFiner(k);

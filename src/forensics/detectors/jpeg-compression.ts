@@ -37,8 +37,10 @@ export const jpegCompressionDetector: Detector = {
       // libjpeg tolerated): no reading, no claim
       return [];
     }
-    const luma = coefficients.components[0];
-    if (!luma) return [];
+    // greyscale or YCbCr only: in a CMYK or YCCK file the first component is not the luma the
+    // clipping mask is computed for, and such files come from print workflows, not phones
+    if (coefficients.components.length !== 1 && coefficients.components.length !== 3) return [];
+    const luma = coefficients.components[0]!;
     const { width: sw, height: sh } = coefficients;
     const unreliable = unjudgedBlocks(await image.rgb(), luma.blocksWide, luma.blocksHigh, sw, sh, image.orientation);
     const analysis = analyseDoubleCompression(luma, { unreliable });
