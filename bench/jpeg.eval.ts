@@ -4,7 +4,8 @@
 // Prints, per quality pair: how often a forgery is found with a box on the edit (TPR), how
 // often an unedited re-save or a single save is accused (FPR), mean box IoU, and how often
 // jpeg.recompressed names a re-save.
-// JPEG_EVAL_CLASSES=n and JPEG_EVAL_PER_CLASS=k size the set (default 41 × 2 sources).
+// JPEG_EVAL_CLASSES=n and JPEG_EVAL_PER_CLASS=k size the set (default 41 × 2 sources);
+// JPEG_EVAL_SKIP=s starts at each product's s-th photo (2 and up: photos held out from tuning).
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ const pct = (a: number, b: number) => (b ? (100 * a) / b : 0);
 export default async function run(): Promise<Record<string, number>> {
   const classes = Number(process.env.JPEG_EVAL_CLASSES ?? 41);
   const perClass = Number(process.env.JPEG_EVAL_PER_CLASS ?? 2);
-  const sources = jpegSources(classes, perClass);
+  const sources = jpegSources(classes, perClass, Number(process.env.JPEG_EVAL_SKIP ?? 0));
   const t0 = performance.now();
   const falseAlarms: string[] = [];
   /** per edit kind, forgeries with a finer second save: [found, all] */

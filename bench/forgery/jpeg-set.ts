@@ -67,11 +67,15 @@ function medianBorder(img: Rgb): [number, number, number] {
   return vals.map((a) => a.sort((p, q) => p - q)[a.length >> 1]!) as [number, number, number];
 }
 
-/** The sources: `perClass` in-store photos of each of the first `classes` products. */
-export function jpegSources(classes = 41, perClass = 2): string[] {
+/**
+ * The sources: `perClass` in-store photos of each of the first `classes` products, from the
+ * `skip`-th photo on (8 per product; the development set is photos 0–1, so `skip` 2 gives
+ * photos no rule was tuned on).
+ */
+export function jpegSources(classes = 41, perClass = 2, skip = 0): string[] {
   return photoClasses()
     .slice(0, classes)
-    .flatMap((c) => c.natural.slice(0, perClass));
+    .flatMap((c) => c.natural.slice(skip, skip + perClass));
 }
 
 /** Every case made from one source photo: per quality pair one forgery and one re-save, and one single save. */
