@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { verifyAudit } from '../../src/claims/audit.ts';
 import { demoBuyerPhoto } from '../../src/claims/demo.ts';
 import { TRANSFORMS, listSourcePhotos } from '../../bench/pdq-robustness-set.ts';
+import { jpegCases, jpegSources } from '../../bench/forgery/jpeg-set.ts';
 import { validateImage } from '../../src/forensics/intake.ts';
 import { validateStructure } from '../../src/forensics/structure.ts';
 import { api, form, photos, pixelBombPng, startTestServer, waitForState, type TestServer } from './helpers.ts';
@@ -107,6 +108,30 @@ test('a low-risk small claim from a clean buyer is approved automatically', asyn
   const c2 = await waitForState(s.url, s.keys.platform, sub2.body.id, ['approved', 'awaiting_merchant', 'more_evidence_requested']);
   assert.equal(c2.state, 'awaiting_merchant');
   assert.match(c2.policy.reasons.join(' '), /buyer has 1 rejected claims/);
+});
+
+test('damage painted between two saves keeps a small claim from automatic approval; the unedited re-save is approved', async () => {
+  // two different photos: the same photo twice would (rightly) be reported as reused
+  const sources = jpegSources(41, 1);
+  const forged = (await jpegCases(sources[5]!)).find((c) => c.kind === 'forged' && c.q1 === 70)!;
+  const resaved = (await jpegCases(sources[6]!)).find((c) => c.kind === 'resaved' && c.q1 === 70)!;
+  await setupOrder('o-jpeg-forged', 100, 'b-jpeg-forged');
+  await setupOrder('o-jpeg-resaved', 100, 'b-jpeg-resaved');
+  const submit = (order: string, bytes: Uint8Array) =>
+    api(s.url, s.keys.platform, 'POST', '/v1/claims', form({ claim: { orderId: order, type: 'refund_only', reason: 'broken', amount: 50 } }, [{ field: 'evidence', name: 'p.jpg', bytes }]));
+  const [a, b] = await Promise.all([submit('o-jpeg-forged', forged.bytes), submit('o-jpeg-resaved', resaved.bytes)]);
+  assert.equal(a.status, 202);
+  assert.equal(b.status, 202);
+  const done = ['approved', 'awaiting_merchant', 'more_evidence_requested'];
+  const [ca, cb] = await Promise.all([waitForState(s.url, s.keys.platform, a.body.id, done), waitForState(s.url, s.keys.platform, b.body.id, done)]);
+  const local = ca.analysis.images[0].signals.find((x: { id: string }) => x.id === 'jpeg.local_edit');
+  assert.ok(local, JSON.stringify(ca.analysis.images[0].signals.map((x: { id: string }) => x.id)));
+  assert.equal(ca.analysis.images[0].verdict, 'suspicious');
+  assert.ok(local.evidence.regions.length > 0 && local.evidence.heatmap);
+  assert.equal(ca.state, 'awaiting_merchant', 'a suspicious photo goes to people, never to automatic approval');
+  assert.ok(!cb.analysis.images[0].signals.some((x: { id: string }) => x.id === 'jpeg.local_edit'));
+  assert.ok(cb.analysis.images[0].signals.some((x: { id: string }) => x.id === 'jpeg.recompressed'));
+  assert.equal(cb.state, 'approved', `a re-saved but unedited photo is no reason to hold an honest buyer back: ${JSON.stringify(cb.policy)}`);
 });
 
 test('an AI-labelled photo blocks approval and asks for a new photo with a code; a copy of the reference is caught', async () => {
