@@ -50,7 +50,7 @@ export default async function run(): Promise<Record<string, number>> {
     for (const c of await jpegCases(path)) {
       const signals = await signalsOf(c.bytes);
       const local = signals.find((s) => s.id === 'jpeg.local_edit');
-      const group = c.kind === 'once' ? 'once' : `${c.kind} ${c.q1}→${c.q2}`;
+      const group = c.kind === 'once' ? 'once' : c.kind === 'chained' ? 'chained (own grid) →85→90' : `${c.kind} ${c.q1}→${c.q2}`;
       const r = row(group);
       r.n++;
       if (signals.some((s) => s.id === 'jpeg.recompressed')) r.recompressed++;
@@ -108,6 +108,7 @@ export default async function run(): Promise<Record<string, number>> {
     jpeg_local_iou: ious.length ? ious.reduce((s, x) => s + x, 0) / ious.length : 0,
     jpeg_local_fpr_resaved: pct(sum((k) => k.startsWith('resaved'), (r) => r.local), sum((k) => k.startsWith('resaved'), (r) => r.n)) / 100,
     jpeg_local_fpr_once: pct(sum((k) => k === 'once', (r) => r.local), sum((k) => k === 'once', (r) => r.n)) / 100,
+    jpeg_local_fpr_three_saves: pct(sum((k) => k.startsWith('chained'), (r) => r.local), sum((k) => k.startsWith('chained'), (r) => r.n)) / 100,
     jpeg_local_fpr_camera: pct(sum((k) => k.startsWith('camera'), (r) => r.local), sum((k) => k.startsWith('camera'), (r) => r.n)) / 100,
     jpeg_recompressed_tpr_finer: pct(sum((k) => k.startsWith('resaved') && isFiner(k), (r) => r.recompressed), sum((k) => k.startsWith('resaved') && isFiner(k), (r) => r.n)) / 100,
     jpeg_recompressed_fpr_once: pct(sum((k) => k === 'once' || k === 'camera original', (r) => r.recompressed), sum((k) => k === 'once' || k === 'camera original', (r) => r.n)) / 100,

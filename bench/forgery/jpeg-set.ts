@@ -4,6 +4,8 @@
 //   forged        – decoded, one damage edit painted in (bench/forgery/edits.ts), saved at q2
 //   resaved       – decoded and saved at q2 with no edit (a chat app or platform re-save)
 //   once          – saved once only, at q2
+//   chained       – the in-store photo itself (the dataset's own JPEG, grid kept) re-saved twice,
+//                   at 85 and then 90 (a chat app, then a platform): three saves, no edit
 // The quality pair decides whether the edit can be seen at all: the trace of the first save
 // is strong when the second is finer (q2 > q1) and faint otherwise, so the set holds both.
 
@@ -13,7 +15,7 @@ import { applyEdit, EDIT_KINDS, type EditKind, type Rgb } from './edits.ts';
 import { Rng, hashSeed } from './random.ts';
 import { photoClasses, photoKey } from './dataset.ts';
 
-export type JpegCaseKind = 'forged' | 'resaved' | 'once';
+export type JpegCaseKind = 'forged' | 'resaved' | 'once' | 'chained';
 
 export interface JpegCase {
   id: string;
@@ -95,5 +97,9 @@ export async function jpegCases(path: string): Promise<JpegCase[]> {
   }
   const q = rng.pick([75, 85, 90, 95]);
   out.push({ id: `${key}/once/${q}`, kind: 'once', q2: q, finerSecond: false, bytes: await encode(base, q), width, height });
+  const own = readFileSync(path);
+  const chained = await sharp(await sharp(own).jpeg({ quality: 85 }).toBuffer()).jpeg({ quality: 90 }).toBuffer();
+  const meta = await sharp(chained).metadata();
+  out.push({ id: `${key}/chained/85-90`, kind: 'chained', q1: 85, q2: 90, finerSecond: false, bytes: chained, width: meta.width!, height: meta.height! });
   return out;
 }

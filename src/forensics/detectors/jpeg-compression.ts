@@ -13,7 +13,6 @@
 
 import sharp from 'sharp';
 import { readJpegCoefficients } from '../jpeg/coefficients.ts';
-import { ZIGZAG } from '../jpeg/dct.ts';
 import { analyseDoubleCompression, type DoubleCompressionAnalysis } from '../jpeg/double-compression.ts';
 import { unjudgedBlocks, findLocalEdits, type LocalEditFinding } from '../jpeg/local-edit.ts';
 import { estimateQuality } from '../jpeg/quality.ts';
@@ -37,6 +36,9 @@ export const jpegCompressionDetector: Detector = {
       // libjpeg tolerated): no reading, no claim
       return [];
     }
+    // Damaged entropy data (libjpeg decodes it with a warning) turns the blocks after the damage
+    // into garbage that reads as "saved once": a file broken in transit is not an edit.
+    if (coefficients.damaged) return [];
     // greyscale or YCbCr only: in a CMYK or YCCK file the first component is not the luma the
     // clipping mask is computed for, and such files come from print workflows, not phones
     if (coefficients.components.length !== 1 && coefficients.components.length !== 3) return [];
@@ -47,7 +49,7 @@ export const jpegCompressionDetector: Detector = {
     if (!analysis?.compressedTwice) return [];
     const finding = findLocalEdits(analysis, sw, sh);
     const lastQuality = estimateQuality(Array.from(luma.quant, (step, index) => ({ index, step })), 0.9);
-    const firstQuality = estimateQuality(analysis.used.map((f) => ({ index: ZIGZAG[f.zigzag]!, step: f.q1! })), 0.6);
+    const firstQuality = analysis.mapped ? analysis.firstSave?.quality : undefined;
     const out: Signal[] = [recompressedSignal(analysis, firstQuality, lastQuality)];
     if (finding.regions.length > 0) out.push(await localEditSignal(image, analysis, finding, sw, sh));
     return out;
@@ -98,8 +100,8 @@ async function localEditSignal(image: DecodedImage, a: DoubleCompressionAnalysis
     score,
     confidence,
     {
-      en: `${f.regions.length === 1 ? 'One region' : `${f.regions.length} regions`} (${pct} % of the photo) were saved as JPEG only once, while the rest of the photo was saved twice: these pixels were changed between the two saves.`,
-      zh: `${f.regions.length === 1 ? '有 1 个区域' : `有 ${f.regions.length} 个区域`}（占照片的 ${pct}%）只经过一次 JPEG 保存，而照片其余部分保存过两次：这些像素是在两次保存之间被修改的。`,
+      en: `${f.regions.length === 1 ? 'One region' : `${f.regions.length} regions`} (${pct} % of the photo) ${f.regions.length === 1 ? 'shows' : 'show'} the trace of one JPEG save only, while the rest of the photo shows two: ${f.regions.length === 1 ? 'it was' : 'they were'} most likely changed between the two saves.`,
+      zh: `${f.regions.length === 1 ? '有 1 个区域' : `有 ${f.regions.length} 个区域`}（占照片的 ${pct}%）只有一次 JPEG 保存的痕迹，而照片其余部分有两次：这些区域很可能是在两次保存之间被修改的。`,
     },
     {
       tags: ['jpeg:aligned_double_compression', 'jpeg:single_compressed_regions'],

@@ -42,6 +42,11 @@ export interface JpegCoefficients {
   components: JpegComponentCoefficients[];
   /** Number of SOS scans decoded. */
   scans: number;
+  /**
+   * The entropy data was damaged and decoding resynchronised or skipped data (what libjpeg
+   * reports as a warning): coefficients after the damage do not describe the picture.
+   */
+  damaged: boolean;
 }
 
 export type JpegCoefficientErrorCode = 'not_jpeg' | 'unsupported' | 'truncated' | 'corrupt' | 'too_large';
@@ -135,6 +140,13 @@ class BitReader {
   marker = 0;
   /** Zero bits fed after the marker. */
   padded = 0;
+  /**
+   * Places where the entropy data was damaged and decoding resynchronised (an interval that ran
+   * short or long, restart markers out of order, bytes no encoder writes, data left over at the
+   * end of a scan). libjpeg decodes such files with a warning; their coefficients after the
+   * damage are garbage, which a forensic reading must not take for evidence.
+   */
+  damage = 0;
   readonly data: Uint8Array;
   readonly end: number;
 
@@ -180,6 +192,11 @@ class BitReader {
       this.acc = (this.acc << 8) | b;
       this.nbits += 8;
     }
+  }
+
+  /** Data bits (not padding) fetched but not consumed. */
+  unusedDataBits(): number {
+    return Math.max(0, this.nbits - this.padded);
   }
 
   /** Zero bits that were actually consumed (not just prefetched). */
@@ -296,6 +313,7 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
   let frame: { type: number; width: number; height: number; comps: FrameComponent[]; mcusX: number; mcusY: number; totalBlocks: number } | null = null;
   let restartInterval = 0;
   let scans = 0;
+  let damage = 0;
   let blockVisits = 0;
   let sawEoi = false;
   let pos = 2;
@@ -471,6 +489,7 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
       if (blockVisits > 64 * frame.totalBlocks) throw new JpegCoefficientError('corrupt', `too many scans (${scans + 1}) for the frame`);
       const rd = new BitReader(data, end);
       decodeScan(rd, frame, scomps, progressive, ss, se, ah, al, restartInterval);
+      damage += rd.damage;
       scans++;
       pos = rd.pos;
       continue;
@@ -492,6 +511,7 @@ export function readJpegCoefficients(bytes: Uint8Array, opts: ReadJpegCoefficien
     frameType: frame.type,
     restartInterval,
     scans,
+    damaged: damage > 0,
     components: frame.comps.map((c) => ({
       id: c.id,
       h: c.h,
@@ -733,6 +753,8 @@ function decodeScan(
     if (rd.paddingConsumed() > 0 && !isDamageMarker(rd.marker)) {
       throw new JpegCoefficientError('truncated', 'entropy-coded segment ends early');
     }
+    // an interval that ran short, or one with a whole byte of data left over
+    if (rd.paddingConsumed() > 0 || rd.unusedDataBits() >= 8) rd.damage++;
     rd.reset();
     const data = rd.data;
     // Each pass either stops or moves past a marker, so this is bounded by the input length.
@@ -741,12 +763,14 @@ function decodeScan(
         let p = rd.pos;
         while (p + 1 < rd.end && !(data[p] === 0xff && data[p + 1] !== 0 && data[p + 1] !== 0xff)) p++;
         if (p + 1 >= rd.end) throw new JpegCoefficientError('truncated', 'entropy-coded data ends before a restart marker');
+        if (p > rd.pos) rd.damage++;
         rd.pos = p;
         rd.marker = data[p + 1]!;
       }
       const m = rd.marker;
       if (m < 0xc0) {
         // Not a marker any encoder writes here: a damaged byte after 0xFF. Skip it.
+        rd.damage++;
         rd.pos += 2;
         rd.marker = 0;
         continue;
@@ -754,10 +778,12 @@ function decodeScan(
       if (m < 0xd0 || m > 0xd7) break;
       const delta = (m - 0xd0 - nextRst) & 7;
       if (delta === 0 || delta === 4) {
+        if (delta === 4) rd.damage++;
         rd.pos += 2;
         rd.marker = 0;
         break;
       }
+      rd.damage++;
       if (delta < 4) break;
       rd.pos += 2;
       rd.marker = 0;
@@ -785,7 +811,9 @@ function decodeScan(
           }
           todo--;
         }
-        if (rd.marker !== 0 && rd.nbits <= rd.padded) continue; // no data left: see decodeSequentialScan
+        // no data left: see decodeSequentialScan (not damage here: an end-of-band run may
+        // cover the scan's last blocks, which then need no bits)
+        if (rd.marker !== 0 && rd.nbits <= rd.padded) continue;
         decodeProgressiveBlock(rd, st, c, (by * bpl + bx) * 64);
       }
     }
@@ -801,7 +829,9 @@ function decodeScan(
           }
           todo--;
         }
-        if (rd.marker !== 0 && rd.nbits <= rd.padded) continue; // no data left: see decodeSequentialScan
+        // no data left: see decodeSequentialScan (not damage here: an end-of-band run may
+        // cover the scan's last blocks, which then need no bits)
+        if (rd.marker !== 0 && rd.nbits <= rd.padded) continue;
         for (let i = 0; i < scomps.length; i++) {
           const c = scomps[i]!;
           const h = c.h;
@@ -816,12 +846,16 @@ function decodeScan(
     }
   }
   checkPadding(rd);
+  // A whole byte of data the scan did not need is what libjpeg calls extraneous data: the
+  // entropy data went out of step somewhere.
+  if (rd.unusedDataBits() >= 8) rd.damage++;
   // Leave the reader at the next marker for the segment parser.
   if (rd.marker === 0) {
     // Bits left over were fill; skip any remaining bytes to the next marker.
     const data = rd.data;
     let p = rd.pos;
     while (p + 1 < rd.end && !(data[p] === 0xff && data[p + 1] !== 0 && data[p + 1] !== 0xff)) p++;
+    if (p > rd.pos) rd.damage++;
     rd.pos = p;
   }
 }
@@ -883,7 +917,10 @@ function decodeSequentialScan(
       }
       // The reader is at a marker with no real bits left: like libjpeg, leave the rest of the
       // restart interval zero instead of decoding the zero padding as coefficients.
-      if (rd.marker !== 0 && nbits <= rd.padded) continue;
+      if (rd.marker !== 0 && nbits <= rd.padded) {
+        rd.damage++;
+        continue;
+      }
       for (let b = 0; b < nb; b++) {
         const ci = blockComp[b]!;
         const coefs = coefArr[ci]!;

@@ -21,7 +21,7 @@
 // Pure: coefficients in, numbers out.
 
 import { fdct8x8, idct8x8, ZIGZAG } from './dct.ts';
-import { estimateQuality, standardLumaStep } from './quality.ts';
+import { matchQuality, standardLumaStep, type QualityMatch } from './quality.ts';
 
 /** The luma component's quantized coefficients (see coefficients.ts for the full reader). */
 export interface LumaCoefficients {
@@ -62,6 +62,10 @@ export interface DoubleCompressionAnalysis {
   used: FrequencyFit[];
   /** The rounding noise (DCT units) that explains the double-compressed frequencies best. */
   noiseSigma?: number;
+  /** The scaled standard table closest to the first save's steps (agreement 1 = all of them). */
+  firstSave?: QualityMatch;
+  /** Whether blockLogRatio was drawn (compressed twice, one standard table names the first save, and its steps are clearly coarser). */
+  mapped: boolean;
   /** Enough frequencies show a coarser first step: the picture was saved twice on the same grid. */
   compressedTwice: boolean;
   /** Sum of the used fits' gains (nats): how strongly the picture as a whole shows two compressions. */
@@ -106,6 +110,17 @@ const MAX_CALIBRATION_BLOCKS = 12_000;
  */
 const MIN_GAIN_PER_KILO = 40;
 const MIN_GAIN = 20;
+/** Share of the first save's estimated steps one scaled standard table must give for the map to be drawn. */
+const TABLE_AGREEMENT = 0.6;
+/**
+ * Share of the first save's steps, as estimated before snapping, that one scaled table must give
+ * for the map to be drawn (snapping itself needs TABLE_AGREEMENT). Measured: 0.70–1.0 after two
+ * saves, 0.25–0.45 after three (in-store photos → 85 → 90, → 90 → 95), and 0.63 for the one
+ * three-save photo that still had a texture flagged.
+ */
+const MAP_AGREEMENT = 0.68;
+/** Median first step / last step over the used frequencies below which no map is drawn. */
+const MIN_STEP_RATIO = 1.4;
 /** The picture counts as compressed twice when at least this many frequencies do. */
 export const MIN_USED_FREQUENCIES = 3;
 /** Frequencies with fewer non-zero coefficients than this say nothing reliable. */
@@ -136,26 +151,42 @@ export function analyseDoubleCompression(y: LumaCoefficients, opts: { unreliable
     laws.push(law);
   }
   const isUsed = (f: FrequencyFit) => f.q1 !== undefined && f.q1 > f.q2 && f.gain >= MIN_GAIN && f.gainPerKiloBlock >= MIN_GAIN_PER_KILO && f.nonZero >= MIN_NON_ZERO;
-  // Most software saves with the IJG table scaled to a quality. A histogram is explained almost
-  // as well by a multiple of the true first step (6 for 3), and on quality 85 → 90 pairs a few
-  // frequencies took one, which put unedited blocks on the wrong lattice. When most estimates
-  // agree with one quality's table, the odd ones out are fitted again at that table's step.
-  const firstQuality = estimateQuality(fits.filter(isUsed).map((f) => ({ index: ZIGZAG[f.zigzag]!, step: f.q1! })), 0.6);
-  if (firstQuality !== undefined) {
+  // Most software saves with one of a few standard tables scaled to a quality (quality.ts). A
+  // histogram is explained almost as well by a multiple of the true first step (6 for 3), and
+  // on quality 85 → 90 pairs a few frequencies took one, which put unedited blocks on the wrong
+  // lattice. When most estimates agree with one scaled table, the odd ones out are fitted again
+  // at that table's step.
+  let firstSave = matchQuality(fits.filter(isUsed).map((f) => ({ index: ZIGZAG[f.zigzag]!, step: f.q1! })));
+  const estimatedAgreement = firstSave?.agreement ?? 0;
+  if (firstSave && firstSave.agreement >= TABLE_AGREEMENT) {
     for (let fi = 0; fi < freqs.length; fi++) {
-      const step = standardLumaStep(firstQuality, freqs[fi]!);
+      const step = standardLumaStep(firstSave.quality, freqs[fi]!, firstSave.table);
       const f = fits[fi]!;
       if (f.q1 === undefined || f.q1 === step || step === f.q2) continue;
       const again = fitFrequency(histograms[fi]!, calibration[fi]!, f.q2, f.zigzag, [step]);
       fits[fi] = again.fit;
       laws[fi] = again.law;
     }
+    firstSave = matchQuality(fits.filter(isUsed).map((f) => ({ index: ZIGZAG[f.zigzag]!, step: f.q1! })));
   }
   const used = fits.filter(isUsed);
   const blockLogRatio = new Float32Array(bw * bh).fill(Number.NaN);
   let noiseSigma: number | undefined;
   const ratioTables: (Float64Array | undefined)[] = [];
-  if (used.length >= MIN_USED_FREQUENCIES) {
+  // The map is drawn only when one scaled table names the first save (as estimated, before
+  // snapping, which would make any history agree). Otherwise the history is
+  // not the one the model describes: after three saves (70, 90 and 95 for instance) some
+  // frequencies show the first save's lattice and others the second's, only 26–58 % of the
+  // estimates fit any one table (100 % after two saves), and the map flagged unedited textures
+  // in 4 of 20 such photos. A camera's own table (no family here) is left out for the same
+  // reason; those photos still get jpeg.recompressed, not a local claim.
+  const oneTable = firstSave !== undefined && estimatedAgreement >= MAP_AGREEMENT;
+  // Nor when the first step is barely coarser than the last: at quality 75 → 80 (steps 1.25×)
+  // the two laws differ too little per block, and unedited in-store photos had patches of 86–95
+  // nats flagged; every pair the evaluation covers is 1.5× or more.
+  const ratios = fits.filter(isUsed).map((f) => f.q1! / f.q2).sort((a, b) => a - b);
+  const strongEnough = ratios.length > 0 && ratios[ratios.length >> 1]! >= MIN_STEP_RATIO;
+  if (used.length >= MIN_USED_FREQUENCIES && oneTable && strongEnough) {
     const usedLaws = fits.flatMap((f, i) => (used.includes(f) ? [{ law: laws[i]!, q1: f.q1!, q2: f.q2 }] : []));
     let bestLl = -Infinity;
     for (const sigma of SIGMA_GRID) {
@@ -201,7 +232,7 @@ export function analyseDoubleCompression(y: LumaCoefficients, opts: { unreliable
     }
   }
   const compressedTwice = used.length >= MIN_USED_FREQUENCIES;
-  return { blocksWide: bw, blocksHigh: bh, fits, used, compressedTwice, noiseSigma, evidence: compressedTwice ? used.reduce((s, f) => s + f.gain, 0) : 0, blockLogRatio };
+  return { blocksWide: bw, blocksHigh: bh, fits, used, compressedTwice, firstSave: compressedTwice ? firstSave : undefined, mapped: compressedTwice && oneTable && strongEnough, noiseSigma, evidence: compressedTwice ? used.reduce((s, f) => s + f.gain, 0) : 0, blockLogRatio };
 }
 
 /**

@@ -6,7 +6,7 @@ import { jpegCompressionDetector } from '../../../src/forensics/detectors/jpeg-c
 import { analyseDoubleCompression } from '../../../src/forensics/jpeg/double-compression.ts';
 import { readJpegCoefficients } from '../../../src/forensics/jpeg/coefficients.ts';
 import { ZIGZAG } from '../../../src/forensics/jpeg/dct.ts';
-import { estimateQuality, standardLumaStep } from '../../../src/forensics/jpeg/quality.ts';
+import { estimateQuality, matchQuality, standardLumaStep, TABLE_FAMILIES } from '../../../src/forensics/jpeg/quality.ts';
 import { orientBox, orientGrid } from '../../../src/forensics/orientation.ts';
 import type { Signal } from '../../../src/forensics/types.ts';
 import { overlapsMask } from '../../../bench/forgery/dataset.ts';
@@ -32,6 +32,8 @@ test('a damage edit painted between two saves (second save finer) → jpeg.local
     const local = out.find((s) => s.id === 'jpeg.local_edit');
     assert.ok(local, `${c.id}: no jpeg.local_edit (${out.map((s) => s.id).join(', ')})`);
     assert.equal(local.verdict, 'suspicious', 'a compression trace recommends review; it never decides alone');
+    const n = local.evidence.regions!.length;
+    assert.match(local.summary.en, n === 1 ? /^One region \([\d.]+ % of the photo\) shows /u : new RegExp(`^${n} regions \\([\\d.]+ % of the photo\\) show `, 'u'));
     assert.ok(overlapsMask(local.evidence.regions!, c.mask!, c.width), `${c.id}: no box on the edit`);
     for (const r of local.evidence.regions!) assert.ok(r.x >= 0 && r.y >= 0 && r.x + r.width <= c.width && r.y + r.height <= c.height);
     const hm = local.evidence.heatmap!;
@@ -102,10 +104,24 @@ test('orientBox and orientGrid agree with sharp about where a stored pixel is sh
   }
 });
 
-test('quality estimate: the standard table at a quality gives that quality back', () => {
+test('quality estimate: the standard table at a quality gives that quality back, in every family sharp writes', async () => {
   for (const q of [50, 70, 75, 80, 85, 90, 92, 95]) {
     const steps = Array.from({ length: 64 }, (_, index) => ({ index, step: standardLumaStep(q, index) }));
     assert.equal(estimateQuality(steps, 0.9), q);
+  }
+  // the other eight families, as this project's encoder writes them (quantisationTable 1–8)
+  const img = sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } });
+  for (let table = 1; table < TABLE_FAMILIES; table++) {
+    for (const q of [60, 75, 90]) {
+      const quant = readJpegCoefficients(await img.clone().jpeg({ quality: q, quantisationTable: table }).toBuffer()).components[0]!.quant;
+      const m = matchQuality(Array.from(quant, (step, index) => ({ index, step })))!;
+      // a few high-frequency entries of families 3, 5 and 6 exceed 255 before scaling and are
+      // kept clipped (see quality.ts); the low frequencies the model uses must all agree
+      assert.ok(m.agreement >= 0.9, `table ${table} at ${q}: ${m.agreement}`);
+      // a flat or coarse family can share its steps between neighbouring qualities: the match
+      // must give the same steps back, not necessarily the same number
+      for (let z = 0; z <= 20; z++) assert.equal(standardLumaStep(m.quality, ZIGZAG[z]!, m.table), quant[ZIGZAG[z]!], `table ${table} at ${q}, zig-zag ${z}`);
+    }
   }
   assert.equal(estimateQuality([{ index: 0, step: 3 }, { index: 1, step: 50 }, { index: 2, step: 1 }]), undefined, 'a table no quality makes');
 });

@@ -180,6 +180,7 @@ test('baseline and progressive encodings of the same picture give identical coef
           const other = readJpegCoefficients(await encode({ ...base, ...v.opts }));
           const what = `${size.width}x${size.height} ${grey ? 'grey' : chroma} ${v.name}`;
           assert.equal(other.frameType, v.opts.progressive ? 0xc2 : 0xc0, what);
+          assert.equal(other.damaged, false, `${what}: an intact file is not damaged (end-of-band runs end progressive scans without data)`);
           assert.equal(other.components.length, ref.components.length, what);
           for (let i = 0; i < ref.components.length; i++) {
             const a = ref.components[i]!;
@@ -217,6 +218,7 @@ test('camera fixtures decode and their luma matches libjpeg in stored orientatio
   for (const f of cameraFiles) {
     const file = readShared('fixtures', 'camera', f);
     const j = readJpegCoefficients(file);
+    assert.equal(j.damaged, false, f);
     if (j.restartInterval > 0) restartFiles.push(f);
     // sharp's raw output is in stored orientation unless .rotate()/autoOrient is asked for, so
     // files with EXIF orientation 2-8 compare pixel for pixel as well.
@@ -262,6 +264,7 @@ test('broken fixtures decode or fail with JpegCoefficientError', async () => {
   // "premature end of data segment" / "found marker 0xd1 instead of RST5" and resyncs; so do we
   // (sharp refuses to return it even with failOn 'none', so there is no pixel comparison).
   assert.equal(outcome['corrupted_olympus.jpg'], 'ok');
+  assert.equal(readJpegCoefficients(readShared('fixtures', 'broken', 'corrupted_olympus.jpg')).damaged, true, 'libjpeg warns about its scan data; so do we');
 });
 
 // --- hand-edited files -------------------------------------------------------------
@@ -501,6 +504,8 @@ test('a lost RST marker costs one restart interval and the decoder resynchronise
   }
   assert.ok(at > 0);
   const damaged = readJpegCoefficients(Buffer.concat([file.subarray(0, at), file.subarray(at + 2)]));
+  assert.equal(ref.damaged, false);
+  assert.equal(damaged.damaged, true, 'the resynchronisation is reported');
   // Which MCUs differ? Expect exactly interval 5 (MCUs 500-599), whose blocks are now zero.
   const y = ref.components[0]!;
   const mcuCols = Math.ceil(ref.width / (8 * Math.max(...ref.components.map((c) => c.h))));
@@ -669,6 +674,7 @@ test('re-encoded baseline files: non-interleaved scans, restart intervals and re
           const got = readJpegCoefficients(file);
           const what = `${size.width}x${size.height} ${grey ? 'grey' : '4:2:0'} ${interleaved ? 'interleaved' : 'one scan per component'} DRI ${restartInterval}`;
           assert.equal(got.restartInterval, restartInterval, what);
+          assert.equal(got.damaged, false, what);
           assert.equal(got.scans, interleaved ? 1 : src.components.length, what);
           for (let i = 0; i < src.components.length; i++) {
             const a = src.components[i]!;
@@ -694,6 +700,7 @@ test('re-encoded baseline files: non-interleaved scans, restart intervals and re
             }
             assert.ok(at > 0, 'RST marker in the second scan');
             const damaged = readJpegCoefficients(Buffer.concat([file.subarray(0, at), file.subarray(at + 2)]));
+            assert.equal(damaged.damaged, true);
             const a = got.components[1]!.coefficients;
             const b = damaged.components[1]!.coefficients;
             let differing = 0;
