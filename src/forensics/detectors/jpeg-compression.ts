@@ -44,8 +44,8 @@ export const jpegCompressionDetector: Detector = {
     if (coefficients.components.length !== 1 && coefficients.components.length !== 3) return [];
     const luma = coefficients.components[0]!;
     const { width: sw, height: sh } = coefficients;
-    const unreliable = unjudgedBlocks(await image.rgb(), luma.blocksWide, luma.blocksHigh, sw, sh, image.orientation);
-    const analysis = analyseDoubleCompression(luma, { unreliable });
+    const rgb = await image.rgb(); // decoded once per image and shared with the other detectors
+    const analysis = analyseDoubleCompression(luma, { unreliable: () => unjudgedBlocks(rgb, luma.blocksWide, luma.blocksHigh, sw, sh, image.orientation) });
     if (!analysis?.compressedTwice) return [];
     const finding = findLocalEdits(analysis, sw, sh);
     const lastQuality = estimateQuality(Array.from(luma.quant, (step, index) => ({ index, step })), 0.9);
