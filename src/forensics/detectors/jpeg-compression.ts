@@ -20,6 +20,11 @@ import { orientBox, orientGrid } from '../orientation.ts';
 import { round, signal } from '../signal.ts';
 import type { DecodedImage, Detector, Heatmap, Signal } from '../types.ts';
 
+/**
+ * Larger pictures are not read (the check stays silent): every coefficient of every component is
+ * kept, 3 bytes per pixel for 4:2:0, on top of the decoded pixels the other detectors hold.
+ */
+const MAX_PIXELS = 64_000_000;
 /** Evidence (nats) of the strongest region at which the local-edit score reaches ~0.63. */
 const REGION_EVIDENCE_SCALE = 120;
 
@@ -30,10 +35,10 @@ export const jpegCompressionDetector: Detector = {
     if (image.format !== 'jpeg') return [];
     let coefficients;
     try {
-      coefficients = readJpegCoefficients(image.bytes);
+      coefficients = readJpegCoefficients(image.bytes, { maxPixels: MAX_PIXELS });
     } catch {
-      // a JPEG our reader does not take (arithmetic coding, 12-bit, damaged entropy data that
-      // libjpeg tolerated): no reading, no claim
+      // a JPEG our reader does not take (arithmetic coding, 12-bit, over MAX_PIXELS, entropy
+      // data damaged beyond what it resynchronises): no reading, no claim
       return [];
     }
     // Damaged entropy data (libjpeg decodes it with a warning) turns the blocks after the damage
