@@ -99,7 +99,8 @@ export async function upscaledBase(path: string): Promise<Rgb> {
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: w, height: h };
 }
 
-function backdrop(img: Rgb): [number, number, number] {
+/** The backdrop colour: the median of the top and bottom rows, channel by channel. */
+export function backdrop(img: Rgb): [number, number, number] {
   const vals: number[][] = [[], [], []];
   const { width: w, height: h, data } = img;
   for (let x = 0; x < w; x++) for (const y of [0, h - 1]) for (let c = 0; c < 3; c++) vals[c]!.push(data[3 * (y * w + x) + c]!);

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { applyEdit, EDIT_KINDS, type EditKind, type Rgb } from './edits.ts';
 import { Rng, hashSeed } from './random.ts';
-import { photoClasses, photoKey } from './dataset.ts';
+import { backdrop, photoClasses, photoKey } from './dataset.ts';
 
 export type JpegCaseKind = 'forged' | 'resaved' | 'once' | 'chained';
 
@@ -63,12 +63,6 @@ function middle(w: number, h: number): Uint8Array {
   return m;
 }
 
-function medianBorder(img: Rgb): [number, number, number] {
-  const vals: number[][] = [[], [], []];
-  for (let x = 0; x < img.width; x++) for (const y of [0, img.height - 1]) for (let c = 0; c < 3; c++) vals[c]!.push(img.data[3 * (y * img.width + x) + c]!);
-  return vals.map((a) => a.sort((p, q) => p - q)[a.length >> 1]!) as [number, number, number];
-}
-
 /**
  * The sources: `perClass` in-store photos of each of the first `classes` products, from the
  * `skip`-th photo on (8 per product; the development set is photos 0–1, so `skip` 2 gives
@@ -90,7 +84,7 @@ export async function jpegCases(path: string): Promise<JpegCase[]> {
   for (const [q1, q2] of QUALITY_PAIRS) {
     const first = await decode(await encode(base, q1));
     const kind = rng.pick(EDIT_KINDS);
-    const edit = await applyEdit(first, middle(width, height), kind, new Rng(hashSeed(`jpeg/${key}/${q1}/${q2}`)), medianBorder(first));
+    const edit = await applyEdit(first, middle(width, height), kind, new Rng(hashSeed(`jpeg/${key}/${q1}/${q2}`)), backdrop(first));
     const finerSecond = q2 > q1;
     out.push({ id: `${key}/forged/${q1}-${q2}/${kind}`, kind: 'forged', q1, q2, finerSecond, bytes: await encode(edit.image, q2), width, height, mask: edit.mask, edit: kind });
     out.push({ id: `${key}/resaved/${q1}-${q2}`, kind: 'resaved', q1, q2, finerSecond, bytes: await encode(first, q2), width, height });
