@@ -1,6 +1,16 @@
-// EXIF orientation for detectors that work in the file's stored layout (JPEG blocks, for
-// one): boxes and grids move from stored coordinates to what a viewer sees, which is what
-// every region in a report is measured in.
+// EXIF orientation for detectors that work in the file's stored layout (JPEG blocks, EXIF
+// thumbnails): boxes and grids move from stored coordinates to what a viewer sees, which is
+// what every region in a report is measured in.
+
+export interface GrayImage {
+  data: Float32Array | Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** Dihedral variant that turns stored pixels into what a viewer sees, per EXIF orientation 1–8. */
+export const ORIENTATION_VARIANT: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6, 5: 5, 6: 1, 7: 7, 8: 3 };
+
 
 /**
  * A box [x, x + width) × [y, y + height) in stored pixels of a picture `storedWidth` ×
@@ -39,29 +49,25 @@ export function orientBox(
   }
 }
 
-/** A row-major grid in stored layout, re-laid out as a viewer sees it. */
-export function orientGrid<T extends Float32Array | Uint8Array>(grid: T, width: number, height: number, orientation: number): { grid: T; width: number; height: number } {
-  const swap = orientation >= 5 && orientation <= 8;
-  const ow = swap ? height : width;
-  const oh = swap ? width : height;
-  const out = new (grid.constructor as new (n: number) => T)(grid.length);
+/** Applies one of the 8 dihedral transforms (0–3 rotations by 90°, 4–7 the same after a mirror). */
+export function dihedral(img: GrayImage, variant: number): GrayImage {
+  const { width: w, height: h, data } = img;
+  const rot = variant & 3;
+  const mirror = variant >= 4;
+  const ow = rot % 2 === 1 ? h : w;
+  const oh = rot % 2 === 1 ? w : h;
+  const out = new Float32Array(ow * oh);
   for (let y = 0; y < oh; y++) {
     for (let x = 0; x < ow; x++) {
-      // the stored cell shown at (x, y)
       let sx: number;
       let sy: number;
-      switch (orientation) {
-        case 2: sx = width - 1 - x; sy = y; break;
-        case 3: sx = width - 1 - x; sy = height - 1 - y; break;
-        case 4: sx = x; sy = height - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = height - 1 - x; break;
-        case 7: sx = width - 1 - y; sy = height - 1 - x; break;
-        case 8: sx = width - 1 - y; sy = x; break;
-        default: sx = x; sy = y;
-      }
-      out[y * ow + x] = grid[sy * width + sx]!;
+      const dx = mirror ? ow - 1 - x : x;
+      if (rot === 0) { sx = dx; sy = y; }
+      else if (rot === 1) { sx = y; sy = h - 1 - dx; }
+      else if (rot === 2) { sx = w - 1 - dx; sy = h - 1 - y; }
+      else { sx = w - 1 - y; sy = dx; }
+      out[y * ow + x] = data[sy * w + sx]!;
     }
   }
-  return { grid: out, width: ow, height: oh };
+  return { data: out, width: ow, height: oh };
 }

@@ -11,12 +11,12 @@
 // as a whole. It recommends a human look and never decides alone: a sticker, a blurred name or
 // a crop-and-paste by an honest buyer's chat app is a local edit too.
 
-import sharp from 'sharp';
 import { readJpegCoefficients } from '../jpeg/coefficients.ts';
 import { analyseDoubleCompression, type DoubleCompressionAnalysis } from '../jpeg/double-compression.ts';
 import { unjudgedBlocks, findLocalEdits, type LocalEditFinding } from '../jpeg/local-edit.ts';
 import { estimateQuality } from '../jpeg/quality.ts';
-import { orientBox, orientGrid } from '../orientation.ts';
+import { greyHeatmap } from '../heatmap.ts';
+import { dihedral, orientBox, ORIENTATION_VARIANT } from '../orientation.ts';
 import { round, signal } from '../signal.ts';
 import type { DecodedImage, Detector, Heatmap, Signal } from '../types.ts';
 
@@ -123,9 +123,6 @@ async function localEditSignal(image: DecodedImage, a: DoubleCompressionAnalysis
 }
 
 async function suspicionHeatmap(a: DoubleCompressionAnalysis, f: LocalEditFinding, orientation: number): Promise<Heatmap> {
-  const g = new Uint8Array(f.suspicion.length);
-  for (let i = 0; i < g.length; i++) g[i] = Math.round(255 * f.suspicion[i]!);
-  const o = orientGrid(g, a.blocksWide, a.blocksHigh, orientation);
-  const png = await sharp(o.grid, { raw: { width: o.width, height: o.height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer();
-  return { width: o.width, height: o.height, mime: 'image/png', data: png.toString('base64') };
+  const o = dihedral({ data: f.suspicion, width: a.blocksWide, height: a.blocksHigh }, ORIENTATION_VARIANT[orientation] ?? 0);
+  return greyHeatmap(Uint8Array.from(o.data, (v) => Math.round(255 * v)), o.width, o.height);
 }

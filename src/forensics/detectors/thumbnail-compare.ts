@@ -6,11 +6,9 @@
 // normalised cross-correlation on a small grid. A thumbnail of the same shot scores
 // close to 1; a different picture stays far below.
 
-export interface GrayImage {
-  data: Float32Array | Uint8Array;
-  width: number;
-  height: number;
-}
+import { dihedral, ORIENTATION_VARIANT, type GrayImage } from '../orientation.ts';
+
+export type { GrayImage };
 
 export const GRID = 24;
 
@@ -28,29 +26,6 @@ export interface ThumbnailComparison {
   /** Mean grey level (0–255) of the thumbnail's and the main picture's grids. */
   thumbnailMean: number;
   mainMean: number;
-}
-
-/** Applies one of the 8 dihedral transforms (0–3 rotations by 90°, 4–7 the same after a mirror). */
-export function dihedral(img: GrayImage, variant: number): GrayImage {
-  const { width: w, height: h, data } = img;
-  const rot = variant & 3;
-  const mirror = variant >= 4;
-  const ow = rot % 2 === 1 ? h : w;
-  const oh = rot % 2 === 1 ? w : h;
-  const out = new Float32Array(ow * oh);
-  for (let y = 0; y < oh; y++) {
-    for (let x = 0; x < ow; x++) {
-      let sx: number;
-      let sy: number;
-      const dx = mirror ? ow - 1 - x : x;
-      if (rot === 0) { sx = dx; sy = y; }
-      else if (rot === 1) { sx = y; sy = h - 1 - dx; }
-      else if (rot === 2) { sx = w - 1 - dx; sy = h - 1 - y; }
-      else { sx = w - 1 - y; sy = dx; }
-      out[y * ow + x] = data[sy * w + sx]!;
-    }
-  }
-  return { data: out, width: ow, height: oh };
 }
 
 interface Rect { x: number; y: number; w: number; h: number }
@@ -133,9 +108,6 @@ function centreCrop(w: number, h: number, aspect: number): Rect {
   const ch = w / aspect;
   return { x: 0, y: (h - ch) / 2, w, h: ch };
 }
-
-/** Dihedral variant that turns stored pixels into what a viewer sees, per EXIF orientation 1–8. */
-export const ORIENTATION_VARIANT: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6, 5: 5, 6: 1, 7: 7, 8: 3 };
 
 /**
  * Variants worth trying for a file with this EXIF orientation: the thumbnail as stored

@@ -5,7 +5,8 @@
 // neighbourhood, after blurring both, so that sub-pixel misalignment at edges and JPEG
 // noise do not count as change. Large connected residual regions are candidate edits.
 
-import sharp from 'sharp';
+import { greyHeatmap } from '../heatmap.ts';
+import type { Heatmap } from '../types.ts';
 import type { Homography } from './align.ts';
 import { loadOpenCv, type CV } from './opencv.ts';
 import type { WorkingImage } from './working.ts';
@@ -704,12 +705,11 @@ export function editGroups(st: Int32Array, count: number, hasStrong: Uint8Array,
 }
 
 /** Greyscale PNG of the residual at working resolution (brighter = larger change). */
-export async function residualHeatmap(r: ResidualResult): Promise<{ width: number; height: number; mime: 'image/png'; data: string }> {
+export async function residualHeatmap(r: ResidualResult): Promise<Heatmap> {
   const n = r.width * r.height;
   const g = new Uint8Array(n);
   for (let i = 0; i < n; i++) g[i] = Math.min(255, r.residual[i]! * 4);
-  const png = await sharp(g, { raw: { width: r.width, height: r.height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer();
-  return { width: r.width, height: r.height, mime: 'image/png', data: png.toString('base64') };
+  return greyHeatmap(g, r.width, r.height);
 }
 
 /**

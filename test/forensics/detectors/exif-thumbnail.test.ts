@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import sharp, { type Sharp } from 'sharp';
 import { exifThumbnailDetector, MISMATCH_BELOW } from '../../../src/forensics/detectors/exif-thumbnail.ts';
-import { compareThumbnail, dihedral } from '../../../src/forensics/detectors/thumbnail-compare.ts';
+import { compareThumbnail } from '../../../src/forensics/detectors/thumbnail-compare.ts';
+import { dihedral } from '../../../src/forensics/orientation.ts';
 import { TAG, ascii, assertExplained, jpegWithExif, pictureRgb, runDetector, short } from '../../helpers/labels.ts';
 import { readShared, sharedPath } from '../../helpers/shared.ts';
 

@@ -7,7 +7,7 @@ import { analyseDoubleCompression } from '../../../src/forensics/jpeg/double-com
 import { readJpegCoefficients } from '../../../src/forensics/jpeg/coefficients.ts';
 import { ZIGZAG } from '../../../src/forensics/jpeg/dct.ts';
 import { estimateQuality, matchQuality, standardLumaStep, TABLE_FAMILIES } from '../../../src/forensics/jpeg/quality.ts';
-import { orientBox, orientGrid } from '../../../src/forensics/orientation.ts';
+import { dihedral, orientBox, ORIENTATION_VARIANT } from '../../../src/forensics/orientation.ts';
 import type { Signal } from '../../../src/forensics/types.ts';
 import { overlapsMask } from '../../../bench/forgery/dataset.ts';
 import { jpegCases, jpegSources } from '../../../bench/forgery/jpeg-set.ts';
@@ -83,15 +83,15 @@ test('regions and heatmap follow EXIF orientation (boxes in the pixels a viewer 
   }
 });
 
-test('orientBox and orientGrid agree with sharp about where a stored pixel is shown', async () => {
+test('orientBox and dihedral(ORIENTATION_VARIANT) agree with sharp about where a stored pixel is shown', async () => {
   const w = 5;
   const h = 3;
   for (let orientation = 1; orientation <= 8; orientation++) {
     for (const [x, y] of [[0, 0], [4, 0], [1, 2], [3, 1]] as const) {
       const grid = new Uint8Array(w * h);
       grid[y * w + x] = 255;
-      const o = orientGrid(grid, w, h, orientation);
-      const at = o.grid.indexOf(255);
+      const o = dihedral({ data: grid, width: w, height: h }, ORIENTATION_VARIANT[orientation]!);
+      const at = o.data.indexOf(255);
       const box = orientBox({ x, y, width: 1, height: 1 }, w, h, orientation);
       assert.deepEqual([at % o.width, Math.floor(at / o.width)], [box.x, box.y], `orientation ${orientation}`);
       // sharp's auto-orientation of a losslessly stored picture carrying the same EXIF tag
