@@ -113,7 +113,7 @@ const MAX_CALIBRATION_BLOCKS = 6_000;
  */
 const MIN_GAIN_PER_KILO = 40;
 const MIN_GAIN = 20;
-/** Share of the first save's estimated steps one scaled standard table must give for the map to be drawn. */
+/** Share of the first save's estimated steps one scaled standard table must give for the others to be snapped to it. */
 const TABLE_AGREEMENT = 0.6;
 /**
  * Share of the first save's steps, as estimated before snapping, that one scaled table must give
@@ -177,7 +177,6 @@ export function analyseDoubleCompression(y: LumaCoefficients, opts: { unreliable
   const used = fits.filter(isUsed);
   const blockLogRatio = new Float32Array(bw * bh).fill(Number.NaN);
   let noiseSigma: number | undefined;
-  const ratioTables: (Float64Array | undefined)[] = [];
   // The map is drawn only when one scaled table names the first save (as estimated, before
   // snapping, which would make any history agree). Otherwise the history is
   // not the one the model describes: after three saves (70, 90 and 95 for instance) some
@@ -189,32 +188,27 @@ export function analyseDoubleCompression(y: LumaCoefficients, opts: { unreliable
   // Nor when the first step is barely coarser than the last: at quality 75 → 80 (steps 1.25×)
   // the two laws differ too little per block, and unedited in-store photos had patches of 86–95
   // nats flagged; every pair the evaluation covers is 1.5× or more.
-  const ratios = fits.filter(isUsed).map((f) => f.q1! / f.q2).sort((a, b) => a - b);
+  const ratios = used.map((f) => f.q1! / f.q2).sort((a, b) => a - b);
   const strongEnough = ratios.length > 0 && ratios[ratios.length >> 1]! >= MIN_STEP_RATIO;
-  if (used.length >= MIN_USED_FREQUENCIES && oneTable && strongEnough) {
-    const usedLaws = fits.flatMap((f, i) => (used.includes(f) ? [{ law: laws[i]!, q1: f.q1!, q2: f.q2 }] : []));
+  const mapped = used.length >= MIN_USED_FREQUENCIES && oneTable && strongEnough;
+  if (mapped) {
+    const usedIdx = fits.flatMap((f, i) => (isUsed(f) ? [i] : []));
+    const p1At = (fi: number, sigma: number) => doubleLaw(laws[fi]!.samples, fits[fi]!.q1!, fits[fi]!.q2, laws[fi]!.p0, sigma);
     let bestLl = -Infinity;
     for (const sigma of SIGMA_GRID) {
       let ll = 0;
-      for (const u of usedLaws) ll += mixtureFit(u.law.hist, doubleLaw(u.law.samples, u.q1, u.q2, u.law.p0, sigma), u.law.p0).ll;
+      for (const fi of usedIdx) ll += mixtureFit(laws[fi]!.hist, p1At(fi, sigma), laws[fi]!.p0).ll;
       if (ll > bestLl) {
         bestLl = ll;
         noiseSigma = sigma;
       }
     }
-    for (let fi = 0; fi < fits.length; fi++) {
-      const f = fits[fi]!;
-      if (!used.includes(f)) {
-        ratioTables.push(undefined);
-        continue;
-      }
-      const law = laws[fi]!;
-      const p1 = doubleLaw(law.samples, f.q1!, f.q2, law.p0, noiseSigma!);
-      const ratio = new Float64Array(BINS);
-      for (let i = 0; i < BINS; i++) ratio[i] = Math.log(p1[i]! / law.p0[i]!);
-      ratioTables.push(ratio);
-    }
-    const usedIdx = fits.map((f, i) => (used.includes(f) ? i : -1)).filter((i) => i >= 0);
+    // per used frequency: its position in a block, its step, and log P1(c)/P0(c) at c + MAX_ABS
+    const votes = usedIdx.map((fi) => {
+      const p1 = p1At(fi, noiseSigma!);
+      const p0 = laws[fi]!.p0;
+      return { k: freqs[fi]!, step: fits[fi]!.q2, ratio: Float64Array.from(p1, (v, i) => Math.log(v / p0[i]!)) };
+    });
     const unreliable = typeof opts.unreliable === 'function' ? opts.unreliable() : opts.unreliable;
     for (let by = 0; by < bh; by++) {
       for (let bx = 0; bx < bw; bx++) {
@@ -222,15 +216,15 @@ export function analyseDoubleCompression(y: LumaCoefficients, opts: { unreliable
         const base = (by * y.blocksPerLine + bx) * 64;
         let sum = 0;
         let informative = 0;
-        for (const fi of usedIdx) {
-          const c = y.coefficients[base + freqs[fi]!]!;
+        for (const v of votes) {
+          const c = y.coefficients[base + v.k]!;
           // Only coefficients clearly above the rounding noise vote. A zero is what a flat
           // patch gives under either history, and a ±1 at a step of 1–2 is mostly the
           // decoder's rounding: a smooth, flat wall full of them read as "saved once" over
           // 72 blocks of an unedited re-save before this floor.
           const m = c < 0 ? -c : c;
-          if (m * y.quant[freqs[fi]!]! < MIN_MAGNITUDE || m > MAX_ABS) continue;
-          sum += ratioTables[fi]![c + MAX_ABS]!;
+          if (m * v.step < MIN_MAGNITUDE || m > MAX_ABS) continue;
+          sum += v.ratio[c + MAX_ABS]!;
           informative++;
         }
         if (informative > 0) blockLogRatio[by * bw + bx] = sum;
@@ -238,7 +232,7 @@ export function analyseDoubleCompression(y: LumaCoefficients, opts: { unreliable
     }
   }
   const compressedTwice = used.length >= MIN_USED_FREQUENCIES;
-  return { blocksWide: bw, blocksHigh: bh, fits, used, compressedTwice, firstSave: compressedTwice ? firstSave : undefined, mapped: compressedTwice && oneTable && strongEnough, noiseSigma, evidence: compressedTwice ? used.reduce((s, f) => s + f.gain, 0) : 0, blockLogRatio };
+  return { blocksWide: bw, blocksHigh: bh, fits, used, compressedTwice, firstSave: compressedTwice ? firstSave : undefined, mapped, noiseSigma, evidence: compressedTwice ? used.reduce((s, f) => s + f.gain, 0) : 0, blockLogRatio };
 }
 
 /**

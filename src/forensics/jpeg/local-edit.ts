@@ -21,12 +21,8 @@ export interface LocalEditFinding {
   regions: BlockRegion[];
   /** Per block (analysis grid, stored orientation), 0–1: how strongly the block reads as quantized once. */
   suspicion: Float32Array;
-  /** Blocks with a usable reading. */
-  informativeBlocks: number;
-  /** Share of informative blocks flagged. */
+  /** Share of the blocks with a usable reading that were flagged. */
   flaggedShare: number;
-  /** Why no region is reported although blocks were flagged (the map as a whole is not trusted). */
-  withheld?: 'too_much_flagged';
 }
 
 /** A block whose 3×3 neighbourhood sums to less than −this reads as quantized once. */
@@ -85,12 +81,9 @@ export function findLocalEdits(a: DoubleCompressionAnalysis, width: number, heig
     }
   }
   const flaggedShare = informative ? flaggedCount / informative : 0;
-  const finding: LocalEditFinding = { regions: [], suspicion, informativeBlocks: informative, flaggedShare };
-  if (flaggedCount === 0) return finding;
-  if (flaggedShare > MAX_FLAGGED_SHARE) {
-    finding.withheld = 'too_much_flagged';
-    return finding;
-  }
+  const finding: LocalEditFinding = { regions: [], suspicion, flaggedShare };
+  // none flagged, or so many that the map as a whole is not trusted (see MAX_FLAGGED_SHARE)
+  if (flaggedCount === 0 || flaggedShare > MAX_FLAGGED_SHARE) return finding;
   // connected parts (8-neighbourhood) of flagged blocks; a one-block gap is bridged, as a thin
   // crack crosses blocks whose readings alternate between strong and merely negative
   const label = new Int32Array(n).fill(-1);
@@ -172,7 +165,7 @@ export function unjudgedBlocks(
         out[by * blocksWide + bx] = 1;
         continue;
       }
-      const box = orientBox({ x, y, width: Math.min(8, storedWidth - x), height: Math.min(8, storedHeight - y) }, storedWidth, storedHeight, orientation);
+      const box = orientBox({ x, y, width: 8, height: 8 }, storedWidth, storedHeight, orientation);
       let clipped = false;
       for (let py = box.y; py < box.y + box.height && !clipped; py++) {
         for (let px = box.x; px < box.x + box.width; px++) {
